@@ -1,0 +1,216 @@
+# vmaquery: see README.md. `make help` lists the targets.
+#
+# Everything is built under $(O) (default build/). The kernel trees live in
+# build/kernel whatever O is, so every build shares one kernel tree.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+O ?= build
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+msg = $(if $(filter 1,$(V)),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
+
+hdr_ver = $(shell sed -n 's/^\#define VMAQ_VERSION_$(1) //p' libvmaquery/vmaquery.h)
+VERSION := $(call hdr_ver,MAJOR).$(call hdr_ver,MINOR).$(call hdr_ver,PATCH)
+SOVERSION := $(call hdr_ver,MAJOR)
+MAP_NODE := LIBVMAQUERY_$(call hdr_ver,MAJOR).$(call hdr_ver,MINOR)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+CFLAGS ?= -O2 -g
+SAN ?=
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wundef -Wvla
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Iuapi -Ilibvmaquery $(WARNINGS) \
+	$(CFLAGS) $(SAN)
+LDFLAGS ?=
+
+# Kernel tree (shared by every $(O)).
+KDIR := build/kernel
+KSRC := $(KDIR)/src
+KSFT := $(KSRC)/tools/testing/selftests
+VARIANT ?= patched
+FLAVOUR ?= debug
+KIMAGE = $(KDIR)/out/$(VARIANT)-$(FLAVOUR)/arch/x86/boot/bzImage
+KHDR := $(KDIR)/headers
+
+# ---------------------------------------------------------------- library
+LIB_SRCS := $(wildcard libvmaquery/*.c)
+LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
+LIB_SO := $(O)/lib/libvmaquery.so.$(VERSION)
+LIB_A := $(O)/lib/libvmaquery.a
+LIB_HDRS := libvmaquery/vmaquery.h libvmaquery/internal.h \
+	libvmaquery/table.h uapi/linux/vmaquery_uapi.h
+
+$(O)/obj/libvmaquery/%.o: libvmaquery/%.c $(LIB_HDRS) | $(O)/.dirs
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(LIB_SO): $(LIB_OBJS) libvmaquery/libvmaquery.map
+	$(call msg,CCLD,$@)
+	$(Q)grep -q '^$(MAP_NODE) {' libvmaquery/libvmaquery.map || \
+	  { echo "libvmaquery.map: newest node must be $(MAP_NODE)"; exit 1; }
+	$(Q)$(CC) $(SAN) -shared -Wl,-soname,libvmaquery.so.$(SOVERSION) \
+	  -Wl,--version-script=libvmaquery/libvmaquery.map -Wl,-z,defs \
+	  -o $@ $(LIB_OBJS) $(LDFLAGS)
+	$(Q)ln -sf libvmaquery.so.$(VERSION) $(O)/lib/libvmaquery.so.$(SOVERSION)
+	$(Q)ln -sf libvmaquery.so.$(SOVERSION) $(O)/lib/libvmaquery.so
+
+$(LIB_A): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/lib/libvmaquery.pc: libvmaquery/libvmaquery.pc.in | $(O)/.dirs
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+lib: $(LIB_SO) $(LIB_A) $(O)/lib/libvmaquery.pc
+
+# ---------------------------------------------------------------- CLI
+CLI_SRCS := $(wildcard tools/vmaquery/*.c)
+CLI_HDRS := $(wildcard tools/vmaquery/*.h)
+CLI := $(O)/bin/vmaquery
+
+$(CLI): $(CLI_SRCS) $(CLI_HDRS) $(LIB_SO) | $(O)/.dirs
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -DVMAQ_TOOL_VERSION='"$(VERSION)"' -o $@ \
+	  $(CLI_SRCS) -L$(O)/lib -lvmaquery -Wl,-rpath,'$$ORIGIN/../lib' $(LDFLAGS)
+
+# ---------------------------------------------------------------- tests
+# Host tests: every tests/lib/*.c and tests/kernel/*.c is one kselftest-
+# harness program, linked with the static library (internals included, so
+# the parser can be tested directly).
+TEST_SRCS := $(wildcard tests/lib/*.c tests/kernel/*.c)
+TEST_BINS := $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRCS))
+TEST_HDRS := $(wildcard tests/*.h)
+TEST_CFLAGS = $(BASE_CFLAGS) -Wno-missing-prototypes -Wno-unused-parameter \
+	-Wno-sign-compare -isystem $(KSFT) -Itests \
+	-DVMAQ_BUILD_DIR='"$(abspath $(O))"'
+
+$(KSFT)/kselftest_harness.h:
+	$(Q)kernel/scripts/prepare
+
+$(O)/tests/%: tests/%.c $(TEST_HDRS) $(LIB_A) | $(KSFT)/kselftest_harness.h $(O)/.dirs
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(LIB_A) -lpthread
+
+tests: $(TEST_BINS)
+
+# The same programs, static, for the VM (its initramfs has no libc), plus
+# upstream's own PROCMAP_QUERY test built against the tree's headers.
+VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(TEST_SRCS))
+VM_STATUS_BINS := $(O)/vm/upstream/proc-pid-vm
+
+$(O)/vm/%: tests/%.c $(TEST_HDRS) $(LIB_A) | $(KSFT)/kselftest_harness.h $(O)/.dirs
+	$(call msg,CCLD,$@ [static])
+	$(Q)$(CC) $(TEST_CFLAGS) -static -o $@ $< $(LIB_A) -lpthread
+
+$(KHDR)/include/linux/fs.h: | $(KSFT)/kselftest_harness.h
+	$(call msg,HDRINST,$(KHDR))
+	$(Q)$(MAKE) -s -C $(KSRC) O=$(abspath $(KDIR))/out/headers \
+	  INSTALL_HDR_PATH=$(abspath $(KHDR)) headers_install
+
+$(O)/vm/upstream/proc-pid-vm: $(KHDR)/include/linux/fs.h | $(O)/.dirs
+	$(call msg,CCLD,$@ [static, upstream])
+	$(Q)$(CC) -O2 -static -w -isystem $(KHDR)/include -o $@ \
+	  $(KSFT)/proc/proc-pid-vm.c
+
+$(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) tests/vm/init \
+		tests/vm/mkinitramfs tests/vm/run-all tests/run-tap
+	$(call msg,INITRD,$@)
+	$(Q)tests/vm/mkinitramfs $@ $(VM_BINS) --status $(VM_STATUS_BINS)
+
+vm-initrd: $(O)/vm/base.cpio.gz
+
+# ---------------------------------------------------------------- top
+all: lib $(CLI) tests
+
+$(O)/.dirs:
+	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/lib $(O)/bin $(O)/results \
+	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
+	  $(O)/vm/upstream
+	$(Q)touch $@
+
+deps:
+	$(Q)scripts/install-deps
+
+run: deps all
+	$(Q)tools/run-demo $(CLI)
+
+check: deps
+	$(Q)tests/check
+
+check-host: deps
+	$(Q)tests/check --host
+
+kernel: deps
+	$(Q)kernel/scripts/build $(VARIANT) $(FLAVOUR)
+
+kernel-export:
+	$(Q)kernel/scripts/export
+
+VM_TIMEOUT ?= 900
+vm-run: $(O)/vm/base.cpio.gz
+	$(Q)test -f $(KIMAGE) || kernel/scripts/build $(VARIANT) $(FLAVOUR)
+	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) -- '$(CMD)'
+
+vm-shell: $(O)/vm/base.cpio.gz
+	$(Q)test -f $(KIMAGE) || kernel/scripts/build $(VARIANT) $(FLAVOUR)
+	$(Q)tests/vm/run -s -k $(KIMAGE) -i $<
+
+vm-check: $(O)/vm/base.cpio.gz
+	$(Q)kernel/scripts/build $(VARIANT) $(FLAVOUR)
+	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) \
+	  -l $(O)/vm/log-$(VARIANT)-$(FLAVOUR) -- 'sh /run-all'
+
+install: lib $(CLI)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvmaquery.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvmaquery.so.$(SOVERSION)
+	ln -sf libvmaquery.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvmaquery.so
+	install -m 0644 libvmaquery/vmaquery.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(O)/lib/libvmaquery.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
+	for s in 1 3 7; do \
+	  for f in docs/man/*.$$s; do [ -e "$$f" ] || continue; \
+	    if [ -L "$$f" ]; then cp -P "$$f" $(DESTDIR)$(MANDIR)/man$$s/; \
+	    else install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man$$s/; fi; done; done
+
+clean:
+	rm -rf $(O)/obj $(O)/lib $(O)/bin $(O)/tests $(O)/vm $(O)/results \
+	  $(O)/.dirs build/asan build/clang
+
+distclean:
+	rm -rf build
+
+help:
+	@echo 'make              library, CLI and tests into $(O)/'
+	@echo 'make run          build and run vmaquery on a live process'
+	@echo 'make check        every test: host, sanitizers, clang, both kernels in the VM'
+	@echo 'make check-host   host tests only (no kernel)'
+	@echo 'make kernel       build a kernel: VARIANT=patched|stock FLAVOUR=debug|perf'
+	@echo 'make kernel-export  write build/kernel/src commits to kernel/patches/'
+	@echo 'make vm-check     run the VM tests on VARIANT/FLAVOUR'
+	@echo "make vm-run CMD='...'  run a command in the VM"
+	@echo 'make vm-shell     interactive shell in the VM'
+	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
+
+.PHONY: all lib tests vm-initrd deps run check check-host kernel \
+	kernel-export vm-run vm-shell vm-check install clean distclean help
+.SECONDARY:

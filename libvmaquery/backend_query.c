@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * PROCMAP_QUERY backend (Linux 6.11+): one ioctl per VMA, asking for the
+ * first VMA at or after an address, with the caller's permission and
+ * file filters pushed into the kernel.
+ *
+ * PROCMAP_QUERY never reports the gate VMA ([vsyscall] on x86-64), which
+ * /proc/PID/maps prints last, so this backend adds it itself: see
+ * vmaq_gate_lookup().
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/vmaquery_uapi.h>
+
+#include "internal.h"
+
+/* Highest address a 32-bit (compat) task can map. */
+#define COMPAT_TASK_TOP 0x100000000ull
+
+static int query_ioctl(int fd, struct procmap_query *q)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, PROCMAP_QUERY, q);
+	} while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : 0;
+}
+
+int vmaq_query_probe(int fd)
+{
+	struct procmap_query q;
+	int err;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	err = query_ioctl(fd, &q);
+	if (!err || err == -ENOENT)
+		return 1;
+	if (err == -ESRCH)
+		return -ESRCH;
+	/* ENOTTY before 6.11; anything else: not usable either */
+	return 0;
+}
+
+static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
+{
+	struct vmaq_vma *v = &rec->vma;
+
+	memset(v, 0, sizeof(*v));
+	v->start = q->vma_start;
+	v->end = q->vma_end;
+	v->offset = q->vma_offset;
+	v->inode = q->inode;
+	v->dev_major = q->dev_major;
+	v->dev_minor = q->dev_minor;
+	v->page_size = (uint32_t)q->vma_page_size;
+	if (q->vma_flags & PROCMAP_QUERY_VMA_READABLE)
+		v->flags |= VMAQ_READ;
+	if (q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE)
+		v->flags |= VMAQ_WRITE;
+	if (q->vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE)
+		v->flags |= VMAQ_EXEC;
+	if (q->vma_flags & PROCMAP_QUERY_VMA_SHARED)
+		v->flags |= VMAQ_SHARED;
+	/* Same rule as the text backend, so filters agree across backends. */
+	if (v->dev_major || v->dev_minor || v->inode)
+		v->flags |= VMAQ_FILE;
+	if (q->vma_name_size > 1)
+		v->name = rec->name;
+	if (q->build_id_size) {
+		v->build_id = rec->build_id;
+		v->build_id_size = q->build_id_size;
+	}
+}
+
+static int gate_from_self(struct vmaq_rec *gate)
+{
+	struct vmaq_proc self = { .pid = 0, .backend = VMAQ_BACKEND_TEXT };
+	struct vmaq_walk w;
+	struct vmaq_rec *rec, *last;
+	struct procmap_query q;
+	uint64_t addr = 0;
+	int err, found = 0;
+
+	rec = malloc(2 * sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	last = rec + 1;
+	self.fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (self.fd < 0) {
+		free(rec);
+		return -errno;
+	}
+	vmaq_walk_init(&w, &self, VMAQ_NAME);
+	while (!(err = vmaq_text_ops.next(&w, addr, rec))) {
+		vmaq_rec_copy(last, rec);
+		found = 1;
+		addr = rec->vma.end;
+	}
+	vmaq_walk_fini(&w);
+	if (err != -ENOENT || !found)
+		goto out;
+	/* The last line is the gate VMA if PROCMAP_QUERY cannot see it. */
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = last->vma.start;
+	err = query_ioctl(self.fd, &q);
+	if (err == -ENOENT) {
+		vmaq_rec_copy(gate, last);
+		err = 1;
+	} else if (!err) {
+		err = 0;
+	}
+out:
+	close(self.fd);
+	free(rec);
+	if (err == -ENOENT)
+		err = 0;
+	return err;
+}
+
+/*
+ * Does the target have a gate VMA? The kernel shows one to every 64-bit
+ * task when it shows one to us (the vsyscall= setting is global), and
+ * none to 32-bit tasks, which are the ones with nothing above 4 GiB.
+ */
+int vmaq_gate_lookup(struct vmaq_proc *proc)
+{
+	struct procmap_query q;
+	int err;
+
+	if (proc->gate_state)
+		return proc->gate_state > 0;
+	err = gate_from_self(&proc->gate);
+	if (err < 0)
+		return err;
+	if (err > 0) {
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+		q.query_addr = COMPAT_TASK_TOP;
+		err = query_ioctl(proc->fd, &q);
+		if (err && err != -ENOENT)
+			return err;
+		err = !err && q.vma_start < proc->gate.vma.start;
+	}
+	proc->gate_state = err ? 1 : -1;
+	return err;
+}
+
+static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+{
+	int err;
+
+	if (w->gate_done)
+		return -ENOENT;
+	w->gate_done = true;
+	err = vmaq_gate_lookup(w->proc);
+	if (err <= 0)
+		return err ? err : -ENOENT;
+	if (w->proc->gate.vma.end <= addr ||
+	    !vmaq_match(&w->proc->gate.vma, w->flags))
+		return -ENOENT;
+	vmaq_rec_copy(rec, &w->proc->gate);
+	if (!(w->flags & VMAQ_NAME))
+		rec->vma.name = NULL;
+	return 0;
+}
+
+static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+{
+	struct procmap_query q;
+	uint64_t kflags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	bool want_name = w->flags & VMAQ_NAME;
+	int err;
+
+	if (w->flags & VMAQ_READ)
+		kflags |= PROCMAP_QUERY_VMA_READABLE;
+	if (w->flags & VMAQ_WRITE)
+		kflags |= PROCMAP_QUERY_VMA_WRITABLE;
+	if (w->flags & VMAQ_EXEC)
+		kflags |= PROCMAP_QUERY_VMA_EXECUTABLE;
+	if (w->flags & VMAQ_SHARED)
+		kflags |= PROCMAP_QUERY_VMA_SHARED;
+	if (w->flags & VMAQ_FILE)
+		kflags |= PROCMAP_QUERY_FILE_BACKED_VMA;
+
+	for (;;) {
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = kflags;
+		q.query_addr = addr;
+		if (want_name) {
+			q.vma_name_addr = (uintptr_t)rec->name;
+			q.vma_name_size = sizeof(rec->name);
+		}
+		if (w->flags & VMAQ_BUILD_ID) {
+			q.build_id_addr = (uintptr_t)rec->build_id;
+			q.build_id_size = sizeof(rec->build_id);
+		}
+		err = query_ioctl(w->proc->fd, &q);
+		if (err == -ENAMETOOLONG && want_name) {
+			/* a path longer than PATH_MAX: report it unnamed */
+			want_name = false;
+			continue;
+		}
+		if (err == -ENOENT)
+			return query_gate(w, addr, rec);
+		if (err)
+			return err;
+		fill_from_query(rec, &q);
+		if (vmaq_match(&rec->vma, w->flags))
+			return 0;
+		/* VMAQ_ANON cannot be pushed into the kernel */
+		addr = q.vma_end;
+		want_name = w->flags & VMAQ_NAME;
+	}
+}
+
+const struct vmaq_backend_ops vmaq_query_ops = {
+	.next = query_next,
+};

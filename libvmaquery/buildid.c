@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Build IDs read by the library, for backends that cannot ask the kernel
+ * (text): the GNU build-ID note found through the ELF program headers, as
+ * the kernel's own parser does. The file is opened through
+ * /proc/PID/map_files (the very file mapped, even if deleted or in another
+ * mount namespace) or else by name under /proc/PID/root, and used only if
+ * its device and inode are those of the VMA. Results, including "none",
+ * are cached per handle by (device, inode).
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_PHDRS 256
+#define MAX_NOTE_BYTES (64 * 1024)
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	do {
+		n = pread(fd, buf, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -ENODATA;
+}
+
+static int scan_notes(const unsigned char *p, size_t len, unsigned char *id,
+		      uint32_t *size)
+{
+	size_t off = 0;
+
+	while (len - off >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr nh;
+		size_t namesz, descsz, desc_off, next;
+
+		memcpy(&nh, p + off, sizeof(nh));
+		namesz = (nh.n_namesz + 3u) & ~(size_t)3;
+		descsz = (nh.n_descsz + 3u) & ~(size_t)3;
+		desc_off = off + sizeof(nh) + namesz;
+		if (namesz > len || descsz > len || desc_off > len ||
+		    descsz > len - desc_off)
+			return -ENODATA;
+		next = desc_off + descsz;
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+		    !memcmp(p + off + sizeof(nh), "GNU", 4) &&
+		    nh.n_descsz > 0 && nh.n_descsz <= VMAQ_BUILD_ID_MAX) {
+			memcpy(id, p + desc_off, nh.n_descsz);
+			*size = nh.n_descsz;
+			return 0;
+		}
+		off = next;
+	}
+	return -ENODATA;
+}
+
+/* Both ELF classes, native byte order (the only order a process maps). */
+int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size)
+{
+	unsigned char ident[EI_NIDENT];
+	uint64_t phoff;
+	unsigned int phnum, phentsize, i;
+	bool is64;
+	unsigned char *notes;
+	int err;
+
+	err = pread_full(fd, ident, sizeof(ident), 0);
+	if (err)
+		return err;
+	if (memcmp(ident, ELFMAG, SELFMAG))
+		return -ENOEXEC;
+	is64 = ident[EI_CLASS] == ELFCLASS64;
+	if (!is64 && ident[EI_CLASS] != ELFCLASS32)
+		return -ENOEXEC;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (ident[EI_DATA] != ELFDATA2LSB)
+		return -ENOEXEC;
+#else
+	if (ident[EI_DATA] != ELFDATA2MSB)
+		return -ENOEXEC;
+#endif
+	if (is64) {
+		Elf64_Ehdr eh;
+
+		err = pread_full(fd, &eh, sizeof(eh), 0);
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
+		if (!err && phentsize != sizeof(Elf64_Phdr))
+			err = -ENOEXEC;
+	} else {
+		Elf32_Ehdr eh;
+
+		err = pread_full(fd, &eh, sizeof(eh), 0);
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
+		if (!err && phentsize != sizeof(Elf32_Phdr))
+			err = -ENOEXEC;
+	}
+	if (err)
+		return err;
+	if (phnum > MAX_PHDRS)
+		return -ENOEXEC;
+	notes = malloc(MAX_NOTE_BYTES);
+	if (!notes)
+		return -ENOMEM;
+	err = -ENODATA;
+	for (i = 0; i < phnum; i++) {
+		uint64_t off, len;
+		uint32_t type;
+
+		if (is64) {
+			Elf64_Phdr ph;
+
+			if (pread_full(fd, &ph, sizeof(ph), phoff + (uint64_t)i * phentsize))
+				break;
+			type = ph.p_type;
+			off = ph.p_offset;
+			len = ph.p_filesz;
+		} else {
+			Elf32_Phdr ph;
+
+			if (pread_full(fd, &ph, sizeof(ph), phoff + (uint64_t)i * phentsize))
+				break;
+			type = ph.p_type;
+			off = ph.p_offset;
+			len = ph.p_filesz;
+		}
+		if (type != PT_NOTE || len > MAX_NOTE_BYTES)
+			continue;
+		if (pread_full(fd, notes, (size_t)len, off))
+			continue;
+		err = scan_notes(notes, (size_t)len, id, size);
+		if (!err)
+			break;
+	}
+	free(notes);
+	return err;
+}
+
+static struct vmaq_bid_entry *cache_slot(struct vmaq_bid_cache *c,
+					 const struct vmaq_vma *v, bool *found)
+{
+	uint64_t h = v->inode * 0x9e3779b97f4a7c15ull ^
+		     ((uint64_t)v->dev_major << 20 | v->dev_minor);
+	size_t i, mask = c->nslots - 1;
+
+	for (i = (size_t)(h >> 7) & mask;; i = (i + 1) & mask) {
+		struct vmaq_bid_entry *e = &c->slots[i];
+
+		if (!e->inode && !e->dev_major && !e->dev_minor) {
+			*found = false;
+			return e;
+		}
+		if (e->inode == v->inode && e->dev_major == v->dev_major &&
+		    e->dev_minor == v->dev_minor) {
+			*found = true;
+			return e;
+		}
+	}
+}
+
+static int cache_grow(struct vmaq_bid_cache *c)
+{
+	struct vmaq_bid_cache n = { .nslots = c->nslots ? c->nslots * 2 : 64 };
+	size_t i;
+
+	n.slots = calloc(n.nslots, sizeof(*n.slots));
+	if (!n.slots)
+		return -ENOMEM;
+	for (i = 0; i < c->nslots; i++) {
+		struct vmaq_bid_entry *e = &c->slots[i];
+		struct vmaq_vma key = { .inode = e->inode,
+					.dev_major = e->dev_major,
+					.dev_minor = e->dev_minor };
+		bool found;
+
+		if (e->inode || e->dev_major || e->dev_minor)
+			*cache_slot(&n, &key, &found) = *e;
+	}
+	n.used = c->used;
+	free(c->slots);
+	*c = n;
+	return 0;
+}
+
+static int open_mapped_file(struct vmaq_proc *proc, const struct vmaq_vma *v)
+{
+	char path[PATH_MAX + 64];
+	const char *name = v->name;
+	struct stat st;
+	int fd = -1;
+
+	if (proc->pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
+			 (int)proc->pid, (unsigned long long)v->start,
+			 (unsigned long long)v->end);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0 && name && name[0] == '/') {
+		if (proc->pid > 0)
+			snprintf(path, sizeof(path), "/proc/%d/root%s",
+				 (int)proc->pid, name);
+		else
+			snprintf(path, sizeof(path), "%s", name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	}
+	if (fd < 0)
+		return -ENOENT;
+	/* Only the very file mapped: a same-named file proves nothing. */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_ino != v->inode || major(st.st_dev) != v->dev_major ||
+	    minor(st.st_dev) != v->dev_minor) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+int vmaq_build_id_fill(struct vmaq_proc *proc, struct vmaq_rec *rec)
+{
+	struct vmaq_vma *v = &rec->vma;
+	struct vmaq_bid_cache *c = &proc->bids;
+	struct vmaq_bid_entry *e;
+	bool found;
+	int fd, err;
+
+	v->build_id = NULL;
+	v->build_id_size = 0;
+	if (!(v->flags & VMAQ_FILE) || !v->inode)
+		return 0;
+	if (c->used * 2 >= c->nslots) {
+		err = cache_grow(c);
+		if (err)
+			return err;
+	}
+	e = cache_slot(c, v, &found);
+	if (!found) {
+		/* The name helps find the file: read the line's name. */
+		uint32_t size = 0;
+
+		fd = open_mapped_file(proc, v);
+		if (fd >= 0) {
+			if (vmaq_elf_build_id(fd, e->id, &size))
+				size = 0;
+			close(fd);
+		} else {
+			/* not cached: the file may become readable later */
+			return 0;
+		}
+		e->inode = v->inode;
+		e->dev_major = v->dev_major;
+		e->dev_minor = v->dev_minor;
+		e->size = size;
+		c->used++;
+	}
+	if (e->size) {
+		memcpy(rec->build_id, e->id, e->size);
+		v->build_id = rec->build_id;
+		v->build_id_size = e->size;
+	}
+	return 0;
+}
+
+void vmaq_bid_cache_free(struct vmaq_bid_cache *c)
+{
+	free(c->slots);
+	memset(c, 0, sizeof(*c));
+}

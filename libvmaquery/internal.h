@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libvmaquery internals: nothing here is part of the ABI. */
+#ifndef VMAQUERY_INTERNAL_H
+#define VMAQUERY_INTERNAL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmaquery.h"
+
+#define VMAQ_FILTER_MASK (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED | \
+			  VMAQ_FILE | VMAQ_ANON)
+#define VMAQ_QUERY_MASK (VMAQ_FILTER_MASK | VMAQ_NEXT | VMAQ_NAME | VMAQ_BUILD_ID)
+
+/* Longest text line accepted: a PATH_MAX name plus the fixed columns. */
+#define VMAQ_LINE_MAX (PATH_MAX + 128)
+
+/* Return -err and set errno: the one way every entry point fails. */
+static inline int vmaq_err(int err)
+{
+	if (err < 0)
+		err = -err;
+	errno = err;
+	return -err;
+}
+
+static inline void *vmaq_err_ptr(int err)
+{
+	vmaq_err(err);
+	return NULL;
+}
+
+/* Options structs: sz first; a larger caller struct must be zero past ours. */
+int vmaq_opts_check(const void *opts, size_t our_size, size_t min_size);
+#define VMAQ_OPTS_VALID(o, type) \
+	vmaq_opts_check((o), sizeof(struct type), \
+			offsetof(struct type, sz) + sizeof(size_t))
+#define VMAQ_OPTS_GET(o, type, field, def) \
+	((o) && (o)->sz >= offsetof(struct type, field) + sizeof((o)->field) ? \
+	 (o)->field : (def))
+
+/* A VMA record that owns its name and build ID storage. */
+struct vmaq_rec {
+	struct vmaq_vma vma;
+	char name[PATH_MAX];
+	unsigned char build_id[VMAQ_BUILD_ID_MAX];
+};
+
+/* Build ID cache, keyed by (device, inode). */
+struct vmaq_bid_entry {
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint32_t size;		/* 0: the file has none (or cannot be read) */
+	unsigned char id[VMAQ_BUILD_ID_MAX];
+};
+
+struct vmaq_bid_cache {
+	struct vmaq_bid_entry *slots;
+	size_t nslots, used;
+};
+
+struct vmaq_proc {
+	int fd;			/* /proc/PID/maps */
+	pid_t pid;		/* -1 when opened from a caller's fd */
+	enum vmaq_backend backend;
+	/* The gate VMA ([vsyscall] on x86-64), which PROCMAP_QUERY skips. */
+	int gate_state;		/* 0 unknown, 1 present, -1 absent */
+	struct vmaq_rec gate;
+	struct vmaq_rec cur;	/* what vmaq_find() returns */
+	struct vmaq_bid_cache bids;
+};
+
+/* A walk up the address space; backends implement next(). */
+struct vmaq_walk {
+	struct vmaq_proc *proc;
+	unsigned int flags;
+	bool gate_done;
+	/* text backend: a window onto the file, read in order */
+	char *buf;
+	size_t cap, start, end;
+	off_t off;
+	bool eof;
+	bool empty;		/* nothing read yet */
+	bool held;		/* the last line returned is still in the window */
+	size_t held_next;	/* where the line after it starts */
+	uint64_t held_end;	/* its VMA's end */
+};
+
+struct vmaq_backend_ops {
+	/* First VMA matching w->flags with end > addr; -ENOENT past the last. */
+	int (*next)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+};
+
+extern const struct vmaq_backend_ops vmaq_text_ops;
+extern const struct vmaq_backend_ops vmaq_query_ops;
+
+void vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
+		    unsigned int flags);
+void vmaq_walk_fini(struct vmaq_walk *w);
+int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags);
+void vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src);
+
+/* Text parser (parse.c): one line, without its newline. */
+int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
+		    const char **name, size_t *name_len);
+size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len);
+
+/* Query backend helper: does this fd answer PROCMAP_QUERY? */
+int vmaq_query_probe(int fd);
+int vmaq_gate_lookup(struct vmaq_proc *proc);
+
+/* Build IDs read by the library (buildid.c). */
+int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);
+int vmaq_build_id_fill(struct vmaq_proc *proc, struct vmaq_rec *rec);
+void vmaq_bid_cache_free(struct vmaq_bid_cache *c);
+
+#endif /* VMAQUERY_INTERNAL_H */

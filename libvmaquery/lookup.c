@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vmaq_lookup(): many addresses in one pass. The addresses are visited in
+ * ascending order, so each VMA is fetched once however many addresses it
+ * covers, and the walk moves only forwards (the text backend reads the
+ * file once; the query backend makes one ioctl per distinct VMA).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+#define UNMAPPED UINT32_MAX
+
+struct vmaq_lookup {
+	struct vmaq_table t;
+	size_t count;
+	uint32_t *idx;		/* per address: record index or UNMAPPED */
+};
+
+static int cmp_addr(const void *a, const void *b, void *ctx)
+{
+	const uint64_t *addrs = ctx;
+	uint64_t x = addrs[*(const size_t *)a], y = addrs[*(const size_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
+		   const uint64_t *addrs, const size_t *order, size_t count,
+		   unsigned int flags)
+{
+	struct vmaq_walk w;
+	struct vmaq_rec *rec;
+	bool have = false, exhausted = false, added = false;
+	size_t k;
+	int err = 0;
+
+	rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	vmaq_walk_init(&w, proc, flags);
+	for (k = 0; k < count; k++) {
+		size_t i = order[k];
+		uint64_t a = addrs[i];
+
+		l->idx[i] = UNMAPPED;
+		if (!exhausted && (!have || a >= rec->vma.end)) {
+			err = vmaq_walk_next(&w, a, rec);
+			if (err == -ENOENT) {
+				exhausted = true;
+				have = false;
+				err = 0;
+				continue;
+			}
+			if (err)
+				break;
+			have = true;
+			added = false;
+		}
+		if (!have || a < rec->vma.start)
+			continue;
+		if (!added) {
+			if (l->t.n >= UNMAPPED) {
+				err = -E2BIG;
+				break;
+			}
+			err = vmaq_table_add(&l->t, &rec->vma);
+			if (err)
+				break;
+			added = true;
+		}
+		l->idx[i] = (uint32_t)(l->t.n - 1);
+	}
+	vmaq_walk_fini(&w);
+	free(rec);
+	return err;
+}
+
+int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
+		unsigned int flags, struct vmaq_lookup **lookupp)
+{
+	struct vmaq_lookup *l;
+	size_t *order = NULL, i;
+	int err;
+
+	if (!proc || !lookupp || (count && !addrs))
+		return vmaq_err(-EINVAL);
+	if (flags & ~(VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID) ||
+	    ((flags & VMAQ_FILE) && (flags & VMAQ_ANON)))
+		return vmaq_err(-EINVAL);
+	if (count > SIZE_MAX / sizeof(size_t))
+		return vmaq_err(-E2BIG);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return vmaq_err(-ENOMEM);
+	l->count = count;
+	if (count) {
+		l->idx = malloc(count * sizeof(*l->idx));
+		order = malloc(count * sizeof(*order));
+		if (!l->idx || !order) {
+			err = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (i = 0; i < count; i++)
+		order[i] = i;
+	qsort_r(order, count, sizeof(*order), cmp_addr, (void *)addrs);
+	err = resolve(l, proc, addrs, order, count, flags);
+	if (err)
+		goto fail;
+	vmaq_table_finish(&l->t);
+	free(order);
+	*lookupp = l;
+	return 0;
+fail:
+	free(order);
+	vmaq_lookup_free(l);
+	return vmaq_err(err);
+}
+
+const struct vmaq_vma *vmaq_lookup_vma(const struct vmaq_lookup *l, size_t i)
+{
+	if (!l || i >= l->count) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (l->idx[i] == UNMAPPED) {
+		errno = ENOENT;
+		return NULL;
+	}
+	return &l->t.v[l->idx[i]];
+}
+
+size_t vmaq_lookup_count(const struct vmaq_lookup *l)
+{
+	return l ? l->count : 0;
+}
+
+void vmaq_lookup_free(struct vmaq_lookup *l)
+{
+	if (!l)
+		return;
+	vmaq_table_free(&l->t);
+	free(l->idx);
+	free(l);
+}

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Snapshots: a process's whole map in memory, answering lookups with a
+ * binary search and no system call. Staleness is found by reading the
+ * map again and comparing: the kernels this release supports offer no
+ * cheaper signal (an address-space generation comes with the batch
+ * ioctl, which the kernel series does not have yet).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+struct vmaq_snapshot {
+	struct vmaq_proc *proc;
+	unsigned int flags;
+	struct vmaq_table t;
+	struct vmaq_table fresh;	/* the re-read that stale() compares */
+	bool fresh_valid;
+};
+
+int vmaq_snapshot_new(struct vmaq_proc *proc, unsigned int flags,
+		      struct vmaq_snapshot **snapp)
+{
+	struct vmaq_snapshot *s;
+	int err;
+
+	if (!proc || !snapp)
+		return vmaq_err(-EINVAL);
+	if (flags & ~(VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID) ||
+	    ((flags & VMAQ_FILE) && (flags & VMAQ_ANON)))
+		return vmaq_err(-EINVAL);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return vmaq_err(-ENOMEM);
+	s->proc = proc;
+	s->flags = flags;
+	err = vmaq_table_read(&s->t, proc, flags);
+	if (err) {
+		vmaq_snapshot_free(s);
+		return vmaq_err(err);
+	}
+	*snapp = s;
+	return 0;
+}
+
+size_t vmaq_snapshot_count(const struct vmaq_snapshot *s)
+{
+	return s ? s->t.n : 0;
+}
+
+const struct vmaq_vma *vmaq_snapshot_vma(const struct vmaq_snapshot *s,
+					 size_t i)
+{
+	if (!s || i >= s->t.n)
+		return vmaq_err_ptr(-EINVAL);
+	return &s->t.v[i];
+}
+
+const struct vmaq_vma *vmaq_snapshot_find(const struct vmaq_snapshot *s,
+					  uint64_t addr)
+{
+	ssize_t i;
+
+	if (!s)
+		return vmaq_err_ptr(-EINVAL);
+	i = vmaq_table_search(&s->t, addr);
+	if (i < 0)
+		return vmaq_err_ptr(-ENOENT);
+	return &s->t.v[i];
+}
+
+static bool tables_equal(const struct vmaq_table *a, const struct vmaq_table *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++) {
+		if (!vmaq_vma_equal(&a->v[i], &b->v[i]))
+			return false;
+		if (a->v[i].build_id_size != b->v[i].build_id_size ||
+		    (a->v[i].build_id_size &&
+		     memcmp(a->v[i].build_id, b->v[i].build_id,
+			    a->v[i].build_id_size)))
+			return false;
+	}
+	return true;
+}
+
+/* 1 if the process's map differs from the snapshot, 0 if not. */
+int vmaq_snapshot_stale(struct vmaq_snapshot *s)
+{
+	int err;
+
+	if (!s)
+		return vmaq_err(-EINVAL);
+	err = vmaq_table_read(&s->fresh, s->proc, s->flags);
+	if (err) {
+		s->fresh_valid = false;
+		return vmaq_err(err);
+	}
+	s->fresh_valid = true;
+	return !tables_equal(&s->t, &s->fresh);
+}
+
+/*
+ * Bring the snapshot up to date. Returns 1 if it changed, 0 if it was
+ * current. On error (the process exited: -ESRCH) the old contents stay,
+ * so a caller never loses what it had.
+ */
+int vmaq_snapshot_refresh(struct vmaq_snapshot *s)
+{
+	struct vmaq_table tmp;
+	int stale = vmaq_snapshot_stale(s);
+
+	if (stale <= 0)
+		return stale;
+	tmp = s->t;
+	s->t = s->fresh;
+	s->fresh = tmp;
+	s->fresh_valid = false;
+	return 1;
+}
+
+void vmaq_snapshot_free(struct vmaq_snapshot *s)
+{
+	if (!s)
+		return;
+	vmaq_table_free(&s->t);
+	vmaq_table_free(&s->fresh);
+	free(s);
+}

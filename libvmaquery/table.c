@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Record tables: the compact storage behind vmaq_lookup() and snapshots.
+ * Records sit in one array and their names and build IDs in one arena;
+ * pointers into the arena are set once the table is complete, because
+ * the arena moves while it grows.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+#define NO_OFF SIZE_MAX
+
+void vmaq_table_free(struct vmaq_table *t)
+{
+	free(t->v);
+	free(t->name_off);
+	free(t->bid_off);
+	free(t->arena);
+	memset(t, 0, sizeof(*t));
+}
+
+static int arena_put(struct vmaq_table *t, const void *data, size_t len,
+		     size_t *off)
+{
+	if (len > SIZE_MAX / 2 - t->alen)
+		return -ENOMEM;
+	if (t->alen + len > t->acap) {
+		size_t ncap = t->acap ? t->acap : 4096;
+		char *n;
+
+		while (ncap < t->alen + len)
+			ncap *= 2;
+		n = realloc(t->arena, ncap);
+		if (!n)
+			return -ENOMEM;
+		t->arena = n;
+		t->acap = ncap;
+	}
+	memcpy(t->arena + t->alen, data, len);
+	*off = t->alen;
+	t->alen += len;
+	return 0;
+}
+
+static int grow(struct vmaq_table *t)
+{
+	size_t ncap = t->cap ? t->cap * 2 : 64;
+	struct vmaq_vma *v;
+	size_t *no, *bo;
+
+	v = realloc(t->v, ncap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	t->v = v;
+	no = realloc(t->name_off, ncap * sizeof(*no));
+	if (!no)
+		return -ENOMEM;
+	t->name_off = no;
+	bo = realloc(t->bid_off, ncap * sizeof(*bo));
+	if (!bo)
+		return -ENOMEM;
+	t->bid_off = bo;
+	t->cap = ncap;
+	return 0;
+}
+
+int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
+{
+	size_t i = t->n;
+	int err;
+
+	if (t->n == t->cap) {
+		err = grow(t);
+		if (err)
+			return err;
+	}
+	t->v[i] = *vma;
+	t->name_off[i] = NO_OFF;
+	t->bid_off[i] = NO_OFF;
+	if (vma->name) {
+		err = arena_put(t, vma->name, strlen(vma->name) + 1,
+				&t->name_off[i]);
+		if (err)
+			return err;
+	}
+	if (vma->build_id) {
+		err = arena_put(t, vma->build_id, vma->build_id_size,
+				&t->bid_off[i]);
+		if (err)
+			return err;
+	}
+	t->v[i].name = NULL;
+	t->v[i].build_id = NULL;
+	t->n++;
+	return 0;
+}
+
+void vmaq_table_finish(struct vmaq_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		t->v[i].name = t->name_off[i] == NO_OFF ? NULL :
+			t->arena + t->name_off[i];
+		t->v[i].build_id = t->bid_off[i] == NO_OFF ? NULL :
+			(const unsigned char *)t->arena + t->bid_off[i];
+	}
+}
+
+/* Index of the VMA covering addr in a table sorted by address, or -1. */
+ssize_t vmaq_table_search(const struct vmaq_table *t, uint64_t addr)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < t->n && t->v[lo].start <= addr)
+		return (ssize_t)lo;
+	return -1;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(a, b);
+}
+
+bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
+{
+	return a->start == b->start && a->end == b->end &&
+	       a->offset == b->offset && a->inode == b->inode &&
+	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
+	       a->flags == b->flags && str_eq(a->name, b->name);
+}
+
+/* Read every VMA matching flags into t (emptied first). */
+int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
+		    unsigned int flags)
+{
+	struct vmaq_walk w;
+	struct vmaq_rec *rec;
+	uint64_t addr = 0;
+	int err;
+
+	rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	t->n = 0;
+	t->alen = 0;
+	vmaq_walk_init(&w, proc, flags);
+	while (!(err = vmaq_walk_next(&w, addr, rec))) {
+		err = vmaq_table_add(t, &rec->vma);
+		if (err)
+			break;
+		addr = rec->vma.end;
+		if (!addr)
+			break;
+	}
+	vmaq_walk_fini(&w);
+	free(rec);
+	if (err == -ENOENT || !err) {
+		vmaq_table_finish(t);
+		return 0;
+	}
+	return err;
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvmaquery: structured queries of a process's memory map (its VMAs).
+ *
+ * One handle (struct vmaq_proc) stands for one address space: the one a
+ * process had when the handle was opened. Queries go through the best
+ * interface the running kernel offers, chosen once per handle:
+ *
+ *   VMAQ_BACKEND_BATCH  batched query ioctl (kernels with the vmaquery series)
+ *   VMAQ_BACKEND_QUERY  PROCMAP_QUERY ioctl (Linux 6.11 and later)
+ *   VMAQ_BACKEND_TEXT   parsing /proc/PID/maps (any kernel)
+ *
+ * All of them give the same records. Conventions, for every function:
+ *   - functions returning int return 0 (or a count) on success and a
+ *     negative errno on failure, and also set errno to the positive value;
+ *   - functions returning a pointer return NULL on failure with errno set;
+ *   - records (const struct vmaq_vma *) belong to the object that returned
+ *     them and stay valid until that object is next used or freed;
+ *   - a handle, iterator or snapshot may be used by one thread at a time;
+ *     different objects may be used by different threads concurrently.
+ *     The library has no global state.
+ *
+ * See vmaquery(7) for an overview and one page per function in section 3.
+ */
+#ifndef VMAQUERY_H
+#define VMAQUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMAQ_VERSION_MAJOR 0
+#define VMAQ_VERSION_MINOR 1
+#define VMAQ_VERSION_PATCH 0
+
+#define VMAQ_API __attribute__((visibility("default")))
+
+/* Opaque objects. */
+struct vmaq_proc;	/* one process's address space */
+struct vmaq_iter;	/* a walk over its VMAs */
+struct vmaq_lookup;	/* the answer to a batch of addresses */
+struct vmaq_snapshot;	/* an in-memory copy of its map */
+
+enum vmaq_backend {
+	VMAQ_BACKEND_AUTO = 0,	/* best available (option value only) */
+	VMAQ_BACKEND_BATCH = 1,
+	VMAQ_BACKEND_QUERY = 2,
+	VMAQ_BACKEND_TEXT = 3,
+};
+
+/*
+ * Flags. The first group describes a VMA (struct vmaq_vma.flags) and, as
+ * a filter, selects VMAs that have all the given bits. VMAQ_ANON selects
+ * VMAs without a file. The second group changes what a query does.
+ */
+#define VMAQ_READ	0x0001u	/* readable ('r') */
+#define VMAQ_WRITE	0x0002u	/* writable ('w') */
+#define VMAQ_EXEC	0x0004u	/* executable ('x') */
+#define VMAQ_SHARED	0x0008u	/* may be shared ('s' rather than 'p') */
+#define VMAQ_FILE	0x0010u	/* backed by a file (device or inode non-zero) */
+#define VMAQ_ANON	0x0020u	/* filter only: not backed by a file */
+#define VMAQ_NEXT	0x0100u	/* vmaq_find: the VMA at or after addr */
+#define VMAQ_NAME	0x0200u	/* fill in vmaq_vma.name */
+#define VMAQ_BUILD_ID	0x0400u	/* fill in vmaq_vma.build_id */
+
+#define VMAQ_BUILD_ID_MAX 20
+
+/* One VMA, as one line of /proc/PID/maps describes it. */
+struct vmaq_vma {
+	uint64_t start;		/* first address */
+	uint64_t end;		/* one past the last address */
+	uint64_t offset;	/* file offset of start (0 when anonymous) */
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t flags;		/* VMAQ_READ ... VMAQ_FILE */
+	/*
+	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
+	 * the backend cannot tell (the text backend).
+	 */
+	uint32_t page_size;
+	/*
+	 * Name as /proc/PID/maps shows it ("/usr/lib/x.so", "[heap]",
+	 * "[anon:name]", "/tmp/f (deleted)"), with a newline in a path given
+	 * as a newline, not as the text file's "\012". NULL when the VMA has
+	 * no name or VMAQ_NAME was not asked for.
+	 */
+	const char *name;
+	/* ELF build ID, when VMAQ_BUILD_ID was asked for and one exists. */
+	const unsigned char *build_id;
+	uint32_t build_id_size;
+	uint32_t reserved;
+};
+
+/*
+ * Extensible options: set .sz to sizeof the struct (VMAQ_OPTS does), so
+ * that a program built against an older header keeps working with a newer
+ * library and the other way round. Unknown non-zero tail bytes are
+ * rejected with -EINVAL.
+ */
+struct vmaq_open_opts {
+	size_t sz;
+	/* VMAQ_BACKEND_AUTO: the VMAQ_BACKEND environment variable if set
+	 * ("batch", "query", "text"), else the best the kernel offers. */
+	enum vmaq_backend backend;
+	uint32_t reserved;
+};
+#define vmaq_open_opts__last_field reserved
+
+/*
+ * Declare NAME as an options struct of TYPE with .sz set and every other
+ * member zero unless given. Options structs have no padding, so this
+ * leaves no byte unset.
+ */
+#define VMAQ_OPTS(TYPE, NAME, ...) \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+/* Handles. */
+VMAQ_API int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
+		       struct vmaq_proc **procp);
+VMAQ_API int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
+			  struct vmaq_proc **procp);
+VMAQ_API void vmaq_close(struct vmaq_proc *proc);
+VMAQ_API enum vmaq_backend vmaq_backend(const struct vmaq_proc *proc);
+VMAQ_API const char *vmaq_backend_name(enum vmaq_backend backend);
+VMAQ_API pid_t vmaq_pid(const struct vmaq_proc *proc);
+VMAQ_API int vmaq_kernel_backends(unsigned int *mask);
+
+/* Single lookups and walks. */
+VMAQ_API int vmaq_find(struct vmaq_proc *proc, uint64_t addr,
+		       unsigned int flags, const struct vmaq_vma **vmap);
+VMAQ_API int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
+			   struct vmaq_iter **iterp);
+VMAQ_API int vmaq_iter_next(struct vmaq_iter *iter,
+			    const struct vmaq_vma **vmap);
+VMAQ_API void vmaq_iter_free(struct vmaq_iter *iter);
+
+/* Many addresses at once: the symbolizer's call. */
+VMAQ_API int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs,
+			 size_t count, unsigned int flags,
+			 struct vmaq_lookup **lookupp);
+VMAQ_API const struct vmaq_vma *vmaq_lookup_vma(const struct vmaq_lookup *lookup,
+						size_t index);
+VMAQ_API size_t vmaq_lookup_count(const struct vmaq_lookup *lookup);
+VMAQ_API void vmaq_lookup_free(struct vmaq_lookup *lookup);
+VMAQ_API uint64_t vmaq_vma_file_offset(const struct vmaq_vma *vma,
+				       uint64_t addr);
+
+/* Cached maps. */
+VMAQ_API int vmaq_snapshot_new(struct vmaq_proc *proc, unsigned int flags,
+			       struct vmaq_snapshot **snapp);
+VMAQ_API size_t vmaq_snapshot_count(const struct vmaq_snapshot *snap);
+VMAQ_API const struct vmaq_vma *vmaq_snapshot_vma(const struct vmaq_snapshot *snap,
+						  size_t index);
+VMAQ_API const struct vmaq_vma *vmaq_snapshot_find(const struct vmaq_snapshot *snap,
+						   uint64_t addr);
+VMAQ_API int vmaq_snapshot_stale(struct vmaq_snapshot *snap);
+VMAQ_API int vmaq_snapshot_refresh(struct vmaq_snapshot *snap);
+VMAQ_API void vmaq_snapshot_free(struct vmaq_snapshot *snap);
+
+/* Text. */
+VMAQ_API int vmaq_format(const struct vmaq_vma *vma, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMAQUERY_H */

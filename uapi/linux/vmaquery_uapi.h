@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Userspace view of the /proc/PID/maps ioctl ABI, for builds whose
+ * installed kernel headers predate it (Debian 12 ships 6.1 headers, which
+ * have no PROCMAP_QUERY).
+ *
+ * The layout and numbers are the kernel's ABI (include/uapi/linux/fs.h);
+ * tests/lib/uapi_agree.c checks them against the kernel tree's headers.
+ * Every definition is guarded, so this header may be included after a
+ * <linux/fs.h> that already has them; it must not be included before one.
+ */
+#ifndef _VMAQUERY_UAPI_H
+#define _VMAQUERY_UAPI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#ifndef PROCFS_IOCTL_MAGIC
+#define PROCFS_IOCTL_MAGIC 'f'
+#endif
+
+#ifndef PROCMAP_QUERY
+/* Linux 6.11: one VMA per call, looked up by address. */
+#define PROCMAP_QUERY _IOWR(PROCFS_IOCTL_MAGIC, 17, struct procmap_query)
+
+enum procmap_query_flags {
+	/* VMA permission filters (and the same bits in vma_flags on return) */
+	PROCMAP_QUERY_VMA_READABLE		= 0x01,
+	PROCMAP_QUERY_VMA_WRITABLE		= 0x02,
+	PROCMAP_QUERY_VMA_EXECUTABLE		= 0x04,
+	PROCMAP_QUERY_VMA_SHARED		= 0x08,
+	/* return the first matching VMA at or after query_addr */
+	PROCMAP_QUERY_COVERING_OR_NEXT_VMA	= 0x10,
+	/* consider only VMAs backed by a file */
+	PROCMAP_QUERY_FILE_BACKED_VMA		= 0x20,
+};
+
+struct procmap_query {
+	__u64 size;		/* in: sizeof(struct procmap_query) */
+	__u64 query_flags;	/* in: enum procmap_query_flags */
+	__u64 query_addr;	/* in */
+	__u64 vma_start;	/* out */
+	__u64 vma_end;		/* out */
+	__u64 vma_flags;	/* out: PROCMAP_QUERY_VMA_* */
+	__u64 vma_page_size;	/* out */
+	__u64 vma_offset;	/* out: file offset of vma_start */
+	__u64 inode;		/* out */
+	__u32 dev_major;	/* out */
+	__u32 dev_minor;	/* out */
+	__u32 vma_name_size;	/* in: buffer size; out: name length + 1 */
+	__u32 build_id_size;	/* in: buffer size; out: build ID length */
+	__u64 vma_name_addr;	/* in: user pointer to the name buffer */
+	__u64 build_id_addr;	/* in: user pointer to the build ID buffer */
+};
+#endif /* PROCMAP_QUERY */
+
+#endif /* _VMAQUERY_UAPI_H */
