@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every backend against /proc/PID/maps: the records a backend returns,
+ * rendered with vmaq_format(), must be the text file byte for byte, for
+ * children with prepared maps (thousands of VMAs, named anonymous VMAs,
+ * deleted files, odd names, offsets) and for every process on the
+ * machine. Then find/lookup/filter semantics on known layouts.
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "kselftest_harness.h"
+#include "vmaq_test.h"
+
+static long pg;
+
+/* Child setups. */
+static int setup_many(void *arg)
+{
+	int n = *(int *)arg, i;
+	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	/* alternate protections so that no two neighbours merge */
+	for (i = 0; i < 2 * n; i += 2)
+		if (mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE))
+			return -1;
+	return 0;
+}
+
+static int setup_names(void *arg)
+{
+	char *m = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, m, pg, "vmaq test name"))
+		return -1;
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, m + 2 * pg, pg, "x"))
+		return -1;
+	return 0;
+}
+
+static int map_file(const char *path, size_t pages, off_t off_pages, int prot,
+		    int flags, bool unlink_it)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || ftruncate(fd, (off_t)(pages + off_pages) * pg))
+		return -1;
+	if (mmap(NULL, pages * pg, prot, flags, fd, off_pages * pg) == MAP_FAILED)
+		return -1;
+	close(fd);
+	if (unlink_it)
+		unlink(path);
+	return 0;
+}
+
+static int setup_files(void *arg)
+{
+	const char *dir = arg;
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/deleted file", dir);
+	if (map_file(p, 2, 0, PROT_READ, MAP_PRIVATE, true))
+		return -1;
+	snprintf(p, sizeof(p), "%s/new\nline", dir);
+	if (map_file(p, 1, 3, PROT_READ | PROT_WRITE, MAP_SHARED, false))
+		return -1;
+	snprintf(p, sizeof(p), "%s/offset", dir);
+	if (map_file(p, 3, 5, PROT_READ | PROT_EXEC, MAP_PRIVATE, false))
+		return -1;
+	/* shared anonymous memory is file-backed (/dev/zero (deleted)) */
+	if (mmap(NULL, pg, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+		return -1;
+	return 0;
+}
+
+FIXTURE(be) {
+	struct vmaq_proc *self;
+	char dir[64];
+};
+
+FIXTURE_VARIANT(be) {
+	enum vmaq_backend backend;
+};
+
+FIXTURE_VARIANT_ADD(be, text) { .backend = VMAQ_BACKEND_TEXT };
+FIXTURE_VARIANT_ADD(be, query) { .backend = VMAQ_BACKEND_QUERY };
+FIXTURE_VARIANT_ADD(be, batch) { .backend = VMAQ_BACKEND_BATCH };
+
+FIXTURE_SETUP(be)
+{
+	int err;
+
+	pg = sysconf(_SC_PAGESIZE);
+	self->self = NULL;
+	self->dir[0] = '\0';
+	err = open_backend(0, variant->backend, &self->self);
+	if (err == -EOPNOTSUPP)
+		SKIP(return, "%s backend not offered by this kernel",
+		     vmaq_backend_name(variant->backend));
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(variant->backend, vmaq_backend(self->self));
+	snprintf(self->dir, sizeof(self->dir), "/tmp/vmaq-be.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+}
+
+FIXTURE_TEARDOWN(be)
+{
+	char cmd[128];
+
+	vmaq_close(self->self);
+	if (self->dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", self->dir);
+		if (system(cmd))
+			TH_LOG("could not remove %s", self->dir);
+	}
+}
+
+/* The child's map through the backend equals its text, byte for byte. */
+static void expect_same_as_text(struct __test_metadata *_metadata,
+				enum vmaq_backend b, pid_t pid, size_t *nlines)
+{
+	struct vmaq_proc *p;
+	char *text, *mine;
+	size_t len, i;
+	int err;
+
+	ASSERT_EQ(0, open_backend(pid, b, &p));
+	text = maps_text(pid, &len);
+	ASSERT_NE(NULL, text);
+	mine = render_map(p, &err);
+	ASSERT_EQ(0, err);
+	if (strcmp(text, mine)) {
+		for (i = 0; text[i] == mine[i]; i++)
+			;
+		TH_LOG("differ at byte %zu:\nkernel: %.100s\nlib:    %.100s",
+		       i, text + i, mine + i);
+	}
+	EXPECT_STREQ(text, mine);
+	if (nlines)
+		for (*nlines = 0, i = 0; i < len; i++)
+			*nlines += text[i] == '\n';
+	free(text);
+	free(mine);
+	vmaq_close(p);
+}
+
+TEST_F(be, plain_child_matches_text)
+{
+	struct test_child c;
+
+	ASSERT_EQ(0, child_start(&c, NULL, NULL));
+	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+TEST_F(be, thousands_of_vmas_match_text)
+{
+	struct test_child c;
+	int n = 3000;
+	size_t lines;
+
+	ASSERT_EQ(0, child_start(&c, setup_many, &n));
+	expect_same_as_text(_metadata, variant->backend, c.pid, &lines);
+	EXPECT_GE(lines, (size_t)2 * n);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+TEST_F(be, named_anonymous_vmas_match_text)
+{
+	struct test_child c;
+	char *m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, m);
+	if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, m, pg, "probe"))
+		SKIP(return, "kernel cannot name anonymous VMAs (ANON_VMA_NAME)");
+	munmap(m, pg);
+	ASSERT_EQ(0, child_start(&c, setup_names, NULL));
+	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+TEST_F(be, files_deleted_newlines_offsets_match_text)
+{
+	struct test_child c;
+
+	ASSERT_EQ(0, child_start(&c, setup_files, self->dir));
+	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+TEST_F(be, file_records_carry_offsets_and_names)
+{
+	struct test_child c;
+	struct vmaq_proc *p;
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	int seen = 0;
+	char want[128];
+
+	ASSERT_EQ(0, child_start(&c, setup_files, self->dir));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	ASSERT_EQ(0, vmaq_iter_new(p, VMAQ_NAME | VMAQ_FILE, &it));
+	while (vmaq_iter_next(it, &v) > 0) {
+		ASSERT_TRUE(v->flags & VMAQ_FILE);
+		ASSERT_NE(NULL, v->name);
+		snprintf(want, sizeof(want), "%s/offset", self->dir);
+		if (!strcmp(v->name, want)) {
+			EXPECT_EQ((uint64_t)5 * pg, v->offset);
+			EXPECT_EQ(VMAQ_READ | VMAQ_EXEC | VMAQ_FILE, v->flags);
+			EXPECT_EQ((uint64_t)5 * pg + 17,
+				  vmaq_vma_file_offset(v, v->start + 17));
+			seen |= 1;
+		}
+		snprintf(want, sizeof(want), "%s/new\nline", self->dir);
+		if (!strcmp(v->name, want)) {
+			EXPECT_EQ((uint64_t)3 * pg, v->offset);
+			EXPECT_TRUE(v->flags & VMAQ_SHARED);
+			seen |= 2;
+		}
+		snprintf(want, sizeof(want), "%s/deleted file (deleted)", self->dir);
+		if (!strcmp(v->name, want))
+			seen |= 4;
+	}
+	vmaq_iter_free(it);
+	vmaq_close(p);
+	EXPECT_EQ(7, seen);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+/*
+ * Every process on the machine. A process may change its map between our
+ * reads, so a mismatch counts only if it persists over several tries with
+ * the text read both before and after.
+ */
+TEST_F(be, every_process_matches_text)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int checked = 0, gone = 0, nomm = 0, denied = 0, unstable = 0;
+
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		struct vmaq_proc *p;
+		int tries, err, same = 0;
+
+		if (pid <= 0)
+			continue;
+		err = open_backend(pid, variant->backend, &p);
+		if (err == -ESRCH) {
+			nomm++;	/* exited, or a kernel thread */
+			continue;
+		}
+		if (err == -EACCES) {
+			denied++;	/* e.g. outside our container's reach */
+			continue;
+		}
+		ASSERT_EQ(0, err);
+		for (tries = 0; tries < 5 && !same; tries++) {
+			char *t1 = maps_text(pid, NULL);
+			char *mine = render_map(p, &err);
+			char *t2 = maps_text(pid, NULL);
+
+			if (err == -ESRCH) {
+				gone++;
+				same = 1;
+			} else {
+				ASSERT_EQ(0, err);
+				same = (t1 && !strcmp(t1, mine)) ||
+				       (t2 && !strcmp(t2, mine));
+			}
+			free(t1);
+			free(mine);
+			free(t2);
+		}
+		if (!same) {
+			TH_LOG("pid %d: map never matched its text", pid);
+			unstable++;
+		}
+		checked++;
+		vmaq_close(p);
+	}
+	closedir(d);
+	TH_LOG("%d processes compared, %d without an address space, %d exited, %d denied",
+	       checked, nomm, gone, denied);
+	EXPECT_GT(checked, 0);
+	EXPECT_EQ(0, unstable);
+}
+
+TEST_F(be, find_covering_next_and_filters)
+{
+	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const struct vmaq_vma *v;
+	uint64_t a = (uintptr_t)m;
+
+	ASSERT_NE(MAP_FAILED, m);
+	/* [ro][hole][rw][ro]: three VMAs and a hole */
+	ASSERT_EQ(0, munmap(m + pg, pg));
+	ASSERT_EQ(0, mprotect(m + 2 * pg, pg, PROT_READ | PROT_WRITE));
+
+	ASSERT_EQ(0, vmaq_find(self->self, a + 10, 0, &v));
+	EXPECT_EQ(a, v->start);
+	EXPECT_EQ(a + pg, v->end);
+	EXPECT_EQ(VMAQ_READ, v->flags);
+	EXPECT_EQ(NULL, v->name);
+
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, a + pg, 0, &v));
+	EXPECT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, vmaq_find(self->self, a + pg, VMAQ_NEXT, &v));
+	EXPECT_EQ(a + 2 * pg, v->start);
+
+	/* a covering VMA that fails the filter is no answer */
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, a, VMAQ_WRITE, &v));
+	ASSERT_EQ(0, vmaq_find(self->self, a, VMAQ_WRITE | VMAQ_NEXT, &v));
+	EXPECT_EQ(a + 2 * pg, v->start);
+	ASSERT_EQ(0, vmaq_find(self->self, a + 2 * pg, VMAQ_ANON | VMAQ_WRITE, &v));
+	EXPECT_EQ(a + 2 * pg, v->start);
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, a, VMAQ_FILE, &v));
+
+	EXPECT_EQ(-EINVAL, vmaq_find(self->self, a, VMAQ_FILE | VMAQ_ANON, &v));
+	EXPECT_EQ(-EINVAL, vmaq_find(self->self, a, 0x80000000u, &v));
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, 0, 0, &v));
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, ~0ull, 0, &v));
+	EXPECT_EQ(-ENOENT, vmaq_find(self->self, ~0ull, VMAQ_NEXT, &v));
+	munmap(m, 4 * pg);
+}
+
+TEST_F(be, find_knows_own_code_and_stack)
+{
+	const struct vmaq_vma *v;
+	int local;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	ASSERT_GT(n, 0);
+	exe[n] = '\0';
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)&expect_same_as_text,
+			       VMAQ_NAME, &v));
+	EXPECT_TRUE(v->flags & VMAQ_EXEC);
+	EXPECT_TRUE(v->flags & VMAQ_FILE);
+	EXPECT_STREQ(exe, v->name);
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)&local, VMAQ_NAME, &v));
+	EXPECT_STREQ("[stack]", v->name);
+}
+
+TEST_F(be, lookup_matches_find_for_each_address)
+{
+	char *m = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t a = (uintptr_t)m, addrs[64];
+	struct vmaq_lookup *l;
+	size_t i, n = 0;
+	int local;
+
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, munmap(m + 3 * pg, pg));
+	ASSERT_EQ(0, mprotect(m + 5 * pg, pg, PROT_READ | PROT_WRITE));
+	/* any order, duplicates, holes, code, stack, nothing at 0 or ~0 */
+	addrs[n++] = a + 6 * pg + 1;
+	addrs[n++] = 0;
+	addrs[n++] = a + 3 * pg + 5;
+	addrs[n++] = a;
+	addrs[n++] = (uintptr_t)&local;
+	addrs[n++] = a + 5 * pg;
+	addrs[n++] = ~0ull;
+	addrs[n++] = a;
+	addrs[n++] = (uintptr_t)&expect_same_as_text;
+	addrs[n++] = a + 2 * pg + pg - 1;
+	addrs[n++] = a + 5 * pg + 7;
+
+	ASSERT_EQ(0, vmaq_lookup(self->self, addrs, n, VMAQ_NAME, &l));
+	ASSERT_EQ(n, vmaq_lookup_count(l));
+	for (i = 0; i < n; i++) {
+		const struct vmaq_vma *got = vmaq_lookup_vma(l, i), *want;
+		int err = vmaq_find(self->self, addrs[i], VMAQ_NAME, &want);
+
+		if (err) {
+			EXPECT_EQ(NULL, got);
+			EXPECT_EQ(ENOENT, errno);
+			continue;
+		}
+		ASSERT_NE(NULL, got);
+		EXPECT_EQ(want->start, got->start);
+		EXPECT_EQ(want->end, got->end);
+		EXPECT_EQ(want->flags, got->flags);
+		EXPECT_EQ(!want->name, !got->name);
+		if (want->name && got->name)
+			EXPECT_STREQ(want->name, got->name);
+	}
+	EXPECT_EQ(NULL, vmaq_lookup_vma(l, 1));		/* 0 */
+	EXPECT_EQ(NULL, vmaq_lookup_vma(l, 2));		/* hole */
+	EXPECT_EQ(NULL, vmaq_lookup_vma(l, 6));		/* ~0 */
+	EXPECT_EQ(vmaq_lookup_vma(l, 3), vmaq_lookup_vma(l, 7));	/* one record */
+	EXPECT_EQ(vmaq_lookup_vma(l, 5), vmaq_lookup_vma(l, 10));
+	EXPECT_EQ(NULL, vmaq_lookup_vma(l, n));
+	EXPECT_EQ(EINVAL, errno);
+	vmaq_lookup_free(l);
+
+	/* filters apply per address */
+	ASSERT_EQ(0, vmaq_lookup(self->self, addrs, n, VMAQ_WRITE, &l));
+	EXPECT_EQ(NULL, vmaq_lookup_vma(l, 3));
+	EXPECT_NE(NULL, vmaq_lookup_vma(l, 5));
+	vmaq_lookup_free(l);
+	ASSERT_EQ(0, vmaq_lookup(self->self, NULL, 0, 0, &l));
+	EXPECT_EQ(0u, vmaq_lookup_count(l));
+	vmaq_lookup_free(l);
+	EXPECT_EQ(-EINVAL, vmaq_lookup(self->self, NULL, 3, 0, &l));
+	munmap(m, 8 * pg);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the test programs: a child process with a prepared
+ * address space that holds still while it is examined, reading whole
+ * files, and rendering a map through the library.
+ */
+#ifndef VMAQ_TEST_H
+#define VMAQ_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmaquery.h"
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+struct test_child {
+	pid_t pid;
+	int release_fd;		/* closing it lets the child exit */
+};
+
+/*
+ * Fork a child that runs setup(arg), reports, then waits for release.
+ * Returns 0, or -1 if setup failed in the child (its return code is lost:
+ * setup should print why).
+ */
+static inline int child_start(struct test_child *c, int (*setup)(void *),
+			      void *arg)
+{
+	int ready[2], hold[2];
+	char ok = 0;
+
+	if (pipe(ready) || pipe(hold))
+		return -1;
+	c->pid = fork();
+	if (c->pid < 0)
+		return -1;
+	if (c->pid == 0) {
+		char r = setup ? (setup(arg) == 0) : 1;
+
+		close(ready[0]);
+		close(hold[1]);
+		if (write(ready[1], &r, 1) != 1)
+			_exit(1);
+		while (read(hold[0], &ok, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	c->release_fd = hold[1];
+	if (read(ready[0], &ok, 1) != 1)
+		ok = 0;
+	close(ready[0]);
+	return ok ? 0 : -1;
+}
+
+static inline int child_finish(struct test_child *c)
+{
+	int st = 0;
+
+	if (c->release_fd >= 0)
+		close(c->release_fd);
+	c->release_fd = -1;
+	if (c->pid > 0 && waitpid(c->pid, &st, 0) < 0)
+		return -1;
+	c->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Whole file into a NUL-terminated buffer; *len without the NUL. */
+static inline char *read_whole(const char *path, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (cap - n < 4096) {
+			char *nb = realloc(buf, cap *= 2);
+
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static inline char *maps_text(pid_t pid, size_t *len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	return read_whole(path, len);
+}
+
+/* The whole map as text, rendered from the library's records. */
+static inline char *render_map(struct vmaq_proc *p, int *err)
+{
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	int r;
+
+	*err = vmaq_iter_new(p, VMAQ_NAME, &it);
+	if (*err) {
+		free(buf);
+		return NULL;
+	}
+	buf[0] = '\0';
+	while ((r = vmaq_iter_next(it, &v)) > 0) {
+		int need = vmaq_format(v, NULL, 0);
+
+		if (n + (size_t)need + 1 > cap) {
+			cap = (n + (size_t)need + 1) * 2;
+			buf = realloc(buf, cap);
+		}
+		vmaq_format(v, buf + n, cap - n);
+		n += (size_t)need;
+	}
+	vmaq_iter_free(it);
+	*err = r;
+	if (r < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Open with a given backend; returns what vmaq_open returns. */
+static inline int open_backend(pid_t pid, enum vmaq_backend b,
+			       struct vmaq_proc **p)
+{
+	VMAQ_OPTS(vmaq_open_opts, o, .backend = b);
+
+	return vmaq_open(pid, &o, p);
+}
+
+/* Count of open file descriptors of this process. */
+static inline int count_fds(void)
+{
+	int n = 0, fd;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+#endif /* VMAQ_TEST_H */
