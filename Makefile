@@ -73,11 +73,11 @@ $(LIB_A): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/lib/libvmaquery.pc: libvmaquery/libvmaquery.pc.in | $(O)/.dirs
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
-	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+# The pkg-config file names install paths, so `make install` writes it.
+PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|'
 
-lib: $(LIB_SO) $(LIB_A) $(O)/lib/libvmaquery.pc
+lib: $(LIB_SO) $(LIB_A)
 
 # ---------------------------------------------------------------- CLI
 CLI_SRCS := $(wildcard tools/vmaquery/*.c)
@@ -125,7 +125,7 @@ $(KHDR)/include/linux/fs.h: | $(KSFT)/kselftest_harness.h
 
 $(O)/vm/upstream/proc-pid-vm: $(KHDR)/include/linux/fs.h | $(O)/.dirs
 	$(call msg,CCLD,$@ [static, upstream])
-	$(Q)$(CC) -O2 -static -w -isystem $(KHDR)/include -o $@ \
+	$(Q)$(CC) -O2 -static -w -D_GNU_SOURCE -isystem $(KHDR)/include -o $@ \
 	  $(KSFT)/proc/proc-pid-vm.c
 
 $(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) tests/vm/init \
@@ -185,7 +185,7 @@ install: lib $(CLI)
 	ln -sf libvmaquery.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvmaquery.so.$(SOVERSION)
 	ln -sf libvmaquery.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvmaquery.so
 	install -m 0644 libvmaquery/vmaquery.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 0644 $(O)/lib/libvmaquery.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	sed $(PC_SUBST) libvmaquery/libvmaquery.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libvmaquery.pc
 	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
 	for s in 1 3 7; do \
 	  for f in docs/man/*.$$s; do [ -e "$$f" ] || continue; \

@@ -105,7 +105,8 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	}
 	for (i = 0; i < count; i++)
 		order[i] = i;
-	qsort_r(order, count, sizeof(*order), cmp_addr, (void *)addrs);
+	if (count)
+		qsort_r(order, count, sizeof(*order), cmp_addr, (void *)addrs);
 	err = resolve(l, proc, addrs, order, count, flags);
 	if (err)
 		goto fail;

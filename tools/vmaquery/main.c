@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmaquery: query processes' memory maps from the shell. Every answer
+ * comes from libvmaquery; this file holds the command dispatch and what
+ * the subcommands share (argument parsing, messages, JSON strings).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmaquery.h"
+
+#ifndef VMAQ_TOOL_VERSION
+#define VMAQ_TOOL_VERSION "unknown"
+#endif
+
+void tool_err(const struct tool *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmaquery: ");
+	if (t && t->cmd)
+		fprintf(stderr, "%s: ", t->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tool_usage(const struct tool *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmaquery: ");
+	if (t && t->cmd)
+		fprintf(stderr, "%s: ", t->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (t && t->cmd)
+		fprintf(stderr, "\nTry 'vmaquery %s --help'.\n", t->cmd);
+	else
+		fprintf(stderr, "\nTry 'vmaquery --help'.\n");
+	return EXIT_USAGE;
+}
+
+bool parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT32_MAX)
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+/* Hexadecimal, with or without 0x, as perf, addr2line and maps use. */
+bool parse_addr(const char *s, uint64_t *addr)
+{
+	char *end;
+
+	if (!s)
+		return false;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (!*s || !strchr("0123456789abcdefABCDEF", *s))
+		return false;
+	errno = 0;
+	*addr = strtoull(s, &end, 16);
+	return !errno && !*end;
+}
+
+int parse_backend(const char *s, enum vmaq_backend *b)
+{
+	static const enum vmaq_backend all[] = {
+		VMAQ_BACKEND_AUTO, VMAQ_BACKEND_BATCH,
+		VMAQ_BACKEND_QUERY, VMAQ_BACKEND_TEXT,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, vmaq_backend_name(all[i]))) {
+			*b = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void report_errno(const struct tool *t, pid_t pid, int err)
+{
+	const char *why;
+
+	switch (err) {
+	case ESRCH:
+		why = "no such process, or it has no address space (exited, or a kernel thread)";
+		break;
+	case EACCES:
+	case EPERM:
+		why = "permission denied (reading another process's map needs ptrace read access)";
+		break;
+	case EOPNOTSUPP:
+		why = "the requested backend is not offered by this kernel";
+		break;
+	case EBADMSG:
+		why = "the kernel's map text could not be parsed";
+		break;
+	default:
+		why = strerror(err);
+	}
+	tool_err(t, "pid %d: %s", (int)pid, why);
+}
+
+int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
+{
+	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
+	int err = vmaq_open(pid, &opts, p);
+
+	if (err == -EINVAL && t->backend == VMAQ_BACKEND_AUTO)
+		tool_err(t, "VMAQ_BACKEND must be batch, query, text or auto");
+	else if (err)
+		report_errno(t, pid, -err);
+	return err;
+}
+
+void perms_str(const struct vmaq_vma *v, char out[5])
+{
+	out[0] = v->flags & VMAQ_READ ? 'r' : '-';
+	out[1] = v->flags & VMAQ_WRITE ? 'w' : '-';
+	out[2] = v->flags & VMAQ_EXEC ? 'x' : '-';
+	out[3] = v->flags & VMAQ_SHARED ? 's' : 'p';
+	out[4] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A JSON string. Paths are bytes, not text: a byte that is not part of
+ * valid UTF-8 is written as the code point of the same value (\u00XX), so
+ * the output is always valid JSON.
+ */
+void json_str(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (*p == '"' || *p == '\\') {
+			fprintf(f, "\\%c", *p);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+		} else if (*p < 0x20 || *p == 0x7f || !n) {
+			fprintf(f, "\\u%04x", *p);
+			n = 1;
+		} else {
+			fwrite(p, 1, n, f);
+		}
+		p += n ? n : 1;
+	}
+	fputc('"', f);
+}
+
+void hex_build_id(FILE *f, const struct vmaq_vma *v)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->build_id_size; i++)
+		fprintf(f, "%02x", v->build_id[i]);
+}
+
+void json_build_id(FILE *f, const struct vmaq_vma *v)
+{
+	if (!v->build_id_size) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	hex_build_id(f, v);
+	fputc('"', f);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct tool *t, int argc, char **argv);
+	const char *help;
+} cmds[] = {
+	{ "maps", cmd_maps, "print processes' maps (as /proc/PID/maps, or JSON)" },
+	{ "find", cmd_find, "resolve addresses to VMA, file offset, path, build ID" },
+	{ "pmap", cmd_pmap, "summary of a process's mappings with totals" },
+	{ "info", cmd_info, "what this kernel offers and which backend is used" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: vmaquery [--backend=batch|query|text] COMMAND [ARGS]\n"
+		   "       vmaquery COMMAND --help | --help | --version\n\n"
+		   "Commands:\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-6s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "\nThe backend can also be chosen with VMAQ_BACKEND. See vmaquery(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool t = { .cmd = NULL, .backend = VMAQ_BACKEND_AUTO };
+	size_t i;
+	int c;
+
+	/* Options before the command; '+' stops at the first non-option. */
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (parse_backend(optarg, &t.backend))
+				return tool_usage(&t, "unknown backend '%s'", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("vmaquery %s\n", VMAQ_TOOL_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (!strcmp(argv[optind], cmds[i].name)) {
+			t.cmd = cmds[i].name;
+			argc -= optind;
+			argv += optind;
+			optind = 0;
+			return cmds[i].fn(&t, argc, argv);
+		}
+	}
+	tool_err(NULL, "unknown command '%s'", argv[optind]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
