@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The library's contract outside the happy path: every error a caller can
+ * meet (bad pid, kernel thread, exited process, exec, permission), the
+ * options ABI, backend selection, fd delegation, and no leaked fds.
+ */
+#include <sys/socket.h>
+
+#include "kselftest_harness.h"
+#include "vmaq_test.h"
+
+FIXTURE(api) {
+	int fds_before;
+};
+
+FIXTURE_VARIANT(api) {
+	enum vmaq_backend backend;
+};
+
+FIXTURE_VARIANT_ADD(api, text) { .backend = VMAQ_BACKEND_TEXT };
+FIXTURE_VARIANT_ADD(api, query) { .backend = VMAQ_BACKEND_QUERY };
+FIXTURE_VARIANT_ADD(api, batch) { .backend = VMAQ_BACKEND_BATCH };
+
+FIXTURE_SETUP(api)
+{
+	struct vmaq_proc *p;
+	int err = open_backend(0, variant->backend, &p);
+
+	if (err == -EOPNOTSUPP)
+		SKIP(return, "%s backend not offered by this kernel",
+		     vmaq_backend_name(variant->backend));
+	ASSERT_EQ(0, err);
+	vmaq_close(p);
+	self->fds_before = count_fds();
+}
+
+/* Every test ends with the fds it started with. */
+FIXTURE_TEARDOWN(api)
+{
+	if (self->fds_before)
+		EXPECT_EQ(self->fds_before, count_fds());
+}
+
+TEST_F(api, no_such_process)
+{
+	struct vmaq_proc *p = (void *)1;
+
+	EXPECT_EQ(-ESRCH, open_backend(999999999, variant->backend, &p));
+	EXPECT_EQ(ESRCH, errno);
+	EXPECT_EQ(-EINVAL, open_backend(-1, variant->backend, &p));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, vmaq_open(0, NULL, NULL));
+}
+
+TEST_F(api, kernel_thread_has_no_address_space)
+{
+	struct vmaq_proc *p;
+	char *comm = read_whole("/proc/2/comm", NULL);
+
+	if (!comm || strncmp(comm, "kthreadd", 8)) {
+		free(comm);
+		SKIP(return, "pid 2 is not kthreadd here");
+	}
+	free(comm);
+	EXPECT_EQ(-ESRCH, open_backend(2, variant->backend, &p));
+}
+
+TEST_F(api, zombie_is_gone)
+{
+	struct vmaq_proc *p;
+	pid_t pid = fork();
+	siginfo_t si;
+
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	/* wait for the exit without reaping: the pid stays, the mm is gone */
+	ASSERT_EQ(0, waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+	EXPECT_EQ(-ESRCH, open_backend(pid, variant->backend, &p));
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+}
+
+TEST_F(api, exit_while_open_gives_esrch_not_stale_data)
+{
+	struct test_child c;
+	struct vmaq_proc *p;
+	struct vmaq_iter *it;
+	struct vmaq_lookup *l;
+	struct vmaq_snapshot *s;
+	const struct vmaq_vma *v;
+	uint64_t addr = 0x1000;
+
+	ASSERT_EQ(0, child_start(&c, NULL, NULL));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	ASSERT_EQ(0, child_finish(&c));
+	EXPECT_EQ(-ESRCH, vmaq_find(p, 0, VMAQ_NEXT, &v));
+	EXPECT_EQ(ESRCH, errno);
+	EXPECT_EQ(-ESRCH, vmaq_lookup(p, &addr, 1, 0, &l));
+	ASSERT_EQ(0, vmaq_iter_new(p, 0, &it));
+	EXPECT_EQ(-ESRCH, vmaq_iter_next(it, &v));
+	vmaq_iter_free(it);
+	/* a snapshot keeps what it had and says why it cannot refresh */
+	EXPECT_EQ(-ESRCH, vmaq_snapshot_refresh(s));
+	EXPECT_GT(vmaq_snapshot_count(s), 0u);
+	vmaq_snapshot_free(s);
+	vmaq_close(p);
+}
+
+TEST_F(api, handle_stays_on_the_old_image_across_exec)
+{
+	struct vmaq_proc *p;
+	const struct vmaq_vma *v;
+	int go[2], st;
+	pid_t pid;
+	char c = 0;
+
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	ASSERT_EQ(0, open_backend(pid, variant->backend, &p));
+	ASSERT_EQ(0, vmaq_find(p, 0, VMAQ_NEXT, &v));
+	ASSERT_EQ(1, write(go[1], &c, 1));
+	close(go[1]);
+	/* wait until the new image is in place */
+	for (int i = 0; i < 500; i++) {
+		char path[64], buf[32] = "";
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			if (read(fd, buf, sizeof(buf) - 1) < 0)
+				buf[0] = '\0';
+			close(fd);
+		}
+		if (!strncmp(buf, "sleep", 5))
+			break;
+		usleep(10000);
+	}
+	EXPECT_EQ(-ESRCH, vmaq_find(p, 0, VMAQ_NEXT, &v));
+	vmaq_close(p);
+	/* a new handle sees the new image */
+	ASSERT_EQ(0, open_backend(pid, variant->backend, &p));
+	EXPECT_EQ(0, vmaq_find(p, 0, VMAQ_NEXT, &v));
+	vmaq_close(p);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+TEST_F(api, other_users_process_is_permission_denied)
+{
+	pid_t pid;
+	int st;
+
+	if (getuid() != 0)
+		SKIP(return, "needs root to become another user");
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct vmaq_proc *p;
+		int err;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		err = open_backend(getppid(), variant->backend, &p);
+		_exit(err == -EACCES ? 0 : 20 + (err < 0 ? -err : 99));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+}
+
+/*
+ * Delegation: a process opens its own maps and passes the fd over a unix
+ * socket to an agent that could not open it, and the agent queries it.
+ */
+TEST_F(api, maps_fd_passed_to_unprivileged_agent_works)
+{
+	int sv[2], st;
+	pid_t agent;
+	char *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (getuid() != 0)
+		SKIP(return, "needs root to start an agent as another user");
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	agent = fork();
+	ASSERT_GE(agent, 0);
+	if (agent == 0) {
+		char cbuf[CMSG_SPACE(sizeof(int))], b;
+		struct iovec iov = { &b, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+		struct vmaq_proc *p;
+		const struct vmaq_vma *v;
+		int fd;
+
+		close(sv[0]);
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		/* the agent itself may not open the target */
+		if (open_backend(getppid(), variant->backend, &p) != -EACCES)
+			_exit(11);
+		if (recvmsg(sv[1], &mh, 0) != 1 || !CMSG_FIRSTHDR(&mh))
+			_exit(12);
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(fd));
+		if (vmaq_open_fd(fd, &o, &p))
+			_exit(13);
+		close(fd);	/* the handle keeps its own reference */
+		if (vmaq_find(p, (uintptr_t)m, 0, &v) || v->start != (uintptr_t)m)
+			_exit(14);
+		vmaq_close(p);
+		_exit(0);
+	}
+	close(sv[1]);
+	{
+		int fd = open("/proc/self/maps", O_RDONLY);
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, b = 'x';
+		struct iovec iov = { &b, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		ASSERT_GE(fd, 0);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+		ASSERT_EQ(1, sendmsg(sv[0], &mh, 0));
+		close(fd);
+	}
+	close(sv[0]);
+	ASSERT_EQ(agent, waitpid(agent, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	munmap(m, 4096);
+}
+
+TEST_F(api, open_fd_rejects_bad_fds)
+{
+	VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+	struct vmaq_proc *p;
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	EXPECT_EQ(-EBADF, vmaq_open_fd(-1, &o, &p));
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, vmaq_open_fd(fd, &o, &p));
+	EXPECT_EQ(-1, vmaq_pid(p));
+	close(fd);
+	vmaq_close(p);
+}
+
+TEST(options_abi)
+{
+	struct {
+		struct vmaq_open_opts o;
+		char tail[16];
+	} big;
+	struct vmaq_proc *p;
+
+	memset(&big, 0, sizeof(big));
+	/* too small to hold even sz */
+	big.o.sz = sizeof(size_t) - 1;
+	EXPECT_EQ(-EINVAL, vmaq_open(0, &big.o, &p));
+	/* from a newer program: larger, zero tail is fine */
+	big.o.sz = sizeof(big);
+	ASSERT_EQ(0, vmaq_open(0, &big.o, &p));
+	vmaq_close(p);
+	/* a non-zero byte we do not know is refused */
+	big.tail[7] = 1;
+	EXPECT_EQ(-EINVAL, vmaq_open(0, &big.o, &p));
+	big.tail[7] = 0;
+	big.o.reserved = 1;
+	EXPECT_EQ(-EINVAL, vmaq_open(0, &big.o, &p));
+	/* from an older program: only sz, everything else defaults */
+	big.o.reserved = 0;
+	big.o.backend = VMAQ_BACKEND_TEXT;
+	big.o.sz = sizeof(size_t);
+	ASSERT_EQ(0, vmaq_open(0, &big.o, &p));
+	EXPECT_NE(VMAQ_BACKEND_AUTO, vmaq_backend(p));
+	vmaq_close(p);
+	big.o.sz = sizeof(big.o);
+	big.o.backend = (enum vmaq_backend)42;
+	EXPECT_EQ(-EINVAL, vmaq_open(0, &big.o, &p));
+}
+
+TEST(backend_from_environment)
+{
+	struct vmaq_proc *p;
+	unsigned int mask;
+	VMAQ_OPTS(vmaq_open_opts, forced, .backend = VMAQ_BACKEND_TEXT);
+
+	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
+	EXPECT_TRUE(mask & (1u << VMAQ_BACKEND_TEXT));
+	ASSERT_EQ(0, setenv("VMAQ_BACKEND", "text", 1));
+	ASSERT_EQ(0, vmaq_open(0, NULL, &p));
+	EXPECT_EQ(VMAQ_BACKEND_TEXT, vmaq_backend(p));
+	vmaq_close(p);
+	ASSERT_EQ(0, setenv("VMAQ_BACKEND", "query", 1));
+	if (mask & (1u << VMAQ_BACKEND_QUERY)) {
+		ASSERT_EQ(0, vmaq_open(0, NULL, &p));
+		EXPECT_EQ(VMAQ_BACKEND_QUERY, vmaq_backend(p));
+		vmaq_close(p);
+		/* an explicit option wins over the environment */
+		ASSERT_EQ(0, vmaq_open(0, &forced, &p));
+		EXPECT_EQ(VMAQ_BACKEND_TEXT, vmaq_backend(p));
+		vmaq_close(p);
+	} else {
+		EXPECT_EQ(-EOPNOTSUPP, vmaq_open(0, NULL, &p));
+	}
+	ASSERT_EQ(0, setenv("VMAQ_BACKEND", "fastest", 1));
+	EXPECT_EQ(-EINVAL, vmaq_open(0, NULL, &p));
+	ASSERT_EQ(0, unsetenv("VMAQ_BACKEND"));
+	ASSERT_EQ(0, vmaq_open(0, NULL, &p));
+	EXPECT_EQ(mask & (1u << VMAQ_BACKEND_QUERY) ? VMAQ_BACKEND_QUERY :
+		  VMAQ_BACKEND_TEXT, vmaq_backend(p));
+	vmaq_close(p);
+	EXPECT_STREQ("text", vmaq_backend_name(VMAQ_BACKEND_TEXT));
+	EXPECT_EQ(NULL, vmaq_backend_name((enum vmaq_backend)9));
+}
+
+TEST(null_objects_are_harmless)
+{
+	vmaq_close(NULL);
+	vmaq_iter_free(NULL);
+	vmaq_lookup_free(NULL);
+	vmaq_snapshot_free(NULL);
+	EXPECT_EQ(0u, vmaq_lookup_count(NULL));
+	EXPECT_EQ(0u, vmaq_snapshot_count(NULL));
+	EXPECT_EQ(-1, vmaq_pid(NULL));
+	EXPECT_EQ(-EINVAL, vmaq_find(NULL, 0, 0, NULL));
+	EXPECT_EQ(NULL, vmaq_snapshot_find(NULL, 0));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_HARNESS_MAIN
