@@ -37,6 +37,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Iuapi -Ilibvmaquery $(WARNINGS) \
 	$(CFLAGS) $(SAN)
 LDFLAGS ?=
+LIBS := -lmnl
 
 # Kernel tree (shared by every $(O)).
 KDIR := build/kernel
@@ -65,7 +66,7 @@ $(LIB_SO): $(LIB_OBJS) libvmaquery/libvmaquery.map
 	  { echo "libvmaquery.map: newest node must be $(MAP_NODE)"; exit 1; }
 	$(Q)$(CC) $(SAN) -shared -Wl,-soname,libvmaquery.so.$(SOVERSION) \
 	  -Wl,--version-script=libvmaquery/libvmaquery.map -Wl,-z,defs \
-	  -o $@ $(LIB_OBJS) $(LDFLAGS)
+	  -o $@ $(LIB_OBJS) $(LDFLAGS) $(LIBS)
 	$(Q)ln -sf libvmaquery.so.$(VERSION) $(O)/lib/libvmaquery.so.$(SOVERSION)
 	$(Q)ln -sf libvmaquery.so.$(SOVERSION) $(O)/lib/libvmaquery.so
 
@@ -105,7 +106,7 @@ $(KSFT)/kselftest_harness.h:
 
 $(O)/tests/%: tests/%.c $(TEST_HDRS) $(LIB_A) | $(KSFT)/kselftest_harness.h $(O)/.dirs
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(LIB_A) -lpthread
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lpthread
 
 tests: $(TEST_BINS)
 
@@ -114,9 +115,22 @@ tests: $(TEST_BINS)
 VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(TEST_SRCS))
 VM_STATUS_BINS := $(O)/vm/upstream/proc-pid-vm
 
-$(O)/vm/%: tests/%.c $(TEST_HDRS) $(LIB_A) | $(KSFT)/kselftest_harness.h $(O)/.dirs
+# Debian ships no static libmnl: the VM's static library goes without the
+# process-events connector (the cache then relies on its pidfd and ESRCH
+# checks, which is what those tests exercise there).
+VM_LIB_OBJS := $(patsubst %.c,$(O)/vm/obj/%.o,$(LIB_SRCS))
+VM_LIB_A := $(O)/vm/libvmaquery.a
+
+$(O)/vm/obj/libvmaquery/%.o: libvmaquery/%.c $(LIB_HDRS) | $(O)/.dirs
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -DVMAQ_NO_LIBMNL -c -o $@ $<
+
+$(VM_LIB_A): $(VM_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/vm/%: tests/%.c $(TEST_HDRS) $(VM_LIB_A) | $(KSFT)/kselftest_harness.h $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
-	$(Q)$(CC) $(TEST_CFLAGS) -static -o $@ $< $(LIB_A) -lpthread
+	$(Q)$(CC) $(TEST_CFLAGS) -static -o $@ $< $(VM_LIB_A) -lpthread
 
 $(KHDR)/include/linux/fs.h: | $(KSFT)/kselftest_harness.h
 	$(call msg,HDRINST,$(KHDR))
@@ -139,7 +153,7 @@ vm-initrd: $(O)/vm/base.cpio.gz
 all: lib $(CLI) tests
 
 $(O)/.dirs:
-	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/lib $(O)/bin $(O)/results \
+	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/lib $(O)/bin $(O)/results \
 	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
 	  $(O)/vm/upstream
 	$(Q)touch $@

@@ -110,6 +110,9 @@ int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
 		    const char **name, size_t *name_len);
 size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len);
 
+/* 0 while the handle's address space exists, -ESRCH once it is gone. */
+int vmaq_proc_check(struct vmaq_proc *proc);
+
 /* Query backend helper: does this fd answer PROCMAP_QUERY? */
 int vmaq_query_probe(int fd);
 int vmaq_gate_lookup(struct vmaq_proc *proc);

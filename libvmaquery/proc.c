@@ -70,8 +70,6 @@ static int backend_from_env(enum vmaq_backend *b)
 static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 {
 	int q = vmaq_query_probe(proc->fd);
-	char c;
-	ssize_t n;
 
 	if (q == -ESRCH)
 		return -ESRCH;
@@ -92,17 +90,26 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 	default:
 		return -EINVAL;
 	}
-	if (!q) {
-		/* No ioctl to tell us: an empty file means no address space. */
-		do {
-			n = pread(proc->fd, &c, 1, 0);
-		} while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ESRCH;
+	return q ? 0 : vmaq_proc_check(proc);
+}
+
+int vmaq_proc_check(struct vmaq_proc *proc)
+{
+	char c;
+	ssize_t n;
+	int q;
+
+	if (proc->backend == VMAQ_BACKEND_QUERY) {
+		q = vmaq_query_probe(proc->fd);
+		return q < 0 ? q : 0;
 	}
-	return 0;
+	/* No ioctl to tell us: an empty file means no address space. */
+	do {
+		n = pread(proc->fd, &c, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? 0 : -ESRCH;
 }
 
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,

@@ -44,6 +44,7 @@ struct vmaq_proc;	/* one process's address space */
 struct vmaq_iter;	/* a walk over its VMAs */
 struct vmaq_lookup;	/* the answer to a batch of addresses */
 struct vmaq_snapshot;	/* an in-memory copy of its map */
+struct vmaq_cache;	/* snapshots of many processes */
 
 enum vmaq_backend {
 	VMAQ_BACKEND_AUTO = 0,	/* best available (option value only) */
@@ -161,6 +162,28 @@ VMAQ_API const struct vmaq_vma *vmaq_snapshot_find(const struct vmaq_snapshot *s
 VMAQ_API int vmaq_snapshot_stale(struct vmaq_snapshot *snap);
 VMAQ_API int vmaq_snapshot_refresh(struct vmaq_snapshot *snap);
 VMAQ_API void vmaq_snapshot_free(struct vmaq_snapshot *snap);
+
+/* Many processes. */
+#define VMAQ_CACHE_NO_EVENTS 0x1u	/* do not listen to process events */
+
+struct vmaq_cache_opts {
+	size_t sz;
+	enum vmaq_backend backend;	/* for every process, as in vmaq_open */
+	uint32_t flags;			/* VMAQ_NAME, VMAQ_BUILD_ID: what snapshots hold */
+	uint32_t max_procs;		/* entries kept, least recently used go; 0: 1024 */
+	uint32_t cache_flags;		/* VMAQ_CACHE_* */
+};
+#define vmaq_cache_opts__last_field cache_flags
+
+VMAQ_API int vmaq_cache_new(const struct vmaq_cache_opts *opts,
+			    struct vmaq_cache **cachep);
+VMAQ_API void vmaq_cache_free(struct vmaq_cache *cache);
+VMAQ_API int vmaq_cache_get(struct vmaq_cache *cache, pid_t pid,
+			    const struct vmaq_snapshot **snapp);
+VMAQ_API int vmaq_cache_refresh(struct vmaq_cache *cache, pid_t pid);
+VMAQ_API int vmaq_cache_fd(const struct vmaq_cache *cache);
+VMAQ_API int vmaq_cache_process_events(struct vmaq_cache *cache);
+VMAQ_API size_t vmaq_cache_count(const struct vmaq_cache *cache);
 
 /* Text. */
 VMAQ_API int vmaq_format(const struct vmaq_vma *vma, char *buf, size_t size);

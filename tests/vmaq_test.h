@@ -47,10 +47,14 @@ static inline int child_start(struct test_child *c, int (*setup)(void *),
 	if (c->pid < 0)
 		return -1;
 	if (c->pid == 0) {
-		char r = setup ? (setup(arg) == 0) : 1;
+		char r;
+		int fd;
 
-		close(ready[0]);
-		close(hold[1]);
+		/* Hold nothing of other children's: their release would hang. */
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != ready[1] && fd != hold[0])
+				close(fd);
+		r = setup ? (setup(arg) == 0) : 1;
 		if (write(ready[1], &r, 1) != 1)
 			_exit(1);
 		while (read(hold[0], &ok, 1) < 0 && errno == EINTR)

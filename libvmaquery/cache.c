@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The multi-process cache: snapshots of many processes, for agents that
+ * follow them all.
+ *
+ * Identity. A pid alone is not a process: pids are reused. Each entry
+ * holds a pidfd opened before the maps file; the entry stands for that
+ * process only, and a pidfd that polls readable (the process exited)
+ * retires it, whatever now runs under the same number. An exec keeps the
+ * pid but replaces the address space: the entry's maps handle is bound
+ * to the old one and answers ESRCH, which retires the entry too.
+ *
+ * Promptness. With CAP_NET_ADMIN the cache also listens to the kernel's
+ * process-events connector and drops entries as exec and exit events
+ * arrive, so memory is returned without waiting for the next lookup.
+ * Without it (or if events are lost) the checks above still hold.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef VMAQ_NO_LIBMNL
+#include <libmnl/libmnl.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#endif
+
+#include "internal.h"
+
+#define CACHE_BUCKETS 256
+#define CACHE_DEFAULT_MAX 1024
+
+struct cache_entry {
+	struct cache_entry *next;	/* bucket chain */
+	pid_t pid;
+	int pidfd;
+	uint64_t used;			/* LRU clock */
+	struct vmaq_proc *proc;
+	struct vmaq_snapshot *snap;
+};
+
+struct vmaq_cache {
+	struct cache_entry *buckets[CACHE_BUCKETS];
+	size_t count, max;
+	uint64_t clock;
+	unsigned int flags;
+	enum vmaq_backend backend;
+	struct mnl_socket *nl;		/* NULL without the connector */
+	char *nlbuf;
+};
+
+static int sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
+static struct cache_entry **bucket(struct vmaq_cache *c, pid_t pid)
+{
+	return &c->buckets[(unsigned int)pid % CACHE_BUCKETS];
+}
+
+static void entry_free(struct cache_entry *e)
+{
+	vmaq_snapshot_free(e->snap);
+	vmaq_close(e->proc);
+	if (e->pidfd >= 0)
+		close(e->pidfd);
+	free(e);
+}
+
+static bool cache_drop(struct vmaq_cache *c, pid_t pid)
+{
+	struct cache_entry **pp, *e;
+
+	for (pp = bucket(c, pid); (e = *pp); pp = &e->next) {
+		if (e->pid == pid) {
+			*pp = e->next;
+			entry_free(e);
+			c->count--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void cache_evict_lru(struct vmaq_cache *c)
+{
+	struct cache_entry *e, *old = NULL;
+	size_t i;
+
+	for (i = 0; i < CACHE_BUCKETS; i++)
+		for (e = c->buckets[i]; e; e = e->next)
+			if (!old || e->used < old->used)
+				old = e;
+	if (old)
+		cache_drop(c, old->pid);
+}
+
+#ifndef VMAQ_NO_LIBMNL
+/* Subscribe to exec/exit events; fails without CAP_NET_ADMIN. */
+static int connector_open(struct vmaq_cache *c)
+{
+	char buf[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(int))];
+	struct nlmsghdr *nlh;
+	struct cn_msg *cn;
+	int op = PROC_CN_MCAST_LISTEN;
+
+	c->nl = mnl_socket_open2(NETLINK_CONNECTOR, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!c->nl)
+		return -errno;
+	if (mnl_socket_bind(c->nl, CN_IDX_PROC, MNL_SOCKET_AUTOPID) < 0)
+		goto fail;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_pid = mnl_socket_get_portid(c->nl);
+	cn = mnl_nlmsg_put_extra_header(nlh, sizeof(*cn));
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
+	cn->len = sizeof(op);
+	memcpy(mnl_nlmsg_put_extra_header(nlh, sizeof(op)), &op, sizeof(op));
+	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
+		goto fail;
+	c->nlbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
+	if (!c->nlbuf) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	mnl_socket_close(c->nl);
+	c->nl = NULL;
+	return -errno;
+}
+
+/* One connector message: drop the process an exec or exit is about. */
+static void on_event(struct vmaq_cache *c, const struct nlmsghdr *nlh)
+{
+	const struct cn_msg *cn = mnl_nlmsg_get_payload(nlh);
+	const struct proc_event *ev;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*cn) + sizeof(*ev) ||
+	    cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
+		return;
+	ev = (const struct proc_event *)cn->data;
+	switch (ev->what) {
+	case PROC_EVENT_EXEC:
+		cache_drop(c, ev->event_data.exec.process_tgid);
+		break;
+	case PROC_EVENT_EXIT:
+		/* a thread's exit is not the process's */
+		if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
+			cache_drop(c, ev->event_data.exit.process_tgid);
+		break;
+	default:
+		break;
+	}
+}
+
+static int connector_drain(struct vmaq_cache *c)
+{
+	const struct nlmsghdr *nlh;
+	size_t before;
+	ssize_t n;
+
+	before = c->count;
+	for (;;) {
+		n = mnl_socket_recvfrom(c->nl, c->nlbuf, MNL_SOCKET_BUFFER_SIZE);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* ENOBUFS: events were lost; the per-lookup checks
+			 * (pidfd, ESRCH) still catch every change */
+			if (errno == EAGAIN || errno == ENOBUFS)
+				break;
+			return -errno;
+		}
+		/*
+		 * Not mnl_cb_run(): the connector sends every event with type
+		 * NLMSG_DONE, which it would take for the end of a dump.
+		 */
+		for (nlh = (const struct nlmsghdr *)c->nlbuf; mnl_nlmsg_ok(nlh, (int)n);
+		     nlh = mnl_nlmsg_next(nlh, (int *)&n))
+			on_event(c, nlh);
+	}
+	return (int)(before - c->count);
+}
+
+static void connector_close(struct vmaq_cache *c)
+{
+	mnl_socket_close(c->nl);
+}
+
+static int connector_fd(const struct vmaq_cache *c)
+{
+	return mnl_socket_get_fd(c->nl);
+}
+#else
+/* Static builds without libmnl (Debian has no libmnl.a): no events. */
+static int connector_open(struct vmaq_cache *c)
+{
+	(void)c;
+	return -EOPNOTSUPP;
+}
+
+static int connector_drain(struct vmaq_cache *c)
+{
+	(void)c;
+	return 0;
+}
+
+static void connector_close(struct vmaq_cache *c)
+{
+	(void)c;
+}
+
+static int connector_fd(const struct vmaq_cache *c)
+{
+	(void)c;
+	return -ENOTCONN;
+}
+#endif
+
+int vmaq_cache_process_events(struct vmaq_cache *c)
+{
+	int n;
+
+	if (!c)
+		return vmaq_err(-EINVAL);
+	if (!c->nl)
+		return 0;
+	n = connector_drain(c);
+	return n < 0 ? vmaq_err(n) : n;
+}
+
+int vmaq_cache_new(const struct vmaq_cache_opts *opts, struct vmaq_cache **cachep)
+{
+	struct vmaq_cache *c;
+	int err = VMAQ_OPTS_VALID(opts, vmaq_cache_opts);
+
+	if (err)
+		return vmaq_err(err);
+	if (!cachep)
+		return vmaq_err(-EINVAL);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return vmaq_err(-ENOMEM);
+	c->flags = VMAQ_OPTS_GET(opts, vmaq_cache_opts, flags, 0);
+	c->backend = VMAQ_OPTS_GET(opts, vmaq_cache_opts, backend, VMAQ_BACKEND_AUTO);
+	c->max = VMAQ_OPTS_GET(opts, vmaq_cache_opts, max_procs, 0);
+	if (!c->max)
+		c->max = CACHE_DEFAULT_MAX;
+	if ((c->flags & ~(VMAQ_NAME | VMAQ_BUILD_ID)) ||
+	    (VMAQ_OPTS_GET(opts, vmaq_cache_opts, cache_flags, 0) &
+	     ~VMAQ_CACHE_NO_EVENTS)) {
+		free(c);
+		return vmaq_err(-EINVAL);
+	}
+	if (!(VMAQ_OPTS_GET(opts, vmaq_cache_opts, cache_flags, 0) &
+	      VMAQ_CACHE_NO_EVENTS))
+		connector_open(c);	/* optional: see the top of this file */
+	*cachep = c;
+	return 0;
+}
+
+void vmaq_cache_free(struct vmaq_cache *c)
+{
+	struct cache_entry *e, *n;
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < CACHE_BUCKETS; i++)
+		for (e = c->buckets[i]; e; e = n) {
+			n = e->next;
+			entry_free(e);
+		}
+	if (c->nl)
+		connector_close(c);
+	free(c->nlbuf);
+	free(c);
+}
+
+int vmaq_cache_fd(const struct vmaq_cache *c)
+{
+	if (!c)
+		return vmaq_err(-EINVAL);
+	if (!c->nl)
+		return vmaq_err(-ENOTCONN);
+	return connector_fd(c);
+}
+
+size_t vmaq_cache_count(const struct vmaq_cache *c)
+{
+	return c ? c->count : 0;
+}
+
+static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
+{
+	VMAQ_OPTS(vmaq_open_opts, o, .backend = c->backend);
+	struct cache_entry *e;
+	int err;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->pid = pid;
+	/* The pidfd first: whatever the maps file shows must be its process. */
+	e->pidfd = sys_pidfd_open(pid);
+	if (e->pidfd < 0) {
+		err = errno == ESRCH ? -ESRCH : -errno;
+		free(e);
+		return err;
+	}
+	err = vmaq_open(pid, &o, &e->proc);
+	if (!err && pidfd_exited(e->pidfd))
+		err = -ESRCH;	/* it died; the maps may be a newcomer's */
+	if (!err)
+		err = vmaq_snapshot_new(e->proc, c->flags, &e->snap);
+	if (err) {
+		entry_free(e);
+		return err;
+	}
+	*ep = e;
+	return 0;
+}
+
+/* Still the same process, with the same address space? */
+static bool entry_valid(struct cache_entry *e)
+{
+	return !pidfd_exited(e->pidfd) && vmaq_proc_check(e->proc) == 0;
+}
+
+static struct cache_entry *cache_find(struct vmaq_cache *c, pid_t pid)
+{
+	struct cache_entry *e;
+
+	for (e = *bucket(c, pid); e; e = e->next)
+		if (e->pid == pid)
+			return e;
+	return NULL;
+}
+
+int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
+		   const struct vmaq_snapshot **snapp)
+{
+	struct cache_entry *e;
+	int err;
+
+	if (!c || !snapp || pid <= 0)
+		return vmaq_err(-EINVAL);
+	vmaq_cache_process_events(c);
+	e = cache_find(c, pid);
+	if (e && !entry_valid(e)) {
+		cache_drop(c, pid);
+		e = NULL;
+	}
+	if (!e) {
+		err = entry_new(c, pid, &e);
+		if (err)
+			return vmaq_err(err);
+		if (c->count >= c->max)
+			cache_evict_lru(c);
+		e->next = *bucket(c, pid);
+		*bucket(c, pid) = e;
+		c->count++;
+	}
+	e->used = ++c->clock;
+	*snapp = e->snap;
+	return 0;
+}
+
+int vmaq_cache_refresh(struct vmaq_cache *c, pid_t pid)
+{
+	const struct vmaq_snapshot *s;
+	struct cache_entry *e;
+	int err;
+
+	err = vmaq_cache_get(c, pid, &s);
+	if (err)
+		return err;
+	e = cache_find(c, pid);
+	err = vmaq_snapshot_refresh(e->snap);
+	if (err == -ESRCH)
+		cache_drop(c, pid);
+	return err < 0 ? vmaq_err(err) : err;
+}

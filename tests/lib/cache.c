@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The multi-process cache: hits, exit, exec, eviction, events, and a pid
+ * reused by another process (forced with clone3's set_tid), which must
+ * never be answered with the old process's map.
+ */
+#include <linux/sched.h>
+#include <poll.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "vmaq_test.h"
+
+#define MARK_A 0x200000000000ull
+#define MARK_B 0x300000000000ull
+
+static int map_marker(void *arg)
+{
+	uint64_t at = *(uint64_t *)arg;
+
+	return mmap((void *)(uintptr_t)at, 4096, PROT_READ,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+	       (void *)(uintptr_t)at ? 0 : -1;
+}
+
+static bool has_marker(const struct vmaq_snapshot *s, uint64_t at)
+{
+	const struct vmaq_vma *v = vmaq_snapshot_find(s, at);
+
+	return v && v->start == at;
+}
+
+FIXTURE(cache) {
+	struct vmaq_cache *c;
+	bool events;
+};
+
+FIXTURE_VARIANT(cache) {
+	uint32_t cache_flags;
+};
+
+FIXTURE_VARIANT_ADD(cache, events) { .cache_flags = 0 };
+FIXTURE_VARIANT_ADD(cache, no_events) { .cache_flags = VMAQ_CACHE_NO_EVENTS };
+
+FIXTURE_SETUP(cache)
+{
+	VMAQ_OPTS(vmaq_cache_opts, o, .flags = VMAQ_NAME,
+		  .cache_flags = variant->cache_flags);
+
+	ASSERT_EQ(0, vmaq_cache_new(&o, &self->c));
+	self->events = vmaq_cache_fd(self->c) >= 0;
+	if (!variant->cache_flags && !self->events)
+		SKIP(return, "process events need CAP_NET_ADMIN (and libmnl)");
+	EXPECT_EQ(!variant->cache_flags, self->events);
+}
+
+FIXTURE_TEARDOWN(cache)
+{
+	vmaq_cache_free(self->c);
+}
+
+TEST_F(cache, hit_returns_the_same_snapshot)
+{
+	struct test_child ch;
+	const struct vmaq_snapshot *a, *b;
+	uint64_t at = MARK_A;
+
+	ASSERT_EQ(0, child_start(&ch, map_marker, &at));
+	ASSERT_EQ(0, vmaq_cache_get(self->c, ch.pid, &a));
+	EXPECT_TRUE(has_marker(a, MARK_A));
+	ASSERT_EQ(0, vmaq_cache_get(self->c, ch.pid, &b));
+	EXPECT_EQ(a, b);
+	EXPECT_EQ(1u, vmaq_cache_count(self->c));
+	EXPECT_EQ(0, vmaq_cache_refresh(self->c, ch.pid));
+	ASSERT_EQ(0, child_finish(&ch));
+}
+
+TEST_F(cache, exited_process_is_dropped)
+{
+	struct test_child ch;
+	const struct vmaq_snapshot *s;
+	struct pollfd pfd;
+
+	ASSERT_EQ(0, child_start(&ch, NULL, NULL));
+	ASSERT_EQ(0, vmaq_cache_get(self->c, ch.pid, &s));
+	pid_t pid = ch.pid;
+
+	ASSERT_EQ(0, child_finish(&ch));
+	if (self->events) {
+		/* the event alone drops the entry, before any lookup */
+		int dropped = 0;
+
+		pfd.fd = vmaq_cache_fd(self->c);
+		pfd.events = POLLIN;
+		/* other processes' events may come first */
+		for (int i = 0; i < 50 && !dropped; i++)
+			if (poll(&pfd, 1, 100) == 1)
+				dropped = vmaq_cache_process_events(self->c);
+		EXPECT_EQ(1, dropped);
+		EXPECT_EQ(0u, vmaq_cache_count(self->c));
+	}
+	EXPECT_EQ(-ESRCH, vmaq_cache_get(self->c, pid, &s));
+	EXPECT_EQ(0u, vmaq_cache_count(self->c));
+}
+
+TEST_F(cache, exec_gives_the_new_image)
+{
+	const struct vmaq_snapshot *s;
+	int go[2], st;
+	pid_t pid;
+	char c = 0;
+	uint64_t at = MARK_A;
+
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		if (map_marker(&at) || read(go[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	for (int i = 0; i < 200; i++) {
+		ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
+		if (has_marker(s, MARK_A))
+			break;
+		vmaq_cache_refresh(self->c, pid);
+		usleep(5000);
+	}
+	ASSERT_TRUE(has_marker(s, MARK_A));
+	ASSERT_EQ(1, write(go[1], &c, 1));
+	close(go[1]);
+	for (int i = 0; i < 500; i++) {
+		ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
+		if (!has_marker(s, MARK_A))
+			break;
+		usleep(10000);
+	}
+	EXPECT_FALSE(has_marker(s, MARK_A));
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+TEST_F(cache, reused_pid_is_another_process)
+{
+	struct clone_args args;
+	const struct vmaq_snapshot *s;
+	struct test_child a;
+	uint64_t at = MARK_A;
+	int hold[2], ready[2], st;
+	pid_t pid, b;
+	char c;
+
+	ASSERT_EQ(0, child_start(&a, map_marker, &at));
+	pid = a.pid;
+	ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
+	ASSERT_TRUE(has_marker(s, MARK_A));
+	ASSERT_EQ(0, child_finish(&a));	/* exited and reaped: pid is free */
+	ASSERT_EQ(0, pipe(hold));
+	ASSERT_EQ(0, pipe(ready));
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uintptr_t)&pid;
+	args.set_tid_size = 1;
+	b = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (b < 0 && (errno == EPERM || errno == ENOSYS || errno == EEXIST))
+		SKIP(return, "cannot choose a pid here (clone3 set_tid: %s)",
+		     strerror(errno));
+	ASSERT_GE(b, 0);
+	if (b == 0) {
+		uint64_t bt = MARK_B;
+
+		close(hold[1]);
+		close(ready[0]);
+		c = map_marker(&bt) == 0;
+		if (write(ready[1], &c, 1) != 1)
+			syscall(SYS_exit_group, 1);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		syscall(SYS_exit_group, 0);
+	}
+	close(hold[0]);
+	close(ready[1]);
+	ASSERT_EQ(pid, b);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(1, c);
+	close(ready[0]);
+	/* One lookup, no refresh: the cache itself must see the change. */
+	ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
+	EXPECT_FALSE(has_marker(s, MARK_A));
+	EXPECT_TRUE(has_marker(s, MARK_B));
+	close(hold[1]);
+	ASSERT_EQ(b, waitpid(b, &st, 0));
+}
+
+TEST_F(cache, least_recently_used_is_evicted)
+{
+	VMAQ_OPTS(vmaq_cache_opts, o, .max_procs = 2,
+		  .cache_flags = VMAQ_CACHE_NO_EVENTS);
+	struct vmaq_cache *c;
+	struct test_child ch[3];
+	const struct vmaq_snapshot *s;
+	int i;
+
+	ASSERT_EQ(0, vmaq_cache_new(&o, &c));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, child_start(&ch[i], NULL, NULL));
+		ASSERT_EQ(0, vmaq_cache_get(c, ch[i].pid, &s));
+		if (i == 1)	/* touch the first again: the second is oldest */
+			ASSERT_EQ(0, vmaq_cache_get(c, ch[0].pid, &s));
+	}
+	EXPECT_EQ(2u, vmaq_cache_count(c));
+	vmaq_cache_free(c);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, child_finish(&ch[i]));
+}
+
+TEST(cache_bad_arguments)
+{
+	VMAQ_OPTS(vmaq_cache_opts, o, .flags = VMAQ_WRITE);
+	VMAQ_OPTS(vmaq_cache_opts, o2, .cache_flags = 0x80);
+	struct vmaq_cache *c;
+	const struct vmaq_snapshot *s;
+
+	EXPECT_EQ(-EINVAL, vmaq_cache_new(&o, &c));
+	EXPECT_EQ(-EINVAL, vmaq_cache_new(&o2, &c));
+	ASSERT_EQ(0, vmaq_cache_new(NULL, &c));
+	EXPECT_EQ(-EINVAL, vmaq_cache_get(c, 0, &s));
+	EXPECT_EQ(-ESRCH, vmaq_cache_get(c, 999999999, &s));
+	vmaq_cache_free(c);
+}
+
+TEST_HARNESS_MAIN
