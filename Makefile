@@ -149,6 +149,25 @@ $(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) tests/vm/init \
 
 vm-initrd: $(O)/vm/base.cpio.gz
 
+# ---------------------------------------------------------------- fuzzing
+# libFuzzer (clang + libclang-rt-14-dev) over the whole text backend. The
+# seed corpus is kept in tests/fuzz/corpus; what a run finds grows a copy
+# under $(O)/fuzz. FUZZ_TIME is in seconds.
+FUZZ_TIME ?= 60
+FUZZER := $(O)/fuzz/maps_fuzz
+
+$(FUZZER): tests/fuzz/maps_fuzz.c $(LIB_SRCS) $(LIB_HDRS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(O)/fuzz/corpus
+	$(Q)clang -std=gnu11 -D_GNU_SOURCE -DVMAQ_NO_LIBMNL -Iuapi -Ilibvmaquery \
+	  -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ tests/fuzz/maps_fuzz.c $(LIB_SRCS)
+
+fuzz: $(FUZZER)
+	$(Q)cp -n tests/fuzz/corpus/* $(O)/fuzz/corpus/ 2>/dev/null || true
+	$(Q)$(FUZZER) -max_total_time=$(FUZZ_TIME) -max_len=16384 -timeout=10 \
+	  -print_final_stats=1 $(O)/fuzz/corpus
+
 # ---------------------------------------------------------------- top
 all: lib $(CLI) tests
 
@@ -223,8 +242,9 @@ help:
 	@echo 'make vm-check     run the VM tests on VARIANT/FLAVOUR'
 	@echo "make vm-run CMD='...'  run a command in the VM"
 	@echo 'make vm-shell     interactive shell in the VM'
+	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:

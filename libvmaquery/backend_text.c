@@ -69,14 +69,19 @@ static int text_fill(struct vmaq_walk *w)
 static int text_line(struct vmaq_walk *w, const char **line, size_t *len)
 {
 	for (;;) {
-		char *s = w->buf + w->start;
-		char *nl = w->end > w->start ?
-			memchr(s, '\n', w->end - w->start) : NULL;
+		char *s = NULL, *nl = NULL;
 		int err;
 
+		/* no arithmetic on the NULL window before the first read */
+		if (w->end > w->start) {
+			s = w->buf + w->start;
+			nl = memchr(s, '\n', w->end - w->start);
+		}
 		if (nl) {
 			*line = s;
 			*len = (size_t)(nl - s);
+			if (*len > VMAQ_LINE_MAX)
+				return -EBADMSG;
 			w->start += *len + 1;
 			return 0;
 		}
@@ -126,8 +131,10 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		w->start = saved;
 		/* the name also leads the build-ID reader to the file */
 		if (name && (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID))) {
-			vmaq_unescape_name(rec->name, sizeof(rec->name), name,
-					   name_len);
+			/* longer than PATH_MAX: not a name the kernel wrote */
+			if (vmaq_unescape_name(rec->name, sizeof(rec->name), name,
+					       name_len) == SIZE_MAX)
+				return -EBADMSG;
 			rec->vma.name = rec->name;
 		}
 		return 0;

@@ -16,8 +16,11 @@
 			  VMAQ_FILE | VMAQ_ANON)
 #define VMAQ_QUERY_MASK (VMAQ_FILTER_MASK | VMAQ_NEXT | VMAQ_NAME | VMAQ_BUILD_ID)
 
-/* Longest text line accepted: a PATH_MAX name plus the fixed columns. */
-#define VMAQ_LINE_MAX (PATH_MAX + 128)
+/*
+ * Longest text line accepted: the fixed columns and a name of PATH_MAX - 1
+ * bytes that are all newlines, each written as the four bytes "\012".
+ */
+#define VMAQ_LINE_MAX (4 * PATH_MAX + 256)
 
 /* Return -err and set errno: the one way every entry point fails. */
 static inline int vmaq_err(int err)

@@ -90,6 +90,9 @@ int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
 	uint32_t flags = 0;
 
 	memset(vma, 0, sizeof(*vma));
+	/* The kernel never writes a NUL into maps; a name cannot hold one. */
+	if (memchr(line, '\0', len))
+		return -EBADMSG;
 	if (!scan_hex(&p, end, &vma->start) || !expect(&p, end, '-') ||
 	    !scan_hex(&p, end, &vma->end) || !expect(&p, end, ' '))
 		return -EBADMSG;
@@ -134,7 +137,7 @@ int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
 /*
  * Copy a name from the text, turning seq_path()'s "\012" back into the
  * newline it stands for. Returns the length written (dst is always
- * NUL-terminated when size > 0).
+ * NUL-terminated when size > 0), or SIZE_MAX if the name does not fit.
  */
 size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len)
 {
@@ -152,5 +155,5 @@ size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len)
 		}
 	}
 	dst[o] = '\0';
-	return o;
+	return i < len ? SIZE_MAX : o;
 }

@@ -106,6 +106,16 @@ TEST(newline_in_path_is_unescaped)
 	EXPECT_STREQ("/tmp/a\nb", buf);
 }
 
+TEST(unescape_refuses_to_truncate)
+{
+	char small[4];
+
+	EXPECT_EQ(3u, vmaq_unescape_name(small, sizeof(small), "abc", 3));
+	EXPECT_EQ(SIZE_MAX, vmaq_unescape_name(small, sizeof(small), "abcd", 4));
+	EXPECT_EQ(1u, vmaq_unescape_name(small, sizeof(small), "\\012", 4));
+	EXPECT_STREQ("\n", small);
+}
+
 TEST(malformed_lines_are_rejected)
 {
 	static const char *const bad[] = {
@@ -133,10 +143,13 @@ TEST(malformed_lines_are_rejected)
 		" 7f00-7f01 rw-p 00000000 00:00 0",
 		"7f00-7f01  rw-p 00000000 00:00 0",
 	};
+	static const char nul_name[] = "7f00-7f01 rw-p 00000000 00:00 0 /a\0b";
 	struct vmaq_vma v;
 	const char *name;
 	size_t nl, i;
 
+	EXPECT_EQ(-EBADMSG, vmaq_parse_line(nul_name, sizeof(nul_name) - 1,
+					    &v, &name, &nl));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = vmaq_parse_line(bad[i], strlen(bad[i]), &v, &name, &nl);
 

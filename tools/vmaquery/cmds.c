@@ -203,10 +203,22 @@ static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
 			}
 			fputc('\n', b.f);
 		} else {
-			char line[PATH_MAX + 256];
+			char line[512], *big;
 			int n = vmaq_format(v, line, sizeof(line));
 
-			fwrite(line, 1, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1, b.f);
+			if (n < (int)sizeof(line)) {
+				fwrite(line, 1, (size_t)n, b.f);
+				continue;
+			}
+			/* a long path, or one whose newlines print as \012 */
+			big = malloc((size_t)n + 1);
+			if (!big) {
+				err = -ENOMEM;
+				break;
+			}
+			vmaq_format(v, big, (size_t)n + 1);
+			fwrite(big, 1, (size_t)n, b.f);
+			free(big);
 		}
 	}
 	if (err < 0)
