@@ -149,6 +149,16 @@ $(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) tests/vm/init \
 
 vm-initrd: $(O)/vm/base.cpio.gz
 
+# ---------------------------------------------------------------- benchmarks
+BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
+
+$(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_A) $(LIBS)
+
+bench-lib: $(O)/bench/libbench
+	$(Q)$(O)/bench/libbench
+
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer (clang + libclang-rt-14-dev) over the whole text backend. The
 # seed corpus is kept in tests/fuzz/corpus; what a run finds grows a copy
@@ -169,10 +179,10 @@ fuzz: $(FUZZER)
 	  -print_final_stats=1 $(O)/fuzz/corpus
 
 # ---------------------------------------------------------------- top
-all: lib $(CLI) tests
+all: lib $(CLI) tests $(BENCH_BINS)
 
 $(O)/.dirs:
-	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/lib $(O)/bin $(O)/results \
+	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/bench $(O)/lib $(O)/bin $(O)/results \
 	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
 	  $(O)/vm/upstream
 	$(Q)touch $@
@@ -245,6 +255,6 @@ help:
 	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: fuzz all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: bench-lib fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libbench: the library against what programs do today, side by side in
+ * one run, on one prepared process:
+ *
+ *   symbolize  resolve ADDRS sampled addresses (about DISTINCT VMAs)
+ *   dump       read every VMA with its name
+ *
+ * Methods: a typical text parser (fgets + sscanf into an array, then a
+ * binary search, as perf and libbpf's helpers do), raw PROCMAP_QUERY (the
+ * least a program can do with the ioctl), and the library on each
+ * backend. Times are medians of REPS runs; what matters is the ratios.
+ * The library's overhead over raw PROCMAP_QUERY is printed last.
+ *
+ * Usage: libbench [-v VMAS] [-a ADDRS] [-d DISTINCT] [-r REPS]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vmaquery_uapi.h>
+
+#include "vmaquery.h"
+
+static long pg;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ---- the typical text parser ---- */
+struct tvma {
+	uint64_t start, end, off;
+	char name[256];
+};
+
+static size_t text_parse(pid_t pid, struct tvma *out, size_t max)
+{
+	char path[64], line[4600], perms[8], dev[16];
+	unsigned long long s, e, off, ino;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		out[n].name[0] = '\0';
+		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %255[^\n]", &s, &e,
+			   perms, &off, dev, &ino, out[n].name) < 6)
+			continue;
+		out[n].start = s;
+		out[n].end = e;
+		out[n].off = off;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static struct tvma *tsearch_vma(struct tvma *v, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo].start <= a ? &v[lo] : NULL;
+}
+
+/* ---- raw PROCMAP_QUERY ---- */
+static int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
+{
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	q->query_addr = addr;
+	q->vma_name_addr = (uintptr_t)name;
+	q->vma_name_size = PATH_MAX;
+	return ioctl(fd, PROCMAP_QUERY, q);
+}
+
+/* The target: VMAS alternating-protection pages (none can merge). */
+static pid_t spawn_target(int nvmas, uint64_t *base)
+{
+	int p[2];
+	pid_t pid;
+	char *m;
+
+	m = mmap(NULL, (size_t)nvmas * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || pipe(p))
+		exit(1);
+	for (int i = 0; i < nvmas; i += 2)
+		mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE);
+	*base = (uintptr_t)m;
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	munmap(m, (size_t)nvmas * pg);
+	return pid;
+}
+
+#define MAX_METHODS 8
+struct result {
+	const char *name;
+	double us;
+};
+
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof(*t), cmp_double);
+	return t[n / 2];
+}
+
+int main(int argc, char **argv)
+{
+	int nvmas = 700, naddrs = 4400, distinct = 700, reps = 15, opt;
+	struct result sym[MAX_METHODS], dump[MAX_METHODS];
+	int nsym = 0, ndump = 0;
+	uint64_t base, *addrs, *sorted;
+	struct tvma *tv;
+	char *name = malloc(PATH_MAX);
+	double t[64], raw_sym = 0, raw_dump = 0, lib_sym = 0, lib_dump = 0;
+	unsigned int mask = 0;
+	bool have_query;
+	pid_t pid;
+	int fd, i, r, st;
+
+	while ((opt = getopt(argc, argv, "v:a:d:r:")) != -1) {
+		switch (opt) {
+		case 'v': nvmas = atoi(optarg); break;
+		case 'a': naddrs = atoi(optarg); break;
+		case 'd': distinct = atoi(optarg); break;
+		case 'r': reps = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [-v VMAS] [-a ADDRS] [-d DISTINCT] [-r REPS]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (reps > 64)
+		reps = 64;
+	if (distinct > nvmas)
+		distinct = nvmas;
+	pg = sysconf(_SC_PAGESIZE);
+	pid = spawn_target(nvmas, &base);
+	vmaq_kernel_backends(&mask);
+	have_query = mask & (1u << VMAQ_BACKEND_QUERY);
+	tv = calloc((size_t)nvmas + 256, sizeof(*tv));
+	addrs = malloc((size_t)naddrs * sizeof(*addrs));
+	sorted = malloc((size_t)naddrs * sizeof(*sorted));
+	srand(1);
+	for (i = 0; i < naddrs; i++)
+		addrs[i] = base + (uint64_t)(rand() % distinct) * pg + (uint64_t)(rand() % pg);
+	{
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		fd = open(path, O_RDONLY);
+	}
+
+	/* ---- symbolization ---- */
+	for (r = 0; r < reps; r++) {
+		double t0 = now_us();
+		size_t n = text_parse(pid, tv, (size_t)nvmas + 256);
+		volatile uint64_t sink = 0;
+
+		for (i = 0; i < naddrs; i++) {
+			struct tvma *v = tsearch_vma(tv, n, addrs[i]);
+
+			if (v)
+				sink += addrs[i] - v->start + v->off;
+		}
+		t[r] = now_us() - t0;
+	}
+	sym[nsym++] = (struct result){ "text: fgets+sscanf, then search", median(t, reps) };
+	if (have_query) {
+		for (r = 0; r < reps; r++) {
+			struct procmap_query q = { 0 };
+			double t0 = now_us();
+			bool have = false;
+
+			memcpy(sorted, addrs, (size_t)naddrs * sizeof(*sorted));
+			qsort(sorted, (size_t)naddrs, sizeof(*sorted), cmp_u64);
+			for (i = 0; i < naddrs; i++) {
+				if (have && sorted[i] < q.vma_end)
+					continue;
+				have = raw_next(fd, sorted[i], &q, name) == 0;
+			}
+			t[r] = now_us() - t0;
+		}
+		raw_sym = median(t, reps);
+		sym[nsym++] = (struct result){ "raw PROCMAP_QUERY per distinct VMA", raw_sym };
+	}
+	for (int b = VMAQ_BACKEND_QUERY; b <= VMAQ_BACKEND_TEXT; b++) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = (enum vmaq_backend)b);
+		struct vmaq_proc *p;
+
+		if (vmaq_open(pid, &o, &p))
+			continue;
+		for (r = 0; r < reps; r++) {
+			struct vmaq_lookup *l;
+			double t0 = now_us();
+
+			if (vmaq_lookup(p, addrs, (size_t)naddrs, VMAQ_NAME, &l))
+				exit(1);
+			vmaq_lookup_free(l);
+			t[r] = now_us() - t0;
+		}
+		sym[nsym] = (struct result){ b == VMAQ_BACKEND_QUERY ?
+			"libvmaquery vmaq_lookup (query)" :
+			"libvmaquery vmaq_lookup (text)", median(t, reps) };
+		if (b == VMAQ_BACKEND_QUERY)
+			lib_sym = sym[nsym].us;
+		nsym++;
+		vmaq_close(p);
+	}
+
+	/* ---- full dump ---- */
+	for (r = 0; r < reps; r++) {
+		double t0 = now_us();
+
+		text_parse(pid, tv, (size_t)nvmas + 256);
+		t[r] = now_us() - t0;
+	}
+	dump[ndump++] = (struct result){ "text: fgets+sscanf", median(t, reps) };
+	if (have_query) {
+		for (r = 0; r < reps; r++) {
+			struct procmap_query q;
+			uint64_t a = 0;
+			double t0 = now_us();
+
+			while (raw_next(fd, a, &q, name) == 0)
+				a = q.vma_end;
+			t[r] = now_us() - t0;
+		}
+		raw_dump = median(t, reps);
+		dump[ndump++] = (struct result){ "raw PROCMAP_QUERY loop", raw_dump };
+	}
+	for (int b = VMAQ_BACKEND_QUERY; b <= VMAQ_BACKEND_TEXT; b++) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = (enum vmaq_backend)b);
+		struct vmaq_proc *p;
+
+		if (vmaq_open(pid, &o, &p))
+			continue;
+		for (r = 0; r < reps; r++) {
+			struct vmaq_iter *it;
+			const struct vmaq_vma *v;
+			double t0 = now_us();
+
+			vmaq_iter_new(p, VMAQ_NAME, &it);
+			while (vmaq_iter_next(it, &v) > 0)
+				;
+			vmaq_iter_free(it);
+			t[r] = now_us() - t0;
+		}
+		dump[ndump] = (struct result){ b == VMAQ_BACKEND_QUERY ?
+			"libvmaquery iteration (query)" :
+			"libvmaquery iteration (text)", median(t, reps) };
+		if (b == VMAQ_BACKEND_QUERY)
+			lib_dump = dump[ndump].us;
+		ndump++;
+		vmaq_close(p);
+	}
+
+	printf("libbench: process with %d VMAs; %d addresses over %d VMAs; median of %d runs\n\n",
+	       nvmas, naddrs, distinct, reps);
+	printf("%-40s %12s %10s\n", "symbolize", "time (us)", "vs text");
+	for (i = 0; i < nsym; i++)
+		printf("%-40s %12.1f %9.2fx\n", sym[i].name, sym[i].us, sym[0].us / sym[i].us);
+	printf("\n%-40s %12s %10s\n", "full dump with names", "time (us)", "vs text");
+	for (i = 0; i < ndump; i++)
+		printf("%-40s %12.1f %9.2fx\n", dump[i].name, dump[i].us, dump[0].us / dump[i].us);
+	if (have_query) {
+		printf("\nlibrary overhead over raw PROCMAP_QUERY: symbolize %+.1f%%, dump %+.1f%%\n",
+		       (lib_sym / raw_sym - 1) * 100, (lib_dump / raw_dump - 1) * 100);
+	}
+	close(fd);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return 0;
+}
