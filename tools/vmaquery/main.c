@@ -228,6 +228,8 @@ static const struct {
 	{ "find", cmd_find, "resolve addresses to VMA, file offset, path, build ID" },
 	{ "pmap", cmd_pmap, "summary of a process's mappings with totals" },
 	{ "info", cmd_info, "what this kernel offers and which backend is used" },
+	{ "watch", cmd_watch, "follow processes and print their map changes" },
+	{ "bench", cmd_bench, "time this kernel's backends against each other" },
 };
 
 static void usage(FILE *f)

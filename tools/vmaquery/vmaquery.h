@@ -39,5 +39,7 @@ int cmd_maps(struct tool *t, int argc, char **argv);
 int cmd_find(struct tool *t, int argc, char **argv);
 int cmd_pmap(struct tool *t, int argc, char **argv);
 int cmd_info(struct tool *t, int argc, char **argv);
+int cmd_watch(struct tool *t, int argc, char **argv);
+int cmd_bench(struct tool *t, int argc, char **argv);
 
 #endif /* VMAQUERY_TOOL_H */

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmaquery watch: follow processes and print how their maps change, and
+ * vmaquery bench: time this kernel's backends against each other.
+ *
+ * watch polls each process's snapshot (the kernels we run on have no
+ * address-space generation yet, so a poll reads the map) and wakes up at
+ * once on the process-events connector when the library can listen to it.
+ * A handle that answers ESRCH belongs to an address space that is gone:
+ * if the pid can be opened again the process called exec, otherwise it
+ * exited.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vmaquery.h"
+
+enum { OPT_BACKEND = 0x100, OPT_HELP, OPT_COUNT, OPT_DURATION, OPT_INTERVAL,
+       OPT_JSON, OPT_REPS };
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* A copy of a snapshot's records that outlives a refresh. */
+struct copy {
+	struct vmaq_vma *v;
+	char **names;
+	size_t n;
+};
+
+static void copy_free(struct copy *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static int copy_take(struct copy *c, const struct vmaq_snapshot *s)
+{
+	size_t i, n = vmaq_snapshot_count(s);
+
+	copy_free(c);
+	c->v = calloc(n ? n : 1, sizeof(*c->v));
+	c->names = calloc(n ? n : 1, sizeof(*c->names));
+	if (!c->v || !c->names)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		c->v[i] = *vmaq_snapshot_vma(s, i);
+		if (c->v[i].name) {
+			c->names[i] = strdup(c->v[i].name);
+			if (!c->names[i])
+				return -ENOMEM;
+		}
+		c->v[i].name = c->names[i];
+		c->n = i + 1;
+	}
+	return 0;
+}
+
+struct target {
+	pid_t pid;
+	struct vmaq_proc *proc;
+	struct vmaq_snapshot *snap;
+	struct copy last;
+	bool gone;
+};
+
+struct out {
+	bool json;
+	unsigned long events, max_events;
+};
+
+static void emit_vma(struct out *o, pid_t pid, char what, const struct vmaq_vma *v)
+{
+	char perms[5];
+	static const char *const kind[] = { ['+'] = "added", ['-'] = "removed",
+					    ['~'] = "changed" };
+
+	perms_str(v, perms);
+	if (o->json) {
+		printf("{\"pid\":%d,\"event\":\"%s\",\"start\":\"0x%" PRIx64
+		       "\",\"end\":\"0x%" PRIx64 "\",\"perms\":\"%s\",\"offset\":\"0x%"
+		       PRIx64 "\",\"name\":", (int)pid, kind[(int)what], v->start,
+		       v->end, perms, v->offset);
+		json_str(stdout, v->name);
+		printf("}\n");
+	} else {
+		printf("%d %c %" PRIx64 "-%" PRIx64 " %s %08" PRIx64 " %s\n", (int)pid,
+		       what, v->start, v->end, perms, v->offset, v->name ? v->name : "");
+	}
+	o->events++;
+}
+
+static void emit_proc(struct out *o, pid_t pid, const char *what)
+{
+	if (o->json)
+		printf("{\"pid\":%d,\"event\":\"%s\"}\n", (int)pid, what);
+	else
+		printf("%d %s\n", (int)pid, what);
+	o->events++;
+}
+
+static bool vma_same(const struct vmaq_vma *a, const struct vmaq_vma *b)
+{
+	return a->end == b->end && a->flags == b->flags && a->offset == b->offset &&
+	       a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor &&
+	       !strcmp(a->name ? a->name : "", b->name ? b->name : "");
+}
+
+/* Old and new records side by side, both in address order. */
+static void emit_diff(struct out *o, pid_t pid, const struct copy *old,
+		      const struct vmaq_snapshot *s)
+{
+	size_t i = 0, j = 0, n = vmaq_snapshot_count(s);
+
+	while (i < old->n || j < n) {
+		const struct vmaq_vma *a = i < old->n ? &old->v[i] : NULL;
+		const struct vmaq_vma *b = j < n ? vmaq_snapshot_vma(s, j) : NULL;
+
+		if (a && (!b || a->start < b->start)) {
+			emit_vma(o, pid, '-', a);
+			i++;
+		} else if (b && (!a || b->start < a->start)) {
+			emit_vma(o, pid, '+', b);
+			j++;
+		} else {
+			if (!vma_same(a, b))
+				emit_vma(o, pid, '~', b);
+			i++;
+			j++;
+		}
+	}
+}
+
+static int target_open(const struct tool *t, struct target *tg)
+{
+	int err = tool_open(t, tg->pid, &tg->proc);
+
+	if (!err)
+		err = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
+	if (!err)
+		err = copy_take(&tg->last, tg->snap);
+	return err;
+}
+
+static void target_close(struct target *tg)
+{
+	vmaq_snapshot_free(tg->snap);
+	vmaq_close(tg->proc);
+	tg->snap = NULL;
+	tg->proc = NULL;
+}
+
+static void poll_target(const struct tool *t, struct out *o, struct target *tg)
+{
+	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
+	int r = vmaq_snapshot_refresh(tg->snap);
+
+	if (r > 0) {
+		emit_diff(o, tg->pid, &tg->last, tg->snap);
+		copy_take(&tg->last, tg->snap);
+		return;
+	}
+	if (r == 0)
+		return;
+	target_close(tg);
+	if (r == -ESRCH && !vmaq_open(tg->pid, &opts, &tg->proc)) {
+		/* the pid has a new address space: exec */
+		emit_proc(o, tg->pid, "exec");
+		if (vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap) ||
+		    copy_take(&tg->last, tg->snap)) {
+			target_close(tg);
+			tg->gone = true;
+		}
+		return;
+	}
+	emit_proc(o, tg->pid, r == -ESRCH ? "exit" : "error");
+	tg->gone = true;
+}
+
+static const char watch_help[] =
+"Usage: vmaquery watch [OPTIONS] PID...\n"
+"Follow processes and print their map changes as they are seen: one line\n"
+"per VMA added (+), removed (-) or changed (~), and 'exec' and 'exit'.\n\n"
+"  --interval=MS       how often to look (default 100)\n"
+"  --count=N           stop after N changes\n"
+"  --duration=SECONDS  stop after this long\n"
+"  --json              one JSON object per change\n"
+"  --backend=B         batch, query or text\n";
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool parse_num(const char *s, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	return !errno && *s && !*end && *v >= 0;
+}
+
+int cmd_watch(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	double interval = 100, duration = 0, count = 0, start;
+	struct out o = { 0 };
+	struct target *tg;
+	struct vmaq_cache *events = NULL;
+	VMAQ_OPTS(vmaq_cache_opts, copts);
+	int c, i, n, alive, ret = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BACKEND:
+			if (parse_backend(optarg, &t->backend))
+				return tool_usage(t, "unknown backend '%s'", optarg);
+			break;
+		case OPT_HELP:
+			fputs(watch_help, stdout);
+			return EXIT_OK;
+		case OPT_COUNT:
+			if (!parse_num(optarg, &count) || count < 1)
+				return tool_usage(t, "invalid count '%s'", optarg);
+			break;
+		case OPT_DURATION:
+			if (!parse_num(optarg, &duration) || duration <= 0)
+				return tool_usage(t, "invalid duration '%s'", optarg);
+			break;
+		case OPT_INTERVAL:
+			if (!parse_num(optarg, &interval) || interval < 1)
+				return tool_usage(t, "invalid interval '%s'", optarg);
+			break;
+		case OPT_JSON:
+			o.json = true;
+			break;
+		default:
+			return tool_usage(t, "invalid option");
+		}
+	}
+	n = argc - optind;
+	if (n < 1)
+		return tool_usage(t, "no PID given");
+	tg = calloc((size_t)n, sizeof(*tg));
+	if (!tg) {
+		tool_err(t, "out of memory");
+		return EXIT_RUNTIME;
+	}
+	for (i = 0; i < n; i++) {
+		if (!parse_pid(argv[optind + i], &tg[i].pid)) {
+			free(tg);
+			return tool_usage(t, "invalid pid '%s'", argv[optind + i]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (target_open(t, &tg[i])) {
+			for (int k = 0; k <= i; k++) {
+				target_close(&tg[k]);
+				copy_free(&tg[k].last);
+			}
+			free(tg);
+			return EXIT_RUNTIME;
+		}
+	}
+	o.max_events = (unsigned long)count;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Only for its wake-ups: exec/exit events end a poll interval early. */
+	vmaq_cache_new(&copts, &events);
+	start = now_s();
+	for (;;) {
+		struct pollfd pfd = { .fd = events ? vmaq_cache_fd(events) : -1,
+				      .events = POLLIN };
+
+		if (pfd.fd < 0)
+			pfd.fd = -1;
+		if (poll(&pfd, 1, (int)interval) > 0)
+			vmaq_cache_process_events(events);
+		for (alive = 0, i = 0; i < n; i++) {
+			if (!tg[i].gone)
+				poll_target(t, &o, &tg[i]);
+			alive += !tg[i].gone;
+			if (o.max_events && o.events >= o.max_events)
+				goto out;
+		}
+		if (stop || !alive || (duration && now_s() - start >= duration))
+			break;
+	}
+out:
+	for (i = 0; i < n; i++) {
+		target_close(&tg[i]);
+		copy_free(&tg[i].last);
+	}
+	vmaq_cache_free(events);
+	free(tg);
+	return ret;
+}
+
+/* ------------------------------------------------------------- bench */
+
+static const char bench_help[] =
+"Usage: vmaquery bench [OPTIONS] PID\n"
+"Time the backends this kernel offers against each other on one process:\n"
+"a full walk with names, and a lookup of one address in every VMA. Prints\n"
+"the median time of each and its speed relative to the text backend.\n\n"
+"  --reps=N            runs per measurement (default 21)\n";
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int cmd_bench(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "reps", required_argument, NULL, OPT_REPS },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const enum vmaq_backend order[] = {
+		VMAQ_BACKEND_TEXT, VMAQ_BACKEND_QUERY, VMAQ_BACKEND_BATCH,
+	};
+	double reps = 21, walk[3] = { 0 }, look[3] = { 0 }, *tm;
+	unsigned int mask;
+	size_t nvma = 0;
+	pid_t pid;
+	int c, k;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			fputs(bench_help, stdout);
+			return EXIT_OK;
+		}
+		if (c != OPT_REPS || !parse_num(optarg, &reps) || reps < 1 || reps > 10000)
+			return tool_usage(t, c == OPT_REPS ? "invalid reps" : "invalid option");
+	}
+	if (optind + 1 != argc)
+		return tool_usage(t, optind >= argc ? "no PID given" : "one PID only");
+	if (!parse_pid(argv[optind], &pid))
+		return tool_usage(t, "invalid pid '%s'", argv[optind]);
+	if (vmaq_kernel_backends(&mask)) {
+		tool_err(t, "cannot probe the kernel");
+		return EXIT_RUNTIME;
+	}
+	tm = calloc((size_t)reps, sizeof(*tm));
+	if (!tm)
+		return EXIT_RUNTIME;
+	for (k = 0; k < 3; k++) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = order[k]);
+		struct vmaq_snapshot *s;
+		struct vmaq_proc *p;
+		uint64_t *addrs;
+		int r, err;
+
+		if (!(mask & (1u << order[k])))
+			continue;
+		err = vmaq_open(pid, &o, &p);
+		if (err) {
+			report_errno(t, pid, -err);
+			free(tm);
+			return EXIT_RUNTIME;
+		}
+		if (vmaq_snapshot_new(p, 0, &s)) {
+			report_errno(t, pid, errno);
+			vmaq_close(p);
+			free(tm);
+			return EXIT_RUNTIME;
+		}
+		nvma = vmaq_snapshot_count(s);
+		addrs = calloc(nvma ? nvma : 1, sizeof(*addrs));
+		for (size_t i = 0; addrs && i < nvma; i++) {
+			const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
+
+			addrs[i] = v->start + (v->end - v->start) / 2;
+		}
+		vmaq_snapshot_free(s);
+		for (r = 0; addrs && r < (int)reps; r++) {
+			struct vmaq_iter *it;
+			const struct vmaq_vma *v;
+			double t0 = now_s();
+
+			if (!vmaq_iter_new(p, VMAQ_NAME, &it)) {
+				while (vmaq_iter_next(it, &v) > 0)
+					;
+				vmaq_iter_free(it);
+			}
+			tm[r] = now_s() - t0;
+		}
+		qsort(tm, (size_t)reps, sizeof(*tm), cmp_d);
+		walk[k] = tm[(int)reps / 2];
+		for (r = 0; addrs && r < (int)reps; r++) {
+			struct vmaq_lookup *l;
+			double t0 = now_s();
+
+			if (!vmaq_lookup(p, addrs, nvma, VMAQ_NAME, &l))
+				vmaq_lookup_free(l);
+			tm[r] = now_s() - t0;
+		}
+		qsort(tm, (size_t)reps, sizeof(*tm), cmp_d);
+		look[k] = tm[(int)reps / 2];
+		free(addrs);
+		vmaq_close(p);
+	}
+	free(tm);
+	printf("pid %d: %zu VMAs, median of %d runs\n", (int)pid, nvma, (int)reps);
+	printf("%-8s %14s %10s %16s %10s\n", "backend", "walk (us)", "vs text",
+	       "lookup all (us)", "vs text");
+	for (k = 0; k < 3; k++) {
+		if (!walk[k]) {
+			printf("%-8s %14s\n", vmaq_backend_name(order[k]), "not offered");
+			continue;
+		}
+		printf("%-8s %14.1f %9.2fx %16.1f %9.2fx\n", vmaq_backend_name(order[k]),
+		       walk[k] * 1e6, walk[0] / walk[k], look[k] * 1e6, look[0] / look[k]);
+	}
+	return EXIT_OK;
+}
