@@ -206,9 +206,11 @@ kernel-export:
 	$(Q)kernel/scripts/export
 
 VM_TIMEOUT ?= 900
+# The command reaches the shell untouched: no make expansion of its $.
+export VMAQ_VM_CMD := $(value CMD)
 vm-run: $(O)/vm/base.cpio.gz
 	$(Q)test -f $(KIMAGE) || kernel/scripts/build $(VARIANT) $(FLAVOUR)
-	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) -- '$(CMD)'
+	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) -- "$$VMAQ_VM_CMD"
 
 vm-shell: $(O)/vm/base.cpio.gz
 	$(Q)test -f $(KIMAGE) || kernel/scripts/build $(VARIANT) $(FLAVOUR)
