@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/PID/maps and PROCMAP_QUERY while the map changes.
+ *
+ * A target process lays out NCHUNK adjacent 3-page VMAs in one reservation,
+ * with alternating protections so that none merge: the whole reservation
+ * is always mapped. A modifier process then changes one chunk, R, in a
+ * loop (split and merge, shrink and expand, a one-page VMA moving between
+ * two holes, renaming), while this process reads the whole maps file again
+ * and again with read() sizes that move the page boundaries of the text
+ * across R, and asks PROCMAP_QUERY about R.
+ *
+ * Every output must satisfy, line by line:
+ *  - lines are in strictly increasing order and never overlap;
+ *  - every page that is mapped throughout is shown, with its permissions:
+ *    a gap or a wrong line anywhere in the reservation is a tear;
+ *  - every page of R is shown only in a state it really had (and every
+ *    line covering R has attributes that each of its pages had).
+ *
+ * A kernel with the vmaquery series (release "-vmaquery") must show no
+ * tear at all. Other kernels are measured, not judged: upstream's per-VMA
+ * maps (6.17+) may report a VMA twice across a read boundary, which its
+ * own test accepts; the test then reports how many reads tore, and skips.
+ *
+ * The run lasts VMAQ_RACE_SECONDS per test (default 3).
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include <linux/vmaquery_uapi.h>
+
+#include <sys/utsname.h>
+
+#include "kselftest_harness.h"
+#include "vmaq_test.h"
+
+static bool strict_kernel(void)
+{
+	struct utsname u;
+
+	return !uname(&u) && strstr(u.release, "-vmaquery");
+}
+
+#define NCHUNK 120
+#define R_CHUNK 60		/* the chunk that changes, mid-file */
+#define HOLE_PAGES 8		/* a hole after the reservation: moves go here */
+
+enum kind { SPLIT, RESIZE, MOVE, RENAME };
+
+/* What the reader may see for one page. */
+#define P_NONE	0x1		/* may be unmapped */
+#define P_R	0x2		/* may be r--p */
+#define P_RW	0x4		/* may be rw-p */
+
+struct layout {
+	uint64_t base;		/* reservation: NCHUNK chunks, then the hole */
+	long pg;
+	enum kind kind;
+};
+
+static uint64_t chunk_addr(const struct layout *l, int i)
+{
+	return l->base + (uint64_t)i * 3 * l->pg;
+}
+
+/* Permissions a page may show, by layout and kind. */
+static unsigned int allowed(const struct layout *l, uint64_t page)
+{
+	uint64_t r = chunk_addr(l, R_CHUNK), hole = chunk_addr(l, NCHUNK);
+	long pg = l->pg;
+
+	if (page >= hole) {
+		/* the moving page visits hole+2 and hole+5 */
+		if (l->kind == MOVE && (page == hole + 2 * pg || page == hole + 5 * pg))
+			return P_NONE | P_RW;
+		return P_NONE;
+	}
+	if (page >= r && page < r + 3 * pg) {
+		if (l->kind == SPLIT && page == r + pg)
+			return P_RW | P_R;
+		if (l->kind == RESIZE && page > r)
+			return P_RW | P_NONE;
+		return P_RW;
+	}
+	/* every other chunk: fixed, even chunks rw, odd r */
+	return ((page - l->base) / (3 * pg)) % 2 ? P_R : P_RW;
+}
+
+static void modifier(struct layout *l, int ready)
+{
+	uint64_t r = chunk_addr(l, R_CHUNK), hole = chunk_addr(l, NCHUNK);
+	char *a = (char *)(uintptr_t)r;
+	long pg = l->pg;
+	int flip = 0;
+
+	for (;;) {
+		switch (l->kind) {
+		case SPLIT:
+			if (mprotect(a + pg, pg, flip ? PROT_READ | PROT_WRITE : PROT_READ))
+				_exit(2);
+			break;
+		case RESIZE:
+			if (mremap(a, flip ? pg : 3 * pg, flip ? 3 * pg : pg, 0) == MAP_FAILED)
+				_exit(3);
+			break;
+		case MOVE:
+			if (mremap((void *)(uintptr_t)(hole + (flip ? 5 : 2) * pg), pg, pg,
+				   MREMAP_MAYMOVE | MREMAP_FIXED,
+				   (void *)(uintptr_t)(hole + (flip ? 2 : 5) * pg)) == MAP_FAILED)
+				_exit(4);
+			break;
+		case RENAME:
+			prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, a, 3 * pg,
+			      flip ? "vmaq-a" : "vmaq-b");
+			break;
+		}
+		flip = !flip;
+		if (ready >= 0) {	/* laid out and changed once: go */
+			if (write(ready, "x", 1) != 1)
+				_exit(5);
+			close(ready);
+			ready = -1;
+		}
+	}
+}
+
+/* Lay the chunks out; the returned child runs the modifier. */
+static pid_t start_target(struct layout *l)
+{
+	long pg = l->pg;
+	size_t len = (size_t)(NCHUNK * 3 + HOLE_PAGES) * pg;
+	char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	if (base == MAP_FAILED || pipe(ready))
+		return -1;
+	/* the hole after the chunks is unmapped; keep the reservation's end */
+	munmap(base + (size_t)NCHUNK * 3 * pg, (size_t)HOLE_PAGES * pg);
+	l->base = (uintptr_t)base;
+	pid = fork();
+	if (pid) {
+		close(ready[1]);
+		if (pid < 0 || read(ready[0], &c, 1) != 1)
+			pid = -1;
+		close(ready[0]);
+		return pid;
+	}
+	close(ready[0]);
+	for (int i = 0; i < NCHUNK; i++)
+		if (mmap(base + (size_t)i * 3 * pg, 3 * pg,
+			 i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+			_exit(1);
+	if (l->kind == MOVE &&
+	    mmap((char *)(uintptr_t)chunk_addr(l, NCHUNK) + 2 * pg, pg,
+		 PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
+		_exit(1);
+	modifier(l, ready[1]);
+	_exit(0);
+}
+
+struct stats {
+	unsigned long reads, lines, boundaries_in_r, queries;
+};
+
+/* Read the file with reads of @chunk bytes; note where reads ended. */
+static char *read_all(int fd, size_t first, size_t chunk, size_t *len,
+		      size_t *ends, int *nends)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+
+	*nends = 0;
+	if (lseek(fd, 0, SEEK_SET))
+		return NULL;
+	for (;;) {
+		if (cap - n < chunk + first + 1) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		r = read(fd, buf + n, n ? chunk : first);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (*nends < 4096)
+			ends[(*nends)++] = n;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Check one full read; returns NULL or the reason it is wrong. */
+static const char *check(const struct layout *l, char *text, size_t len,
+			 const size_t *ends, int nends, struct stats *st,
+			 char *why, size_t whylen)
+{
+	uint64_t lo = l->base, hi = chunk_addr(l, NCHUNK) + HOLE_PAGES * l->pg;
+	uint64_t r = chunk_addr(l, R_CHUNK), covered = lo, prev_end = 0, prev_start = 0;
+	char *line = text, *nl;
+	bool first = true;
+
+	for (; line < text + len; line = nl + 1) {
+		unsigned long long s, e;
+		char perms[5], name[64] = "";
+		size_t off = (size_t)(line - text);
+
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		if (!nl)
+			return "text does not end with a newline";
+		*nl = '\0';
+		if (sscanf(line, "%llx-%llx %4s %*x %*x:%*x %*u %63s", &s, &e, perms, name) < 3)
+			return "unparsable line";
+		st->lines++;
+		if (!first && (s <= prev_start || s < prev_end)) {
+			snprintf(why, whylen, "out of order or overlapping: %llx-%llx after %llx-%llx",
+				 s, e, (unsigned long long)prev_start,
+				 (unsigned long long)prev_end);
+			return why;
+		}
+		first = false;
+		prev_start = s;
+		prev_end = e;
+		if (e <= lo || s >= hi)
+			continue;
+		/* count read boundaries that fall on R's lines */
+		for (int i = 0; i < nends; i++)
+			if (ends[i] > off && ends[i] <= (size_t)(nl - text) + 1 &&
+			    s >= r && s < r + 3 * l->pg)
+				st->boundaries_in_r++;
+		/* the pages between the last covered one and this line: a gap */
+		for (uint64_t p = covered; p < s && p < hi; p += l->pg) {
+			if (!(allowed(l, p) & P_NONE)) {
+				snprintf(why, whylen, "page %llx missing (invented gap before %s)",
+					 (unsigned long long)p, line);
+				return why;
+			}
+		}
+		for (uint64_t p = s; p < e && p < hi; p += l->pg) {
+			unsigned int want = perms[1] == 'w' ? P_RW : P_R;
+
+			if (p < lo)
+				continue;
+			if (!(allowed(l, p) & want) || perms[3] != 'p' || perms[2] != '-') {
+				snprintf(why, whylen, "page %llx shown as %s: %s",
+					 (unsigned long long)p, perms, line);
+				return why;
+			}
+		}
+		if (l->kind == RENAME && s >= r && s < r + 3 * l->pg &&
+		    strcmp(name, "[anon:vmaq-a]") && strcmp(name, "[anon:vmaq-b]")) {
+			snprintf(why, whylen, "R named '%s'", name);
+			return why;
+		}
+		covered = e > covered ? e : covered;
+	}
+	for (uint64_t p = covered; p < hi; p += l->pg)
+		if (!(allowed(l, p) & P_NONE)) {
+			snprintf(why, whylen, "page %llx missing at the end",
+				 (unsigned long long)p);
+			return why;
+		}
+	return NULL;
+}
+
+/* PROCMAP_QUERY about R must give a shape R really had. */
+static const char *check_query(const struct layout *l, int fd, char *why, size_t whylen)
+{
+	uint64_t r = chunk_addr(l, R_CHUNK);
+	long pg = l->pg;
+	struct procmap_query q = { .size = sizeof(q), .query_addr = r + pg };
+	bool ok;
+
+	if (ioctl(fd, PROCMAP_QUERY, &q)) {
+		if (errno == ENOTTY)
+			return NULL;
+		if (l->kind == RESIZE && errno == ENOENT)
+			return NULL;	/* shrunk: nothing at r + pg */
+		snprintf(why, whylen, "PROCMAP_QUERY: %s", strerror(errno));
+		return why;
+	}
+	switch (l->kind) {
+	case SPLIT:
+		ok = (q.vma_start == r && q.vma_end == r + 3 * pg) ||
+		     (q.vma_start == r + pg && q.vma_end == r + 2 * pg);
+		break;
+	case RESIZE:
+		ok = q.vma_start == r && q.vma_end == r + 3 * pg;
+		break;
+	default:
+		ok = q.vma_start == r && q.vma_end == r + 3 * pg;
+	}
+	if (!ok) {
+		snprintf(why, whylen, "PROCMAP_QUERY at R+1 page: %llx-%llx",
+			 (unsigned long long)q.vma_start, (unsigned long long)q.vma_end);
+		return why;
+	}
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+FIXTURE(race) {
+	struct layout l;
+	pid_t pid;
+	int fd;
+};
+
+FIXTURE_VARIANT(race) {
+	enum kind kind;
+};
+
+FIXTURE_VARIANT_ADD(race, split_merge) { .kind = SPLIT };
+FIXTURE_VARIANT_ADD(race, shrink_expand) { .kind = RESIZE };
+FIXTURE_VARIANT_ADD(race, move) { .kind = MOVE };
+FIXTURE_VARIANT_ADD(race, rename) { .kind = RENAME };
+
+FIXTURE_SETUP(race)
+{
+	char path[64];
+
+	self->fd = -1;
+	self->l.pg = sysconf(_SC_PAGESIZE);
+	self->l.kind = variant->kind;
+	if (variant->kind == RENAME) {
+		char *m = mmap(NULL, self->l.pg, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int bad = prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, m, self->l.pg, "x");
+
+		munmap(m, self->l.pg);
+		if (bad) {
+			self->pid = 0;
+			SKIP(return, "no ANON_VMA_NAME");
+		}
+	}
+	self->pid = start_target(&self->l);
+	ASSERT_GT(self->pid, 0);
+	snprintf(path, sizeof(path), "/proc/%d/maps", self->pid);
+	self->fd = open(path, O_RDONLY);
+	ASSERT_GE(self->fd, 0);
+}
+
+FIXTURE_TEARDOWN(race)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+	}
+}
+
+TEST_F(race, every_read_shows_a_state_that_existed)
+{
+	static const size_t sizes[] = { 4096, 1000, 333, 65536, 8000, 100, 2048, 77 };
+	const char *env = getenv("VMAQ_RACE_SECONDS");
+	double end = now() + (env ? atof(env) : 3);
+	struct stats st = { 0 };
+	static size_t ends[4096];
+	unsigned long tears = 0, qtears = 0;
+	size_t r_off = 0, r_len = 0;
+	char why[512];
+	int nends, st_child;
+
+	do {
+		size_t len, size = sizes[st.reads % 8], first = size;
+		char *text, *at;
+		const char *bad;
+
+		/* Every other pass, end the first read() inside R's lines. */
+		if (r_len && st.reads % 2)
+			first = r_off + 1 + (st.reads / 2) % r_len;
+		text = read_all(self->fd, first, size, &len, ends, &nends);
+		ASSERT_NE(NULL, text);
+		snprintf(why, sizeof(why), "%llx-", (unsigned long long)
+			 chunk_addr(&self->l, R_CHUNK));
+		at = strstr(text, why);
+		if (at) {
+			char *after = strstr(at, "\n");
+
+			r_off = (size_t)(at - text);
+			/* R and the line after it */
+			after = after ? strchr(after + 1, '\n') : NULL;
+			r_len = after ? (size_t)(after - at) : 0;
+		}
+
+		bad = check(&self->l, text, len, ends, nends, &st, why, sizeof(why));
+		if (bad && tears++ < 3)
+			TH_LOG("read %lu (size %zu): %s", st.reads, sizes[st.reads % 8], bad);
+		free(text);
+		bad = check_query(&self->l, self->fd, why, sizeof(why));
+		if (bad && qtears++ < 3)
+			TH_LOG("%s", bad);
+		st.reads++;
+		st.queries++;
+		/* the modifier must still be running */
+		ASSERT_EQ(0, waitpid(self->pid, &st_child, WNOHANG));
+	} while (now() < end);
+	TH_LOG("%lu reads, %lu lines checked, %lu read boundaries inside R, %lu queries: %lu torn reads, %lu wrong answers",
+	       st.reads, st.lines, st.boundaries_in_r, st.queries, tears, qtears);
+	EXPECT_GT(st.boundaries_in_r, 0);
+	if (!strict_kernel() && (tears || qtears))
+		SKIP(return, "not a vmaquery kernel: %lu of %lu reads tore", tears, st.reads);
+	EXPECT_EQ(0, tears);
+	EXPECT_EQ(0, qtears);
+}
+
+/*
+ * Lockdep, KASAN and DEBUG_VM fodder: a target that maps and unmaps
+ * single pages as fast as it can, forks and reaps children, while three
+ * threads here read its maps, query it and resolve addresses in it. The
+ * VM harness fails the run on any splat.
+ */
+static void *reader_text(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0 || lseek(fd, 0, SEEK_SET) == 0)
+		if (getenv("VMAQ_STOP_READERS"))
+			break;
+	return NULL;
+}
+
+static volatile int stop_readers;
+
+static void *reader_query(void *arg)
+{
+	int fd = *(int *)arg;
+	struct procmap_query q;
+	char name[256];
+	uint64_t a = 0;
+
+	while (!stop_readers) {
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+		q.query_addr = a;
+		q.vma_name_addr = (uintptr_t)name;
+		q.vma_name_size = sizeof(name);
+		if (ioctl(fd, PROCMAP_QUERY, &q) == 0)
+			a = q.vma_end;
+		else
+			a = 0;
+	}
+	return NULL;
+}
+
+static void *reader_text_loop(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[1000];
+
+	while (!stop_readers) {
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			lseek(fd, 0, SEEK_SET);
+	}
+	return NULL;
+}
+
+TEST(stress_munmap_fork_with_readers)
+{
+	const char *env = getenv("VMAQ_RACE_SECONDS");
+	double secs = env ? atof(env) : 3;
+	long pg = sysconf(_SC_PAGESIZE);
+	pthread_t t[3];
+	char path[64];
+	int fd1, fd2, fd3, st;
+	pid_t pid;
+
+	(void)reader_text;
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		char *m = mmap(NULL, 256 * pg, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		unsigned int seed = 1;
+
+		for (unsigned long i = 0;; i++) {
+			char *p = m + (rand_r(&seed) % 256) * pg;
+
+			munmap(p, pg);
+			if (mmap(p, pg, i % 3 ? PROT_READ : PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+				_exit(1);
+			if (i % 512 == 0) {
+				pid_t c = fork();
+
+				if (c == 0)
+					_exit(0);
+				waitpid(c, NULL, 0);
+			}
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd1 = open(path, O_RDONLY);
+	fd2 = open(path, O_RDONLY);
+	fd3 = open(path, O_RDONLY);
+	ASSERT_GE(fd3, 0);
+	pthread_create(&t[0], NULL, reader_text_loop, &fd1);
+	pthread_create(&t[1], NULL, reader_query, &fd2);
+	pthread_create(&t[2], NULL, reader_text_loop, &fd3);
+	usleep((useconds_t)(secs * 1e6));
+	stop_readers = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, waitpid(pid, &st, WNOHANG));	/* still mapping */
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(fd1);
+	close(fd2);
+	close(fd3);
+}
+
+TEST_HARNESS_MAIN
