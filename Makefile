@@ -142,15 +142,22 @@ $(O)/vm/upstream/proc-pid-vm: $(KHDR)/include/linux/fs.h | $(O)/.dirs
 	$(Q)$(CC) -O2 -static -w -D_GNU_SOURCE -isystem $(KHDR)/include -o $@ \
 	  $(KSFT)/proc/proc-pid-vm.c
 
-$(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) tests/vm/init \
+$(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) $(VM_BENCH_BINS) tests/vm/init \
 		tests/vm/mkinitramfs tests/vm/run-all tests/run-tap
 	$(call msg,INITRD,$@)
-	$(Q)tests/vm/mkinitramfs $@ $(VM_BINS) --status $(VM_STATUS_BINS)
+	$(Q)tests/vm/mkinitramfs $@ $(VM_BINS) --status $(VM_STATUS_BINS) \
+	  --bench $(VM_BENCH_BINS)
 
 vm-initrd: $(O)/vm/base.cpio.gz
 
 # ---------------------------------------------------------------- benchmarks
-BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
+# Host benchmarks; bench/contention.c runs only inside the VM.
+BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out bench/contention.c,$(wildcard bench/*.c)))
+VM_BENCH_BINS := $(O)/vm/bench/contention
+
+$(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
+	$(call msg,CCLD,$@ [static])
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $<
 
 $(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@)
@@ -158,6 +165,10 @@ $(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
 
 bench-lib: $(O)/bench/libbench
 	$(Q)$(O)/bench/libbench
+
+# The contention benchmark: stock and patched perf kernels, one run.
+bench-contention: $(O)/vm/base.cpio.gz
+	$(Q)bench/run-contention
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer (clang + libclang-rt-14-dev) over the whole text backend. The
@@ -184,7 +195,7 @@ all: lib $(CLI) tests $(BENCH_BINS)
 $(O)/.dirs:
 	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/bench $(O)/lib $(O)/bin $(O)/results \
 	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
-	  $(O)/vm/upstream
+	  $(O)/vm/upstream $(O)/vm/bench
 	$(Q)touch $@
 
 deps:
@@ -257,6 +268,6 @@ help:
 	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: bench-lib fuzz all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:
