@@ -6,9 +6,12 @@
  * Identity. A pid alone is not a process: pids are reused. Each entry
  * holds a pidfd opened before the maps file; the entry stands for that
  * process only, and a pidfd that polls readable (the process exited)
- * retires it, whatever now runs under the same number. An exec keeps the
- * pid but replaces the address space: the entry's maps handle is bound
- * to the old one and answers ESRCH, which retires the entry too.
+ * retires it, whatever now runs under the same number. Kernels before 5.3
+ * have no pidfd_open(): there the process's start time (in clock ticks
+ * since boot, from /proc/PID/stat) read before the maps file is opened
+ * identifies it instead. An exec keeps the pid but replaces the address
+ * space: the entry's maps handle is bound to the old one and answers
+ * ESRCH, which retires the entry too.
  *
  * Promptness. With CAP_NET_ADMIN the cache also listens to the kernel's
  * process-events connector and drops entries as exec and exit events
@@ -17,6 +20,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,7 +42,8 @@
 struct cache_entry {
 	struct cache_entry *next;	/* bucket chain */
 	pid_t pid;
-	int pidfd;
+	int pidfd;			/* -1 without pidfd_open() */
+	unsigned long long start_time;	/* identity when there is no pidfd */
 	uint64_t used;			/* LRU clock */
 	struct vmaq_proc *proc;
 	struct vmaq_snapshot *snap;
@@ -52,11 +57,44 @@ struct vmaq_cache {
 	enum vmaq_backend backend;
 	struct mnl_socket *nl;		/* NULL without the connector */
 	char *nlbuf;
+	bool no_pidfd;			/* pidfd_open() missing (or disabled) */
 };
 
 static int sys_pidfd_open(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * The start time of process @pid (field 22 of /proc/PID/stat), or 0 if it
+ * cannot be read. The command name (field 2) may hold spaces and
+ * parentheses: fields are counted from the last ')'.
+ */
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* after ')' comes field 3 (state); field 22 is 19 fields later */
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
 }
 
 static bool pidfd_exited(int pidfd)
@@ -149,20 +187,21 @@ fail:
 static void on_event(struct vmaq_cache *c, const struct nlmsghdr *nlh)
 {
 	const struct cn_msg *cn = mnl_nlmsg_get_payload(nlh);
-	const struct proc_event *ev;
+	struct proc_event ev;
 
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*cn) + sizeof(*ev) ||
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*cn) + sizeof(ev) ||
 	    cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
 		return;
-	ev = (const struct proc_event *)cn->data;
-	switch (ev->what) {
+	/* The event follows a 20-byte header: copy it to align it. */
+	memcpy(&ev, cn->data, sizeof(ev));
+	switch (ev.what) {
 	case PROC_EVENT_EXEC:
-		cache_drop(c, ev->event_data.exec.process_tgid);
+		cache_drop(c, ev.event_data.exec.process_tgid);
 		break;
 	case PROC_EVENT_EXIT:
 		/* a thread's exit is not the process's */
-		if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
-			cache_drop(c, ev->event_data.exit.process_tgid);
+		if (ev.event_data.exit.process_pid == ev.event_data.exit.process_tgid)
+			cache_drop(c, ev.event_data.exit.process_tgid);
 		break;
 	default:
 		break;
@@ -307,6 +346,20 @@ size_t vmaq_cache_count(const struct vmaq_cache *c)
 	return c ? c->count : 0;
 }
 
+/* For tests: identify processes as kernels without pidfd_open() do. */
+void vmaq_cache_disable_pidfd(struct vmaq_cache *c)
+{
+	c->no_pidfd = true;
+}
+
+/* Does the entry's pid still name the process it was opened for? */
+static bool entry_same_process(const struct cache_entry *e)
+{
+	if (e->pidfd >= 0)
+		return !pidfd_exited(e->pidfd);
+	return proc_start_time(e->pid) == e->start_time;
+}
+
 static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 {
 	VMAQ_OPTS(vmaq_open_opts, o, .backend = c->backend);
@@ -317,15 +370,30 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 	if (!e)
 		return -ENOMEM;
 	e->pid = pid;
-	/* The pidfd first: whatever the maps file shows must be its process. */
-	e->pidfd = sys_pidfd_open(pid);
+	e->pidfd = -1;
+	/*
+	 * The identity first: whatever the maps file then shows must be the
+	 * process it names.
+	 */
+	if (!c->no_pidfd) {
+		e->pidfd = sys_pidfd_open(pid);
+		if (e->pidfd < 0 && errno == ENOSYS)
+			c->no_pidfd = true;
+		else if (e->pidfd < 0) {
+			err = errno == ESRCH ? -ESRCH : -errno;
+			free(e);
+			return err;
+		}
+	}
 	if (e->pidfd < 0) {
-		err = errno == ESRCH ? -ESRCH : -errno;
-		free(e);
-		return err;
+		e->start_time = proc_start_time(pid);
+		if (!e->start_time) {
+			free(e);
+			return -ESRCH;
+		}
 	}
 	err = vmaq_open(pid, &o, &e->proc);
-	if (!err && pidfd_exited(e->pidfd))
+	if (!err && !entry_same_process(e))
 		err = -ESRCH;	/* it died; the maps may be a newcomer's */
 	if (!err)
 		err = vmaq_snapshot_new(e->proc, c->flags, &e->snap);
@@ -340,7 +408,7 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 /* Still the same process, with the same address space? */
 static bool entry_valid(struct cache_entry *e)
 {
-	return !pidfd_exited(e->pidfd) && vmaq_proc_check(e->proc) == 0;
+	return entry_same_process(e) && vmaq_proc_check(e->proc) == 0;
 }
 
 static struct cache_entry *cache_find(struct vmaq_cache *c, pid_t pid)

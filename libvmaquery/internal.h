@@ -113,6 +113,9 @@ int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
 		    const char **name, size_t *name_len);
 size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len);
 
+/* Tests only: make a cache identify processes by start time. */
+void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
+
 /* 0 while the handle's address space exists, -ESRCH once it is gone. */
 int vmaq_proc_check(struct vmaq_proc *proc);
 

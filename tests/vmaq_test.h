@@ -20,6 +20,25 @@
 
 #include "vmaquery.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/*
+ * Under valgrind the program's stack is valgrind's, not the kernel's
+ * [stack] VMA: tests that look at their own stack cannot hold there.
+ */
+static inline int under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+	return RUNNING_ON_VALGRIND;
+#else
+	return 0;
+#endif
+}
+
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
