@@ -166,6 +166,11 @@ $(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
 bench-lib: $(O)/bench/libbench
 	$(Q)$(O)/bench/libbench
 
+# Every benchmark in one run, then bench/REPORT.md and its plots
+# (QUICK=1: a few minutes).
+bench: all $(O)/vm/base.cpio.gz
+	$(Q)QUICK=$(QUICK) bench/run-all
+
 # The contention benchmark: stock and patched perf kernels, one run.
 bench-contention: $(O)/vm/base.cpio.gz
 	$(Q)bench/run-contention
@@ -192,7 +197,7 @@ fuzz: $(FUZZER)
 # ---------------------------------------------------------------- top
 all: lib $(CLI) tests $(BENCH_BINS)
 
-$(O)/.dirs:
+$(O)/.dirs: Makefile
 	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/bench $(O)/lib $(O)/bin $(O)/results \
 	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
 	  $(O)/vm/upstream $(O)/vm/bench
@@ -265,9 +270,10 @@ help:
 	@echo 'make vm-check     run the VM tests on VARIANT/FLAVOUR'
 	@echo "make vm-run CMD='...'  run a command in the VM"
 	@echo 'make vm-shell     interactive shell in the VM'
+	@echo 'make bench        every benchmark, then bench/REPORT.md (QUICK=1: short)'
 	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: bench bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:

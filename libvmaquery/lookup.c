@@ -18,17 +18,22 @@ struct vmaq_lookup {
 	uint32_t *idx;		/* per address: record index or UNMAPPED */
 };
 
-static int cmp_addr(const void *a, const void *b, void *ctx)
+/* Addresses are sorted with their positions, on contiguous memory. */
+struct addr_pos {
+	uint64_t addr;
+	size_t pos;
+};
+
+static int cmp_addr(const void *a, const void *b)
 {
-	const uint64_t *addrs = ctx;
-	uint64_t x = addrs[*(const size_t *)a], y = addrs[*(const size_t *)b];
+	uint64_t x = ((const struct addr_pos *)a)->addr;
+	uint64_t y = ((const struct addr_pos *)b)->addr;
 
 	return x < y ? -1 : x > y;
 }
 
 static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
-		   const uint64_t *addrs, const size_t *order, size_t count,
-		   unsigned int flags)
+		   const struct addr_pos *order, size_t count, unsigned int flags)
 {
 	struct vmaq_walk w;
 	struct vmaq_rec *rec;
@@ -41,8 +46,8 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 		return -ENOMEM;
 	vmaq_walk_init(&w, proc, flags);
 	for (k = 0; k < count; k++) {
-		size_t i = order[k];
-		uint64_t a = addrs[i];
+		size_t i = order[k].pos;
+		uint64_t a = order[k].addr;
 
 		l->idx[i] = UNMAPPED;
 		if (!exhausted && (!have || a >= rec->vma.end)) {
@@ -81,7 +86,8 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		unsigned int flags, struct vmaq_lookup **lookupp)
 {
 	struct vmaq_lookup *l;
-	size_t *order = NULL, i;
+	struct addr_pos *order = NULL;
+	size_t i;
 	int err;
 
 	if (!proc || !lookupp || (count && !addrs))
@@ -89,7 +95,7 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	if (flags & ~(VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID) ||
 	    ((flags & VMAQ_FILE) && (flags & VMAQ_ANON)))
 		return vmaq_err(-EINVAL);
-	if (count > SIZE_MAX / sizeof(size_t))
+	if (count > SIZE_MAX / sizeof(*order))
 		return vmaq_err(-E2BIG);
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -103,11 +109,13 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 			goto fail;
 		}
 	}
-	for (i = 0; i < count; i++)
-		order[i] = i;
+	for (i = 0; i < count; i++) {
+		order[i].addr = addrs[i];
+		order[i].pos = i;
+	}
 	if (count)
-		qsort_r(order, count, sizeof(*order), cmp_addr, (void *)addrs);
-	err = resolve(l, proc, addrs, order, count, flags);
+		qsort(order, count, sizeof(*order), cmp_addr);
+	err = resolve(l, proc, order, count, flags);
 	if (err)
 		goto fail;
 	vmaq_table_finish(&l->t);
