@@ -237,6 +237,17 @@ vm-check: $(O)/vm/base.cpio.gz
 	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) \
 	  -l $(O)/vm/log-$(VARIANT)-$(FLAVOUR) -- 'sh /run-all'
 
+# Long runs: the race and permission tests for DURATION seconds per race
+# kind on the patched debug kernel (lockdep, KASAN, DEBUG_VM), then the
+# text-parser fuzzer for DURATION seconds. Any splat fails the run.
+DURATION ?= 600
+torture: $(O)/vm/base.cpio.gz $(FUZZER)
+	$(Q)kernel/scripts/build patched debug
+	$(Q)tests/vm/run -k $(KDIR)/out/patched-debug/arch/x86/boot/bzImage -i $< \
+	  -t $$(( $(DURATION) * 6 + 600 )) -l $(O)/vm/log-torture -- \
+	  "export VMAQ_RACE_SECONDS=$(DURATION); /tests/maps_race && /tests/permissions"
+	$(Q)$(MAKE) -s fuzz FUZZ_TIME=$(DURATION)
+
 install: lib $(CLI)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR) \
@@ -272,8 +283,9 @@ help:
 	@echo 'make vm-shell     interactive shell in the VM'
 	@echo 'make bench        every benchmark, then bench/REPORT.md (QUICK=1: short)'
 	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
+	@echo 'make torture      race, permission and fuzz runs of DURATION seconds each'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: bench bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: torture bench bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:
