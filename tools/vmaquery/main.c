@@ -17,33 +17,36 @@
 #define VMAQ_TOOL_VERSION "unknown"
 #endif
 
+/* "vmaquery: CMD: message" on stderr. */
+static void vmessage(const struct tool *t, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "vmaquery: ");
+	if (t && t->cmd)
+		fprintf(stderr, "%s: ", t->cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void tool_err(const struct tool *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vmaquery: ");
-	if (t && t->cmd)
-		fprintf(stderr, "%s: ", t->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(t, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int tool_usage(const struct tool *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vmaquery: ");
-	if (t && t->cmd)
-		fprintf(stderr, "%s: ", t->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(t, fmt, ap);
 	va_end(ap);
 	if (t && t->cmd)
-		fprintf(stderr, "\nTry 'vmaquery %s --help'.\n", t->cmd);
+		fprintf(stderr, "Try 'vmaquery %s --help'.\n", t->cmd);
 	else
-		fprintf(stderr, "\nTry 'vmaquery --help'.\n");
+		fprintf(stderr, "Try 'vmaquery --help'.\n");
 	return EXIT_USAGE;
 }
 
