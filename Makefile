@@ -237,15 +237,16 @@ vm-check: $(O)/vm/base.cpio.gz
 	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) \
 	  -l $(O)/vm/log-$(VARIANT)-$(FLAVOUR) -- 'sh /run-all'
 
-# Long runs: the race and permission tests for DURATION seconds per race
-# kind on the patched debug kernel (lockdep, KASAN, DEBUG_VM), then the
+# Long runs: the race tests, the ioctl fuzzer and the permission tests for
+# DURATION seconds per race kind and for the fuzzer
+# on the patched debug kernel (lockdep, KASAN, DEBUG_VM), then the
 # text-parser fuzzer for DURATION seconds. Any splat fails the run.
 DURATION ?= 600
 torture: $(O)/vm/base.cpio.gz $(FUZZER)
 	$(Q)kernel/scripts/build patched debug
 	$(Q)tests/vm/run -k $(KDIR)/out/patched-debug/arch/x86/boot/bzImage -i $< \
 	  -t $$(( $(DURATION) * 6 + 600 )) -l $(O)/vm/log-torture -- \
-	  "export VMAQ_RACE_SECONDS=$(DURATION); /tests/maps_race && /tests/permissions"
+	  "export VMAQ_RACE_SECONDS=$(DURATION) VMAQ_FUZZ_SECONDS=$(DURATION); /tests/maps_race && /tests/ioctl_fuzz && /tests/permissions"
 	$(Q)$(MAKE) -s fuzz FUZZ_TIME=$(DURATION)
 
 install: lib $(CLI)

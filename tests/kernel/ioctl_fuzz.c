@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PROCMAP_QUERY under fire: FUZZERS threads issue it with random and
+ * structured-random arguments against a target that mmaps, munmaps,
+ * mremaps, mprotects, forks and is replaced when it exits, for
+ * VMAQ_FUZZ_SECONDS (default 5).
+ *
+ * Arguments: struct sizes around every boundary, every flag bit, addresses
+ * at 0, page edges of the target's VMAs, ~0 and in kernel space, name and
+ * build-ID buffers that are absent, valid, too small, bad pointers, or
+ * straddle an unmapped page.
+ *
+ * Every result must be a success whose record is consistent with the
+ * query, or one of the documented errors; the kernel must never write past
+ * the caller's struct or buffers (checked with guard patterns). Any other
+ * outcome is a failure; a kernel splat fails the VM run.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include <linux/vmaquery_uapi.h>
+
+#include "kselftest_harness.h"
+#include "vmaq_test.h"
+
+#define FUZZERS 3
+#define GUARD 0xa5
+
+static long pg;
+static atomic_int target_pid;
+static atomic_bool stop;
+static atomic_ulong calls, ok_calls, bad;
+static char *straddle;		/* a page followed by an unmapped page */
+static char last_bad[256];
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* The churning target: runs until killed. */
+static void target_loop(void)
+{
+	char *region = mmap(NULL, 64 * pg, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t s = (uint64_t)getpid() * 2654435761u + 1;
+
+	for (unsigned long i = 0;; i++) {
+		char *p = region + (rnd(&s) % 60) * pg;
+
+		switch (rnd(&s) % 6) {
+		case 0:
+			munmap(p, pg);
+			break;
+		case 1:
+			mmap(p, 2 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			break;
+		case 2:
+			mprotect(p, pg, rnd(&s) % 2 ? PROT_READ : PROT_READ | PROT_WRITE);
+			break;
+		case 3:
+			mremap(p, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, region + (rnd(&s) % 60) * pg);
+			break;
+		case 4:
+			prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, pg, rnd(&s) % 2 ? "a" : NULL);
+			break;
+		case 5:
+			if (i % 64 == 0) {
+				pid_t c = fork();
+
+				if (c == 0)
+					_exit(0);
+				waitpid(c, NULL, 0);
+			}
+			break;
+		}
+	}
+}
+
+static pid_t start_target(void)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		target_loop();
+	return p;
+}
+
+static void record_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void record_bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&bad, 1) != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(last_bad, sizeof(last_bad), fmt, ap);
+	va_end(ap);
+}
+
+static bool documented(int e)
+{
+	switch (e) {
+	case EINVAL: case E2BIG: case ENOENT: case ESRCH: case EFAULT:
+	case ENAMETOOLONG: case ENOMEM: case EINTR:
+		return true;
+	}
+	return false;
+}
+
+static void one_call(int fd, uint64_t *s)
+{
+	static const size_t sizes[] = { 0, 7, 8, 15, 16, 23, 24, 96, 103,
+					sizeof(struct procmap_query) - 8,
+					sizeof(struct procmap_query),
+					sizeof(struct procmap_query) + 8,
+					4095, 4096, 4097 };
+	unsigned char buf[4200], before[4200];
+	struct procmap_query *q = (void *)buf;
+	size_t size = rnd(s) % 4 ? sizeof(*q) : sizes[rnd(s) % (sizeof(sizes) / sizeof(sizes[0]))];
+	char name[PATH_MAX + 64];
+	unsigned char bid[64];
+	uint64_t addr, flags, r = rnd(s);
+	uint32_t name_sz = 0, bid_sz = 0;
+	int ret, e;
+
+	memset(buf, GUARD, sizeof(buf));
+	memset(buf, 0, size < sizeof(*q) ? sizeof(*q) : (size > sizeof(buf) ? sizeof(buf) : size));
+	memset(name, GUARD, sizeof(name));
+	memset(bid, GUARD, sizeof(bid));
+	switch (r % 7) {
+	case 0: addr = 0; break;
+	case 1: addr = ~0ull; break;
+	case 2: addr = 0xffff800000000000ull + (rnd(s) % (1ull << 40)); break;
+	case 3: addr = rnd(s) & ~(uint64_t)(pg - 1); break;
+	default: addr = (rnd(s) % (1ull << 47)) & ~(uint64_t)(pg - 1); break;
+	}
+	if (r % 5 == 0)
+		addr += rnd(s) % 3 - 1;		/* page edges */
+	flags = rnd(s) % 8 ? rnd(s) & 0x3f : rnd(s);	/* mostly valid */
+	q->size = size;
+	q->query_flags = flags;
+	q->query_addr = addr;
+	switch (rnd(s) % 6) {
+	case 0:
+		break;
+	case 1:
+		name_sz = (uint32_t)(rnd(s) % (PATH_MAX + 10));
+		q->vma_name_addr = (uintptr_t)name;
+		break;
+	case 2:			/* bad pointers */
+		name_sz = 64;
+		q->vma_name_addr = rnd(s) % 2 ? 8 : 0xffff880000000000ull;
+		break;
+	case 3:			/* straddles an unmapped page */
+		name_sz = 256;
+		q->vma_name_addr = (uintptr_t)(straddle + pg - rnd(s) % 128);
+		break;
+	case 4:			/* half-valid: size without address */
+		name_sz = 32;
+		break;
+	default:
+		name_sz = 4096;
+		q->vma_name_addr = (uintptr_t)name;
+	}
+	q->vma_name_size = name_sz;
+	if (rnd(s) % 3 == 0) {
+		bid_sz = (uint32_t)(rnd(s) % 40);
+		q->build_id_addr = rnd(s) % 4 ? (uintptr_t)bid : 16;
+		q->build_id_size = bid_sz;
+	}
+	memcpy(before, buf, sizeof(buf));
+	ret = ioctl(fd, PROCMAP_QUERY, q);
+	e = errno;
+	atomic_fetch_add(&calls, 1);
+	/* Never beyond the struct the caller gave: past @size, nothing moved. */
+	for (size_t i = size; i < sizeof(buf) && i < sizeof(*q) + 64; i++) {
+		if (buf[i] != before[i]) {
+			record_bad("write past the struct at %zu (size %zu)", i, size);
+			return;
+		}
+	}
+	if (ret) {
+		if (!documented(e))
+			record_bad("undocumented errno %d (flags %#llx)", e, (unsigned long long)flags);
+		return;
+	}
+	atomic_fetch_add(&ok_calls, 1);
+	/* a shorter struct gets only its own fields back */
+	if (size < sizeof(*q))
+		return;
+	if (q->vma_start >= q->vma_end || q->vma_start % pg || q->vma_end % pg)
+		record_bad("bad range %#llx-%#llx", (unsigned long long)q->vma_start, (unsigned long long)q->vma_end);
+	else if (q->vma_end <= addr)
+		record_bad("VMA ends at %#llx, at or below the query %#llx", (unsigned long long)q->vma_end, (unsigned long long)addr);
+	else if (!(flags & PROCMAP_QUERY_COVERING_OR_NEXT_VMA) && q->vma_start > addr)
+		record_bad("covering query at %#llx answered %#llx", (unsigned long long)addr, (unsigned long long)q->vma_start);
+	else if (q->vma_flags & ~0xfull)
+		record_bad("unknown vma_flags %#llx", (unsigned long long)q->vma_flags);
+	else if ((q->vma_flags & (flags & 0xf)) != (flags & 0xf))
+		record_bad("flags %#llx not honoured: %#llx", (unsigned long long)flags, (unsigned long long)q->vma_flags);
+	else if (q->vma_name_size > name_sz)
+		record_bad("name size %u over the buffer %u", q->vma_name_size, name_sz);
+	else if (q->vma_name_size && q->vma_name_addr == (uintptr_t)name &&
+		 name[q->vma_name_size - 1] != '\0')
+		record_bad("name not terminated (size %u)", q->vma_name_size);
+	else if (q->vma_name_addr == (uintptr_t)name && name_sz < sizeof(name) &&
+		 (unsigned char)name[name_sz] != GUARD)
+		record_bad("write past the name buffer (%u)", name_sz);
+	else if (q->build_id_size > 20 || q->build_id_size > bid_sz)
+		record_bad("build ID size %u (buffer %u)", q->build_id_size, bid_sz);
+	else if (bid_sz && q->build_id_addr == (uintptr_t)bid && bid[bid_sz] != GUARD)
+		record_bad("write past the build-ID buffer (%u)", bid_sz);
+}
+
+static void *fuzzer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 7;
+	int fd = -1, pid = 0;
+
+	while (!atomic_load(&stop)) {
+		if (pid != atomic_load(&target_pid)) {
+			char path[64];
+
+			if (fd >= 0)
+				close(fd);
+			pid = atomic_load(&target_pid);
+			snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+			fd = open(path, O_RDONLY);
+		}
+		if (fd < 0) {
+			pid = 0;
+			continue;
+		}
+		one_call(fd, &s);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+TEST(procmap_query_fuzz)
+{
+	const char *env = getenv("VMAQ_FUZZ_SECONDS");
+	double secs = env ? atof(env) : 5;
+	struct procmap_query probe = { .size = sizeof(probe) };
+	pthread_t t[FUZZERS];
+	struct timespec t0, t1;
+	unsigned long replaced = 0;
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	probe.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	if (ioctl(fd, PROCMAP_QUERY, &probe))
+		SKIP(return, "kernel has no PROCMAP_QUERY");
+	close(fd);
+	pg = sysconf(_SC_PAGESIZE);
+	straddle = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, straddle);
+	ASSERT_EQ(0, munmap(straddle + pg, pg));
+	atomic_store(&target_pid, start_target());
+	for (long i = 0; i < FUZZERS; i++)
+		pthread_create(&t[i], NULL, fuzzer, (void *)(i + 1));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		pid_t old = atomic_load(&target_pid);
+
+		usleep(500000);
+		/* the target dies and is replaced: fds on it go stale */
+		atomic_store(&target_pid, start_target());
+		kill(old, SIGKILL);
+		waitpid(old, NULL, 0);
+		replaced++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	atomic_store(&stop, true);
+	for (int i = 0; i < FUZZERS; i++)
+		pthread_join(t[i], NULL);
+	kill(atomic_load(&target_pid), SIGKILL);
+	waitpid(atomic_load(&target_pid), NULL, 0);
+	TH_LOG("%lu calls (%lu succeeded) in %.0f s, %lu targets, %lu bad",
+	       (unsigned long)atomic_load(&calls), (unsigned long)atomic_load(&ok_calls),
+	       secs, replaced, (unsigned long)atomic_load(&bad));
+	if (atomic_load(&bad))
+		TH_LOG("first: %s", last_bad);
+	EXPECT_EQ(0u, atomic_load(&bad));
+	EXPECT_GT(atomic_load(&ok_calls), 0u);
+}
+
+TEST_HARNESS_MAIN
