@@ -114,6 +114,7 @@ tests: $(TEST_BINS)
 # upstream's own PROCMAP_QUERY test built against the tree's headers.
 VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(TEST_SRCS))
 VM_STATUS_BINS := $(O)/vm/upstream/proc-pid-vm
+VM_BENCH_BINS := $(O)/vm/bench/contention
 
 # Debian ships no static libmnl: the VM's static library goes without the
 # process-events connector (the cache then relies on its pidfd and ESRCH
@@ -151,9 +152,9 @@ $(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) $(VM_BENCH_BINS) tests/vm/ini
 vm-initrd: $(O)/vm/base.cpio.gz
 
 # ---------------------------------------------------------------- benchmarks
-# Host benchmarks; bench/contention.c runs only inside the VM.
+# Host benchmarks; bench/contention.c runs only inside the VM (VM_BENCH_BINS
+# is defined with the other VM programs, above: prerequisites expand at once).
 BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out bench/contention.c,$(wildcard bench/*.c)))
-VM_BENCH_BINS := $(O)/vm/bench/contention
 
 $(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
