@@ -19,6 +19,9 @@
 
 /* "vmaquery: CMD: message" on stderr. */
 static void vmessage(const struct tool *t, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void vmessage(const struct tool *t, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "vmaquery: ");
 	if (t && t->cmd)
