@@ -33,6 +33,12 @@
 #define kernel_wrote(p, n) ((void)(p), (void)(n))
 #endif
 
+_Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
+	       PROCMAP_QUERY_VMA_WRITABLE == VMAQ_WRITE &&
+	       PROCMAP_QUERY_VMA_EXECUTABLE == VMAQ_EXEC &&
+	       PROCMAP_QUERY_VMA_SHARED == VMAQ_SHARED,
+	       "flag bits are copied as they are");
+
 /* Highest address a 32-bit (compat) task can map. */
 #define COMPAT_TASK_TOP 0x100000000ull
 
@@ -67,7 +73,7 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 {
 	struct vmaq_vma *v = &rec->vma;
 
-	memset(v, 0, sizeof(*v));
+	/* Every field set once (this runs once per VMA: no memset first). */
 	v->start = q->vma_start;
 	v->end = q->vma_end;
 	v->offset = q->vma_offset;
@@ -75,23 +81,16 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 	v->dev_major = q->dev_major;
 	v->dev_minor = q->dev_minor;
 	v->page_size = (uint32_t)q->vma_page_size;
-	if (q->vma_flags & PROCMAP_QUERY_VMA_READABLE)
-		v->flags |= VMAQ_READ;
-	if (q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE)
-		v->flags |= VMAQ_WRITE;
-	if (q->vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE)
-		v->flags |= VMAQ_EXEC;
-	if (q->vma_flags & PROCMAP_QUERY_VMA_SHARED)
-		v->flags |= VMAQ_SHARED;
+	/* PROCMAP_QUERY_VMA_* and VMAQ_READ..VMAQ_SHARED are the same bits. */
+	v->flags = (uint32_t)(q->vma_flags & (VMAQ_READ | VMAQ_WRITE |
+					      VMAQ_EXEC | VMAQ_SHARED));
 	/* Same rule as the text backend, so filters agree across backends. */
 	if (v->dev_major || v->dev_minor || v->inode)
 		v->flags |= VMAQ_FILE;
-	if (q->vma_name_size > 1)
-		v->name = rec->name;
-	if (q->build_id_size) {
-		v->build_id = rec->build_id;
-		v->build_id_size = q->build_id_size;
-	}
+	v->name = q->vma_name_size > 1 ? rec->name : NULL;
+	v->build_id = q->build_id_size ? rec->build_id : NULL;
+	v->build_id_size = q->build_id_size;
+	v->reserved = 0;
 }
 
 static int gate_from_self(struct vmaq_rec *gate)
@@ -234,7 +233,8 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		if (q.build_id_size)
 			kernel_wrote(rec->build_id, q.build_id_size);
 		fill_from_query(rec, &q);
-		if (vmaq_match(&rec->vma, w->flags))
+		/* only VMAQ_ANON is left to check: the kernel did the rest */
+		if (!(w->flags & VMAQ_ANON) || vmaq_match(&rec->vma, w->flags))
 			return 0;
 		/* VMAQ_ANON cannot be pushed into the kernel */
 		addr = q.vma_end;
