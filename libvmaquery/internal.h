@@ -106,6 +106,9 @@ void vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 void vmaq_walk_fini(struct vmaq_walk *w);
 int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
 bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags);
+/* -EINVAL for bits outside @allowed, or VMAQ_FILE with VMAQ_ANON. */
+int vmaq_check_flags(unsigned int flags, unsigned int allowed);
+#define VMAQ_WALK_MASK (VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID)
 void vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src);
 
 /* Text parser (parse.c): one line, without its newline. */

@@ -92,8 +92,7 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 
 	if (!proc || !lookupp || (count && !addrs))
 		return vmaq_err(-EINVAL);
-	if (flags & ~(VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID) ||
-	    ((flags & VMAQ_FILE) && (flags & VMAQ_ANON)))
+	if (vmaq_check_flags(flags, VMAQ_WALK_MASK))
 		return vmaq_err(-EINVAL);
 	if (count > SIZE_MAX / sizeof(*order))
 		return vmaq_err(-E2BIG);

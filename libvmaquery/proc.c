@@ -297,7 +297,7 @@ int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	return err;
 }
 
-static int check_flags(unsigned int flags, unsigned int allowed)
+int vmaq_check_flags(unsigned int flags, unsigned int allowed)
 {
 	if (flags & ~allowed)
 		return -EINVAL;
@@ -314,7 +314,7 @@ int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 
 	if (!proc || !vmap)
 		return vmaq_err(-EINVAL);
-	err = check_flags(flags, VMAQ_QUERY_MASK);
+	err = vmaq_check_flags(flags, VMAQ_QUERY_MASK);
 	if (err)
 		return vmaq_err(err);
 	vmaq_walk_init(&w, proc, flags);
@@ -343,7 +343,7 @@ int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 
 	if (!proc || !iterp)
 		return vmaq_err(-EINVAL);
-	err = check_flags(flags, VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID);
+	err = vmaq_check_flags(flags, VMAQ_WALK_MASK);
 	if (err)
 		return vmaq_err(err);
 	it = calloc(1, sizeof(*it));

@@ -27,8 +27,7 @@ int vmaq_snapshot_new(struct vmaq_proc *proc, unsigned int flags,
 
 	if (!proc || !snapp)
 		return vmaq_err(-EINVAL);
-	if (flags & ~(VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID) ||
-	    ((flags & VMAQ_FILE) && (flags & VMAQ_ANON)))
+	if (vmaq_check_flags(flags, VMAQ_WALK_MASK))
 		return vmaq_err(-EINVAL);
 	s = calloc(1, sizeof(*s));
 	if (!s)
