@@ -117,6 +117,52 @@ static int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
 	return ioctl(fd, PROCMAP_QUERY, q);
 }
 
+/* The four operations measured, each as programs would write them. */
+static void do_raw_dump(int fd, char *name)
+{
+	struct procmap_query q;
+	uint64_t a = 0;
+
+	while (raw_next(fd, a, &q, name) == 0)
+		a = q.vma_end;
+}
+
+static void do_raw_symbolize(int fd, const uint64_t *addrs, uint64_t *sorted,
+			  int n, char *name)
+{
+	struct procmap_query q = { 0 };
+	bool have = false;
+
+	memcpy(sorted, addrs, (size_t)n * sizeof(*sorted));
+	qsort(sorted, (size_t)n, sizeof(*sorted), cmp_u64);
+	for (int i = 0; i < n; i++) {
+		if (have && sorted[i] < q.vma_end)
+			continue;
+		have = raw_next(fd, sorted[i], &q, name) == 0;
+	}
+}
+
+static void do_lib_dump(struct vmaq_proc *p)
+{
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+
+	if (vmaq_iter_new(p, VMAQ_NAME, &it))
+		exit(1);
+	while (vmaq_iter_next(it, &v) > 0)
+		;
+	vmaq_iter_free(it);
+}
+
+static void do_lib_symbolize(struct vmaq_proc *p, const uint64_t *addrs, int n)
+{
+	struct vmaq_lookup *l;
+
+	if (vmaq_lookup(p, addrs, (size_t)n, VMAQ_NAME, &l))
+		exit(1);
+	vmaq_lookup_free(l);
+}
+
 /* The target: VMAS alternating-protection pages (none can merge). */
 static pid_t spawn_target(int nvmas, uint64_t *base)
 {
@@ -218,17 +264,9 @@ int main(int argc, char **argv)
 	sym[nsym++] = (struct result){ "text: fgets+sscanf, then search", median(t, reps) };
 	if (have_query) {
 		for (r = 0; r < reps; r++) {
-			struct procmap_query q = { 0 };
 			double t0 = now_us();
-			bool have = false;
 
-			memcpy(sorted, addrs, (size_t)naddrs * sizeof(*sorted));
-			qsort(sorted, (size_t)naddrs, sizeof(*sorted), cmp_u64);
-			for (i = 0; i < naddrs; i++) {
-				if (have && sorted[i] < q.vma_end)
-					continue;
-				have = raw_next(fd, sorted[i], &q, name) == 0;
-			}
+			do_raw_symbolize(fd, addrs, sorted, naddrs, name);
 			t[r] = now_us() - t0;
 		}
 		raw_sym = median(t, reps);
@@ -241,12 +279,9 @@ int main(int argc, char **argv)
 		if (vmaq_open(pid, &o, &p))
 			continue;
 		for (r = 0; r < reps; r++) {
-			struct vmaq_lookup *l;
 			double t0 = now_us();
 
-			if (vmaq_lookup(p, addrs, (size_t)naddrs, VMAQ_NAME, &l))
-				exit(1);
-			vmaq_lookup_free(l);
+			do_lib_symbolize(p, addrs, naddrs);
 			t[r] = now_us() - t0;
 		}
 		sym[nsym] = (struct result){ b == VMAQ_BACKEND_QUERY ?
@@ -268,12 +303,9 @@ int main(int argc, char **argv)
 	dump[ndump++] = (struct result){ "text: fgets+sscanf", median(t, reps) };
 	if (have_query) {
 		for (r = 0; r < reps; r++) {
-			struct procmap_query q;
-			uint64_t a = 0;
 			double t0 = now_us();
 
-			while (raw_next(fd, a, &q, name) == 0)
-				a = q.vma_end;
+			do_raw_dump(fd, name);
 			t[r] = now_us() - t0;
 		}
 		raw_dump = median(t, reps);
@@ -286,14 +318,9 @@ int main(int argc, char **argv)
 		if (vmaq_open(pid, &o, &p))
 			continue;
 		for (r = 0; r < reps; r++) {
-			struct vmaq_iter *it;
-			const struct vmaq_vma *v;
 			double t0 = now_us();
 
-			vmaq_iter_new(p, VMAQ_NAME, &it);
-			while (vmaq_iter_next(it, &v) > 0)
-				;
-			vmaq_iter_free(it);
+			do_lib_dump(p);
 			t[r] = now_us() - t0;
 		}
 		dump[ndump] = (struct result){ b == VMAQ_BACKEND_QUERY ?
@@ -320,36 +347,18 @@ int main(int argc, char **argv)
 			exit(1);
 		for (int pass = 0; pass < 2; pass++) {
 			for (r = 0; r < n3; r++) {
-				struct procmap_query q;
-				struct vmaq_iter *it;
-				struct vmaq_lookup *l;
-				const struct vmaq_vma *v;
-				uint64_t a = 0;
 				double t0 = now_us();
-				bool have = false;
 
-				if (pass == 0) {
-					while (raw_next(fd, a, &q, name) == 0)
-						a = q.vma_end;
-				} else {
-					memcpy(sorted, addrs, (size_t)naddrs * sizeof(*sorted));
-					qsort(sorted, (size_t)naddrs, sizeof(*sorted), cmp_u64);
-					for (i = 0; i < naddrs; i++) {
-						if (have && sorted[i] < q.vma_end)
-							continue;
-						have = raw_next(fd, sorted[i], &q, name) == 0;
-					}
-				}
+				if (pass == 0)
+					do_raw_dump(fd, name);
+				else
+					do_raw_symbolize(fd, addrs, sorted, naddrs, name);
 				tr[r] = now_us() - t0;
 				t0 = now_us();
-				if (pass == 0) {
-					vmaq_iter_new(p, VMAQ_NAME, &it);
-					while (vmaq_iter_next(it, &v) > 0)
-						;
-					vmaq_iter_free(it);
-				} else if (!vmaq_lookup(p, addrs, (size_t)naddrs, VMAQ_NAME, &l)) {
-					vmaq_lookup_free(l);
-				}
+				if (pass == 0)
+					do_lib_dump(p);
+				else
+					do_lib_symbolize(p, addrs, naddrs);
 				tl[r] = now_us() - t0;
 			}
 			if (pass == 0) {
