@@ -177,15 +177,21 @@ static char *read_all(int fd, size_t first, size_t chunk, size_t *len,
 	ssize_t r;
 
 	*nends = 0;
-	if (lseek(fd, 0, SEEK_SET))
+	if (lseek(fd, 0, SEEK_SET)) {
+		free(buf);
 		return NULL;
+	}
 	for (;;) {
 		if (cap - n < chunk + first + 1) {
 			cap *= 2;
 			buf = realloc(buf, cap);
 		}
 		r = read(fd, buf + n, n ? chunk : first);
-		if (r <= 0)
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (*nends < 4096)
@@ -346,7 +352,7 @@ FIXTURE_SETUP(race)
 		}
 	}
 	self->pid = start_target(&self->l);
-	ASSERT_GT(self->pid, 0);
+	ASSERT_GT(self->pid, 0) TH_LOG("target could not lay out its chunks");
 	snprintf(path, sizeof(path), "/proc/%d/maps", self->pid);
 	self->fd = open(path, O_RDONLY);
 	ASSERT_GE(self->fd, 0);
@@ -383,7 +389,7 @@ TEST_F(race, every_read_shows_a_state_that_existed)
 		if (r_len && st.reads % 2)
 			first = r_off + 1 + (st.reads / 2) % r_len;
 		text = read_all(self->fd, first, size, &len, ends, &nends);
-		ASSERT_NE(NULL, text);
+		ASSERT_NE(NULL, text) TH_LOG("reading maps: %s", strerror(errno));
 		snprintf(why, sizeof(why), "%llx-", (unsigned long long)
 			 chunk_addr(&self->l, R_CHUNK));
 		at = strstr(text, why);
@@ -406,11 +412,17 @@ TEST_F(race, every_read_shows_a_state_that_existed)
 		st.reads++;
 		st.queries++;
 		/* the modifier must still be running */
-		ASSERT_EQ(0, waitpid(self->pid, &st_child, WNOHANG));
+		if (waitpid(self->pid, &st_child, WNOHANG)) {
+			self->pid = 0;
+			ASSERT_TRUE(0) TH_LOG("modifier %s %d after %lu reads",
+					      WIFEXITED(st_child) ? "exited with" : "killed by",
+					      WIFEXITED(st_child) ? WEXITSTATUS(st_child) :
+					      WTERMSIG(st_child), st.reads);
+		}
 	} while (now() < end);
 	TH_LOG("%lu reads, %lu lines checked, %lu read boundaries inside R, %lu queries: %lu torn reads, %lu wrong answers",
 	       st.reads, st.lines, st.boundaries_in_r, st.queries, tears, qtears);
-	EXPECT_GT(st.boundaries_in_r, 0);
+	EXPECT_GT(st.boundaries_in_r, 0) TH_LOG("no read() ended inside R's lines");
 	if (!strict_kernel() && (tears || qtears))
 		SKIP(return, "not a vmaquery kernel: %lu of %lu reads tore", tears, st.reads);
 	EXPECT_EQ(0, tears);
