@@ -112,7 +112,7 @@ tests: $(TEST_BINS)
 
 # The same programs, static, for the VM (its initramfs has no libc), plus
 # upstream's own PROCMAP_QUERY test built against the tree's headers.
-VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(TEST_SRCS))
+VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(filter-out tests/kernel/uapi_agree.c,$(TEST_SRCS)))
 VM_STATUS_BINS := $(O)/vm/upstream/proc-pid-vm
 VM_BENCH_BINS := $(O)/vm/bench/contention
 
@@ -133,10 +133,30 @@ $(O)/vm/%: tests/%.c $(TEST_HDRS) $(VM_LIB_A) | $(KSFT)/kselftest_harness.h $(O)
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(TEST_CFLAGS) -static -o $@ $< $(VM_LIB_A) -lpthread
 
-$(KHDR)/include/linux/fs.h: | $(KSFT)/kselftest_harness.h
+# The series as applied to $(KSRC): prepare re-applies kernel/patches when
+# they change (and refuses to run over unexported work there).
+KSERIES := $(KSRC)/.git/vmaquery-series
+$(KSERIES): $(wildcard kernel/patches/*.patch) | $(KSFT)/kselftest_harness.h
+	$(Q)kernel/scripts/prepare
+	$(Q)touch $@
+
+$(KHDR)/include/linux/fs.h: $(KSERIES)
 	$(call msg,HDRINST,$(KHDR))
 	$(Q)$(MAKE) -s -C $(KSRC) O=$(abspath $(KDIR))/out/headers \
 	  INSTALL_HDR_PATH=$(abspath $(KHDR)) headers_install
+	$(Q)touch $@
+
+# tests/kernel/uapi_agree: our uapi/ copy against the kernel's own headers
+# (host only: it checks numbers, not a kernel).
+UAPI_KOBJ := $(O)/tests/uapi/kernel_layout.o
+$(UAPI_KOBJ): tests/uapi/kernel_layout.c tests/uapi_layout.h $(KHDR)/include/linux/fs.h | $(O)/.dirs
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -Wall -Wextra -Werror -isystem $(KHDR)/include -Itests \
+	  $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(O)/tests/kernel/uapi_agree: tests/kernel/uapi_agree.c uapi/linux/vmaquery_uapi.h $(TEST_HDRS) $(UAPI_KOBJ) | $(KSFT)/kselftest_harness.h $(O)/.dirs
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(UAPI_KOBJ)
 
 $(O)/vm/upstream/proc-pid-vm: $(KHDR)/include/linux/fs.h | $(O)/.dirs
 	$(call msg,CCLD,$@ [static, upstream])
@@ -200,7 +220,7 @@ all: lib $(CLI) tests $(BENCH_BINS)
 
 $(O)/.dirs: Makefile
 	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/bench $(O)/lib $(O)/bin $(O)/results \
-	  $(O)/tests/lib $(O)/tests/kernel $(O)/vm/lib $(O)/vm/kernel \
+	  $(O)/tests/lib $(O)/tests/kernel $(O)/tests/uapi $(O)/vm/lib $(O)/vm/kernel \
 	  $(O)/vm/upstream $(O)/vm/bench
 	$(Q)touch $@
 

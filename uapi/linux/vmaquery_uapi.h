@@ -5,7 +5,7 @@
  * have no PROCMAP_QUERY).
  *
  * The layout and numbers are the kernel's ABI (include/uapi/linux/fs.h);
- * tests/lib/uapi_agree.c checks them against the kernel tree's headers.
+ * tests/kernel/uapi_agree.c checks them against the kernel tree's headers.
  * Every definition is guarded, so this header may be included after a
  * <linux/fs.h> that already has them; it must not be included before one.
  */
@@ -53,5 +53,59 @@ struct procmap_query {
 	__u64 build_id_addr;	/* in: user pointer to the build ID buffer */
 };
 #endif /* PROCMAP_QUERY */
+
+#ifndef PROCMAP_QUERY_BATCH
+/*
+ * The vmaquery series: many VMAs per call, by address or over a range,
+ * and the address-space generation. See the kernel's
+ * Documentation/filesystems/proc.rst.
+ */
+#define PROCMAP_QUERY_BATCH _IOWR(PROCFS_IOCTL_MAGIC, 18, struct procmap_batch)
+
+enum procmap_batch_flags {
+	PROCMAP_BATCH_RANGE		= 0x100,	/* walk [start, end) */
+	PROCMAP_BATCH_NAMES		= 0x200,	/* names into the string area */
+	PROCMAP_BATCH_BUILD_IDS		= 0x400,	/* build IDs, likewise */
+};
+
+#define PROCMAP_BATCH_NO_VMA		0xffffffffU	/* index[]: not mapped */
+#define PROCMAP_BATCH_UNRESOLVED	0xfffffffeU	/* index[]: no room left */
+#define PROCMAP_BATCH_MAX_ADDRS		65536
+
+struct procmap_batch {
+	__u64 size;		/* in: sizeof(struct procmap_batch) */
+	__u64 flags;		/* in: PROCMAP_QUERY_VMA_* filters, PROCMAP_BATCH_* */
+	__u64 generation;	/* out: address-space generation */
+	__u64 start;		/* in/out: range mode: from; out: resume at */
+	__u64 end;		/* in: range mode: up to, exclusive */
+	__u64 addrs_addr;	/* in: address mode: __u64 addrs[addr_count] */
+	__u64 index_addr;	/* in: address mode: __u32 index[addr_count] */
+	__u64 recs_addr;	/* in: rec_count records of rec_size bytes */
+	__u64 strs_addr;	/* in: string area of strs_size bytes */
+	__u32 addr_count;	/* in */
+	__u32 rec_size;		/* in: sizeof(struct procmap_vma_record) */
+	__u32 rec_count;	/* in: room; out: records written */
+	__u32 strs_size;	/* in: room; out: bytes used */
+	__u32 resolved;		/* out: address mode: addresses looked up */
+	__u32 reserved;		/* must be zero */
+};
+
+struct procmap_vma_record {
+	__u64 vma_start;
+	__u64 vma_end;
+	__u64 vma_flags;	/* PROCMAP_QUERY_VMA_* */
+	__u64 vma_page_size;
+	__u64 vma_offset;
+	__u64 inode;
+	__u32 dev_major;
+	__u32 dev_minor;
+	__u32 name_off;		/* in the string area */
+	__u32 name_size;	/* with the NUL; 0: no name */
+	__u32 build_id_off;	/* in the string area */
+	__u32 build_id_size;	/* 0: none */
+};
+
+#define PROCMAP_VMA_RECORD_SIZE_VER0	72
+#endif /* PROCMAP_QUERY_BATCH */
 
 #endif /* _VMAQUERY_UAPI_H */
