@@ -420,6 +420,33 @@ TEST(range_mode_agrees_with_procmap_query_and_its_build_ids)
 	close(fd);
 }
 
+TEST(range_mode_reports_nothing_below_the_page_of_start)
+{
+	struct procmap_vma_record r;
+	struct procmap_batch b;
+	int fd = open_maps(getpid());
+	int f = open("/proc/self/exe", O_RDONLY);
+	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE, f, 0);
+
+	NEED_BATCH();
+	ASSERT_NE(MAP_FAILED, m);
+	batch_init(&b, PROCMAP_BATCH_RANGE);
+	b.start = (uintptr_t)m + 2 * pg + 123;	/* inside the third page */
+	b.end = (uintptr_t)m + 4 * pg;
+	b.rec_size = sizeof(r);
+	b.rec_count = 1;
+	b.recs_addr = (uintptr_t)&r;
+	ASSERT_EQ(0, batch(fd, &b));
+	ASSERT_EQ(1, b.rec_count);
+	EXPECT_EQ((uintptr_t)m + 2 * pg, r.vma_start);
+	EXPECT_EQ((uintptr_t)m + 4 * pg, r.vma_end);
+	EXPECT_EQ(2 * pg, r.vma_offset);	/* the file offset of vma_start */
+	EXPECT_EQ(b.end, b.start);		/* complete */
+	munmap(m, 4 * pg);
+	close(f);
+	close(fd);
+}
+
 TEST(names_and_build_ids_cost_nothing_unless_asked_for)
 {
 	struct vmas b;

@@ -430,6 +430,148 @@ TEST_F(race, every_read_shows_a_state_that_existed)
 }
 
 /*
+ * The batch ioctl as the reader: range walks of a few records per call
+ * (so that calls resume inside and around R), rendered as maps lines and
+ * held to the same rules; address mode about R must give a shape R had.
+ */
+static char *batch_text(int fd, uint32_t chunk, size_t *len, size_t *ends,
+			int *nends)
+{
+	struct procmap_vma_record recs[16];
+	char strs[16 * 64];
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	struct procmap_batch b;
+	uint64_t from = 0;
+
+	*nends = 0;
+	while (from < UINT64_MAX) {
+		memset(&b, 0, sizeof(b));
+		b.size = sizeof(b);
+		b.flags = PROCMAP_BATCH_RANGE | PROCMAP_BATCH_NAMES;
+		b.start = from;
+		b.end = UINT64_MAX;
+		b.rec_size = sizeof(recs[0]);
+		b.rec_count = chunk;
+		b.recs_addr = (uintptr_t)recs;
+		b.strs_size = sizeof(strs);
+		b.strs_addr = (uintptr_t)strs;
+		if (ioctl(fd, PROCMAP_QUERY_BATCH, &b)) {
+			free(buf);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < b.rec_count; i++) {
+			const struct procmap_vma_record *r = &recs[i];
+
+			if (cap - n < 256) {
+				cap *= 2;
+				buf = realloc(buf, cap);
+			}
+			n += (size_t)snprintf(buf + n, cap - n, "%llx-%llx %c%c%c%c 0 0:0 0 %s\n",
+				(unsigned long long)r->vma_start, (unsigned long long)r->vma_end,
+				r->vma_flags & PROCMAP_QUERY_VMA_READABLE ? 'r' : '-',
+				r->vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? 'w' : '-',
+				r->vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? 'x' : '-',
+				r->vma_flags & PROCMAP_QUERY_VMA_SHARED ? 's' : 'p',
+				r->name_size ? strs + r->name_off : "");
+		}
+		if (*nends < 4096)
+			ends[(*nends)++] = n;
+		from = b.start;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Address mode about R's pages and the hole must give shapes they had. */
+static const char *check_batch_addrs(const struct layout *l, int fd, char *why,
+				     size_t whylen)
+{
+	uint64_t r = chunk_addr(l, R_CHUNK), hole = chunk_addr(l, NCHUNK);
+	uint64_t addrs[] = { r + l->pg, r, hole + 5 * l->pg, r + 2 * l->pg,
+			     hole + 2 * l->pg, r + l->pg };
+	struct procmap_vma_record recs[8];
+	uint32_t index[6];
+	struct procmap_batch b = {
+		.size = sizeof(b), .addr_count = 6, .addrs_addr = (uintptr_t)addrs,
+		.index_addr = (uintptr_t)index, .rec_size = sizeof(recs[0]),
+		.rec_count = 8, .recs_addr = (uintptr_t)recs,
+	};
+
+	if (ioctl(fd, PROCMAP_QUERY_BATCH, &b)) {
+		snprintf(why, whylen, "PROCMAP_QUERY_BATCH: %s", strerror(errno));
+		return why;
+	}
+	for (int i = 0; i < 6; i++) {
+		unsigned int may = allowed(l, addrs[i] & ~(uint64_t)(l->pg - 1));
+
+		if (index[i] == PROCMAP_BATCH_NO_VMA) {
+			if (!(may & P_NONE))
+				goto bad;
+			continue;
+		}
+		if (index[i] >= b.rec_count)
+			goto bad;
+		if (!(may & ((recs[index[i]].vma_flags & PROCMAP_QUERY_VMA_WRITABLE) ?
+			     P_RW : P_R)))
+			goto bad;
+		if (recs[index[i]].vma_start > addrs[i] || recs[index[i]].vma_end <= addrs[i])
+			goto bad;
+		continue;
+bad:
+		snprintf(why, whylen, "address %llx: index %u of %u records",
+			 (unsigned long long)addrs[i], index[i], b.rec_count);
+		return why;
+	}
+	/* the same address twice: the same record */
+	if (index[0] != index[5]) {
+		snprintf(why, whylen, "one address, two records: %u and %u",
+			 index[0], index[5]);
+		return why;
+	}
+	return NULL;
+}
+
+TEST_F(race, batch_walks_show_states_that_existed)
+{
+	const char *env = getenv("VMAQ_RACE_SECONDS");
+	double end = now() + (env ? atof(env) : 3);
+	struct stats st = { 0 };
+	static size_t ends[4096];
+	unsigned long tears = 0, atears = 0;
+	struct procmap_batch probe = { .size = sizeof(probe) };
+	char why[512];
+	int nends;
+
+	if (ioctl(self->fd, PROCMAP_QUERY_BATCH, &probe))
+		SKIP(return, "kernel has no PROCMAP_QUERY_BATCH");
+	do {
+		/* 1 to 16 records a call: call boundaries move across R */
+		uint32_t chunk = 1 + st.reads % 16;
+		size_t len;
+		char *text = batch_text(self->fd, chunk, &len, ends, &nends);
+		const char *bad;
+
+		ASSERT_NE(NULL, text) TH_LOG("batch walk: %s", strerror(errno));
+		bad = check(&self->l, text, len, ends, nends, &st, why, sizeof(why));
+		if (bad && tears++ < 3)
+			TH_LOG("walk %lu (%u a call): %s", st.reads, chunk, bad);
+		free(text);
+		bad = check_batch_addrs(&self->l, self->fd, why, sizeof(why));
+		if (bad && atears++ < 3)
+			TH_LOG("%s", bad);
+		st.reads++;
+		st.queries++;
+	} while (now() < end);
+	TH_LOG("%lu walks, %lu lines checked, %lu call boundaries inside R: %lu torn walks, %lu wrong address answers",
+	       st.reads, st.lines, st.boundaries_in_r, tears, atears);
+	EXPECT_GT(st.boundaries_in_r, 0);
+	EXPECT_EQ(0, tears);
+	EXPECT_EQ(0, atears);
+}
+
+/*
  * Lockdep, KASAN and DEBUG_VM fodder: a target that maps and unmaps
  * single pages as fast as it can, forks and reaps children, while three
  * threads here read its maps, query it and resolve addresses in it. The
@@ -470,6 +612,48 @@ static void *reader_query(void *arg)
 	return NULL;
 }
 
+/* Whole-range batch walks with names and build IDs, two records a call. */
+static void *reader_batch(void *arg)
+{
+	int fd = *(int *)arg;
+	struct procmap_vma_record recs[2];
+	uint64_t addrs[16];
+	uint32_t index[16];
+	char strs[2 * PATH_MAX];
+	struct procmap_batch b;
+	uint64_t from = 0;
+
+	while (!stop_readers) {
+		memset(&b, 0, sizeof(b));
+		b.size = sizeof(b);
+		b.flags = PROCMAP_BATCH_RANGE | PROCMAP_BATCH_NAMES |
+			  PROCMAP_BATCH_BUILD_IDS;
+		b.start = from;
+		b.end = UINT64_MAX;
+		b.rec_size = sizeof(recs[0]);
+		b.rec_count = 2;
+		b.recs_addr = (uintptr_t)recs;
+		b.strs_size = sizeof(strs);
+		b.strs_addr = (uintptr_t)strs;
+		if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
+			return NULL;	/* no such ioctl: nothing to stress */
+		from = b.start < UINT64_MAX ? b.start : 0;
+		/* and address mode over what was just seen */
+		for (int i = 0; i < 16; i++)
+			addrs[i] = recs[0].vma_start + (uint64_t)i * 4096;
+		memset(&b, 0, sizeof(b));
+		b.size = sizeof(b);
+		b.addr_count = 16;
+		b.addrs_addr = (uintptr_t)addrs;
+		b.index_addr = (uintptr_t)index;
+		b.rec_size = sizeof(recs[0]);
+		b.rec_count = 2;
+		b.recs_addr = (uintptr_t)recs;
+		ioctl(fd, PROCMAP_QUERY_BATCH, &b);
+	}
+	return NULL;
+}
+
 static void *reader_text_loop(void *arg)
 {
 	int fd = *(int *)arg;
@@ -487,9 +671,9 @@ TEST(stress_munmap_fork_with_readers)
 	const char *env = getenv("VMAQ_RACE_SECONDS");
 	double secs = env ? atof(env) : 3;
 	long pg = sysconf(_SC_PAGESIZE);
-	pthread_t t[3];
+	pthread_t t[4];
 	char path[64];
-	int fd1, fd2, fd3, st;
+	int fd1, fd2, fd3, fd4, st;
 	pid_t pid;
 
 	(void)reader_text;
@@ -520,13 +704,15 @@ TEST(stress_munmap_fork_with_readers)
 	fd1 = open(path, O_RDONLY);
 	fd2 = open(path, O_RDONLY);
 	fd3 = open(path, O_RDONLY);
-	ASSERT_GE(fd3, 0);
+	fd4 = open(path, O_RDONLY);
+	ASSERT_GE(fd4, 0);
 	pthread_create(&t[0], NULL, reader_text_loop, &fd1);
 	pthread_create(&t[1], NULL, reader_query, &fd2);
 	pthread_create(&t[2], NULL, reader_text_loop, &fd3);
+	pthread_create(&t[3], NULL, reader_batch, &fd4);
 	usleep((useconds_t)(secs * 1e6));
 	stop_readers = 1;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	EXPECT_EQ(0, waitpid(pid, &st, WNOHANG));	/* still mapping */
 	kill(pid, SIGKILL);
@@ -534,6 +720,7 @@ TEST(stress_munmap_fork_with_readers)
 	close(fd1);
 	close(fd2);
 	close(fd3);
+	close(fd4);
 }
 
 TEST_HARNESS_MAIN
