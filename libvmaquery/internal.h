@@ -91,6 +91,15 @@ struct vmaq_walk {
 	bool held;		/* the last line returned is still in the window */
 	size_t held_next;	/* where the line after it starts */
 	uint64_t held_end;	/* its VMA's end */
+	/* batch backend: the records of the last range call */
+	struct procmap_vma_record *brecs;
+	char *bstrs;
+	uint32_t bcap, bstrs_size, bn, bpos;
+	uint64_t bfrom, bcursor;	/* they cover [bfrom, bcursor) */
+	bool bvalid;
+	/* the address-space generation, when the backend reports one */
+	bool have_gen;
+	uint64_t gen;
 };
 
 struct vmaq_backend_ops {
@@ -100,6 +109,7 @@ struct vmaq_backend_ops {
 
 extern const struct vmaq_backend_ops vmaq_text_ops;
 extern const struct vmaq_backend_ops vmaq_query_ops;
+extern const struct vmaq_backend_ops vmaq_batch_ops;
 
 void vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		    unsigned int flags);
@@ -121,6 +131,17 @@ void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 
 /* 0 while the handle's address space exists, -ESRCH once it is gone. */
 int vmaq_proc_check(struct vmaq_proc *proc);
+
+/* Batch backend (backend_batch.c). */
+struct procmap_vma_record;
+int vmaq_batch_probe(int fd);
+int vmaq_batch_generation(int fd, uint64_t *gen);
+int vmaq_batch_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
+		    struct vmaq_rec *rec);
+int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
+		      size_t count, unsigned int flags,
+		      int (*add)(void *ctx, const struct vmaq_vma *vma, uint32_t *slot),
+		      void *ctx, uint32_t *kidx);
 
 /* Query backend helper: does this fd answer PROCMAP_QUERY? */
 int vmaq_query_probe(int fd);

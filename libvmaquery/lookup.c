@@ -3,7 +3,8 @@
  * vmaq_lookup(): many addresses in one pass. The addresses are visited in
  * ascending order, so each VMA is fetched once however many addresses it
  * covers, and the walk moves only forwards (the text backend reads the
- * file once; the query backend makes one ioctl per distinct VMA).
+ * file once; the query backend makes one ioctl per distinct VMA), or, with
+ * the batch backend, the kernel resolves them 65536 to an ioctl.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,42 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 	return err;
 }
 
+static int table_add_slot(void *ctx, const struct vmaq_vma *vma, uint32_t *slot)
+{
+	struct vmaq_table *t = ctx;
+	int err;
+
+	if (t->n >= UNMAPPED)
+		return -E2BIG;
+	err = vmaq_table_add(t, vma);
+	if (!err)
+		*slot = (uint32_t)(t->n - 1);
+	return err;
+}
+
+/* Batch backend: the kernel resolves the sorted addresses, 64Ki a call. */
+static int resolve_batch(struct vmaq_lookup *l, struct vmaq_proc *proc,
+			 const struct addr_pos *order, size_t count,
+			 unsigned int flags)
+{
+	uint64_t *sorted = malloc(count * sizeof(*sorted));
+	uint32_t *kidx = malloc(count * sizeof(*kidx));
+	size_t k;
+	int err = -ENOMEM;
+
+	if (sorted && kidx) {
+		for (k = 0; k < count; k++)
+			sorted[k] = order[k].addr;
+		err = vmaq_batch_lookup(proc, sorted, count, flags, table_add_slot,
+					&l->t, kidx);
+		for (k = 0; !err && k < count; k++)
+			l->idx[order[k].pos] = kidx[k];
+	}
+	free(sorted);
+	free(kidx);
+	return err;
+}
+
 int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		unsigned int flags, struct vmaq_lookup **lookupp)
 {
@@ -114,7 +151,10 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	}
 	if (count)
 		qsort(order, count, sizeof(*order), cmp_addr);
-	err = resolve(l, proc, order, count, flags);
+	if (proc->backend == VMAQ_BACKEND_BATCH && count)
+		err = resolve_batch(l, proc, order, count, flags);
+	else
+		err = resolve(l, proc, order, count, flags);
 	if (err)
 		goto fail;
 	vmaq_table_finish(&l->t);

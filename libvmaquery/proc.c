@@ -26,7 +26,14 @@ int vmaq_opts_check(const void *opts, size_t our_size, size_t min_size)
 
 static const struct vmaq_backend_ops *ops_of(enum vmaq_backend b)
 {
-	return b == VMAQ_BACKEND_QUERY ? &vmaq_query_ops : &vmaq_text_ops;
+	switch (b) {
+	case VMAQ_BACKEND_BATCH:
+		return &vmaq_batch_ops;
+	case VMAQ_BACKEND_QUERY:
+		return &vmaq_query_ops;
+	default:
+		return &vmaq_text_ops;
+	}
 }
 
 const char *vmaq_backend_name(enum vmaq_backend backend)
@@ -63,19 +70,28 @@ static int backend_from_env(enum vmaq_backend *b)
 }
 
 /*
- * Pick the backend for an open maps fd. The batch ioctl is not in this
- * kernel series yet, so a kernel never offers it and asking for it fails
- * with EOPNOTSUPP, as on any kernel without it.
+ * Pick the backend for an open maps fd: the best the kernel offers
+ * (batch ioctl, then PROCMAP_QUERY, then text) or the one asked for,
+ * which fails with EOPNOTSUPP when the kernel lacks it.
  */
 static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 {
-	int q = vmaq_query_probe(proc->fd);
+	int b = vmaq_batch_probe(proc->fd), q;
 
+	if (b == -ESRCH)
+		return -ESRCH;
+	q = b ? 1 : vmaq_query_probe(proc->fd);
 	if (q == -ESRCH)
 		return -ESRCH;
 	switch (want) {
 	case VMAQ_BACKEND_AUTO:
-		proc->backend = q ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT;
+		proc->backend = b ? VMAQ_BACKEND_BATCH :
+			q ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT;
+		break;
+	case VMAQ_BACKEND_BATCH:
+		if (!b)
+			return -EOPNOTSUPP;
+		proc->backend = want;
 		break;
 	case VMAQ_BACKEND_QUERY:
 		if (!q)
@@ -85,8 +101,6 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 	case VMAQ_BACKEND_TEXT:
 		proc->backend = want;
 		break;
-	case VMAQ_BACKEND_BATCH:
-		return -EOPNOTSUPP;
 	default:
 		return -EINVAL;
 	}
@@ -99,6 +113,10 @@ int vmaq_proc_check(struct vmaq_proc *proc)
 	ssize_t n;
 	int q;
 
+	if (proc->backend == VMAQ_BACKEND_BATCH) {
+		q = vmaq_batch_probe(proc->fd);
+		return q < 0 ? q : 0;
+	}
 	if (proc->backend == VMAQ_BACKEND_QUERY) {
 		q = vmaq_query_probe(proc->fd);
 		return q < 0 ? q : 0;
@@ -225,20 +243,25 @@ pid_t vmaq_pid(const struct vmaq_proc *proc)
 
 int vmaq_kernel_backends(unsigned int *mask)
 {
-	int fd, q;
+	int fd, q, b;
 
 	if (!mask)
 		return vmaq_err(-EINVAL);
 	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmaq_err(-errno);
+	b = vmaq_batch_probe(fd);
 	q = vmaq_query_probe(fd);
 	close(fd);
 	if (q < 0)
 		return vmaq_err(q);
+	if (b < 0)
+		return vmaq_err(b);
 	*mask = 1u << VMAQ_BACKEND_TEXT;
 	if (q)
 		*mask |= 1u << VMAQ_BACKEND_QUERY;
+	if (b)
+		*mask |= 1u << VMAQ_BACKEND_BATCH;
 	return 0;
 }
 
@@ -279,7 +302,23 @@ void vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 void vmaq_walk_fini(struct vmaq_walk *w)
 {
 	free(w->buf);
+	free(w->brecs);
+	free(w->bstrs);
 	w->buf = NULL;
+	w->brecs = NULL;
+	w->bstrs = NULL;
+}
+
+int vmaq_generation(struct vmaq_proc *proc, uint64_t *gen)
+{
+	int err;
+
+	if (!proc || !gen)
+		return vmaq_err(-EINVAL);
+	if (proc->backend != VMAQ_BACKEND_BATCH)
+		return vmaq_err(-EOPNOTSUPP);
+	err = vmaq_batch_generation(proc->fd, gen);
+	return err ? vmaq_err(err) : 0;
 }
 
 /* The next matching VMA ending above addr, with its build ID if asked. */
@@ -317,11 +356,15 @@ int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 	err = vmaq_check_flags(flags, VMAQ_QUERY_MASK);
 	if (err)
 		return vmaq_err(err);
-	vmaq_walk_init(&w, proc, flags);
-	err = vmaq_walk_next(&w, addr, &proc->cur);
-	vmaq_walk_fini(&w);
-	if (!err && !(flags & VMAQ_NEXT) && proc->cur.vma.start > addr)
-		err = -ENOENT;
+	if (proc->backend == VMAQ_BACKEND_BATCH) {
+		err = vmaq_batch_find(proc, addr, flags, &proc->cur);
+	} else {
+		vmaq_walk_init(&w, proc, flags);
+		err = vmaq_walk_next(&w, addr, &proc->cur);
+		vmaq_walk_fini(&w);
+		if (!err && !(flags & VMAQ_NEXT) && proc->cur.vma.start > addr)
+			err = -ENOENT;
+	}
 	if (err)
 		return vmaq_err(err);
 	*vmap = &proc->cur.vma;

@@ -165,6 +165,8 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		if (!addr)
 			break;
 	}
+	t->have_gen = w.have_gen;
+	t->gen = w.gen;
 	vmaq_walk_fini(&w);
 	free(rec);
 	if (err == -ENOENT || !err) {

@@ -10,6 +10,8 @@ struct vmaq_table {
 	size_t *name_off, *bid_off;	/* arena offsets until finished */
 	char *arena;
 	size_t alen, acap;
+	bool have_gen;		/* read with a backend that reports one: */
+	uint64_t gen;		/* the generation sampled before reading */
 };
 
 int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma);

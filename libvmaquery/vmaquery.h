@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define VMAQ_VERSION_MAJOR 0
-#define VMAQ_VERSION_MINOR 1
+#define VMAQ_VERSION_MINOR 2
 #define VMAQ_VERSION_PATCH 0
 
 #define VMAQ_API __attribute__((visibility("default")))
@@ -130,6 +130,12 @@ VMAQ_API enum vmaq_backend vmaq_backend(const struct vmaq_proc *proc);
 VMAQ_API const char *vmaq_backend_name(enum vmaq_backend backend);
 VMAQ_API pid_t vmaq_pid(const struct vmaq_proc *proc);
 VMAQ_API int vmaq_kernel_backends(unsigned int *mask);
+/*
+ * The address-space generation (batch backend only, else -EOPNOTSUPP):
+ * once a change to the process's VMAs has returned, no later call returns
+ * a value returned before that change began. Costs one system call.
+ */
+VMAQ_API int vmaq_generation(struct vmaq_proc *proc, uint64_t *gen);
 
 /* Single lookups and walks. */
 VMAQ_API int vmaq_find(struct vmaq_proc *proc, uint64_t addr,

@@ -296,6 +296,41 @@ TEST(options_abi)
 	EXPECT_EQ(-EINVAL, vmaq_open(0, &big.o, &p));
 }
 
+/* Only the batch backend has a generation; it moves on every change. */
+TEST_F(api, generation_is_batch_only_and_moves_on_change)
+{
+	struct test_child c = { .release_fd = -1 };
+	struct vmaq_proc *p;
+	uint64_t g1, g2;
+	void *m;
+
+	ASSERT_EQ(0, open_backend(0, variant->backend, &p));
+	EXPECT_EQ(-EINVAL, vmaq_generation(p, NULL));
+	EXPECT_EQ(-EINVAL, vmaq_generation(NULL, &g1));
+	if (variant->backend != VMAQ_BACKEND_BATCH) {
+		EXPECT_EQ(-EOPNOTSUPP, vmaq_generation(p, &g1));
+		EXPECT_EQ(EOPNOTSUPP, errno);
+		vmaq_close(p);
+		return;
+	}
+	ASSERT_EQ(0, vmaq_generation(p, &g1));
+	ASSERT_EQ(0, vmaq_generation(p, &g2));
+	EXPECT_EQ(g1, g2);
+	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_EQ(0, vmaq_generation(p, &g2));
+	EXPECT_GT(g2, g1);
+	munmap(m, 4096);
+	vmaq_close(p);
+
+	/* a process that is gone: ESRCH */
+	ASSERT_EQ(0, child_start(&c, NULL, NULL));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	ASSERT_EQ(0, child_finish(&c));
+	EXPECT_EQ(-ESRCH, vmaq_generation(p, &g1));
+	EXPECT_EQ(ESRCH, errno);
+	vmaq_close(p);
+}
+
 TEST(backend_from_environment)
 {
 	struct vmaq_proc *p;
@@ -322,9 +357,19 @@ TEST(backend_from_environment)
 	}
 	ASSERT_EQ(0, setenv("VMAQ_BACKEND", "fastest", 1));
 	EXPECT_EQ(-EINVAL, vmaq_open(0, NULL, &p));
+	ASSERT_EQ(0, setenv("VMAQ_BACKEND", "batch", 1));
+	if (mask & (1u << VMAQ_BACKEND_BATCH)) {
+		ASSERT_EQ(0, vmaq_open(0, NULL, &p));
+		EXPECT_EQ(VMAQ_BACKEND_BATCH, vmaq_backend(p));
+		vmaq_close(p);
+	} else {
+		EXPECT_EQ(-EOPNOTSUPP, vmaq_open(0, NULL, &p));
+	}
 	ASSERT_EQ(0, unsetenv("VMAQ_BACKEND"));
+	/* the best the kernel offers */
 	ASSERT_EQ(0, vmaq_open(0, NULL, &p));
-	EXPECT_EQ(mask & (1u << VMAQ_BACKEND_QUERY) ? VMAQ_BACKEND_QUERY :
+	EXPECT_EQ(mask & (1u << VMAQ_BACKEND_BATCH) ? VMAQ_BACKEND_BATCH :
+		  mask & (1u << VMAQ_BACKEND_QUERY) ? VMAQ_BACKEND_QUERY :
 		  VMAQ_BACKEND_TEXT, vmaq_backend(p));
 	vmaq_close(p);
 	EXPECT_STREQ("text", vmaq_backend_name(VMAQ_BACKEND_TEXT));

@@ -28,7 +28,7 @@ from ._lib import LibraryNotFound
 
 __all__ = ["open", "open_fd", "kernel_backends", "Process", "Snapshot", "Vma",
            "LibraryNotFound"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _C: Optional[ctypes.CDLL] = None
 
