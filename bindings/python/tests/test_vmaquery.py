@@ -16,7 +16,7 @@ import vmaquery
 
 TOP = Path(__file__).resolve().parents[3]
 TOOL = Path(os.environ.get("VMAQUERY_TOOL", TOP / "build" / "bin" / "vmaquery"))
-BACKENDS = [b for b in ("query", "text") if b in vmaquery.kernel_backends()]
+BACKENDS = [b for b in ("batch", "query", "text") if b in vmaquery.kernel_backends()]
 
 
 @pytest.fixture
@@ -124,6 +124,21 @@ def test_snapshot_refreshes_only_when_stale():
         assert snap.find(0) is None
         m.close()
         assert snap.stale()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generation_moves_on_change_or_says_it_is_unsupported(backend):
+    with vmaquery.open(backend=backend) as proc:
+        if backend != "batch":
+            with pytest.raises(OSError) as e:
+                proc.generation
+            assert e.value.errno == errno.EOPNOTSUPP
+            return
+        g = proc.generation
+        assert proc.generation == g
+        m = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ)
+        assert proc.generation > g
+        m.close()
 
 
 def test_errors_are_oserror_subclasses():

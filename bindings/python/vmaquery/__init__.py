@@ -163,6 +163,19 @@ class Process:
         return _c().vmaq_backend_name(_c().vmaq_backend(self._handle())).decode()
 
     @property
+    def generation(self) -> int:
+        """The address-space generation: unchanged means no VMA changed.
+
+        Once a change to the process's VMAs has returned, this never again
+        gives a value it gave before the change began. One system call.
+        Needs the batch backend (the vmaquery kernel series); otherwise
+        raises OSError(EOPNOTSUPP).
+        """
+        gen = ctypes.c_uint64()
+        _check(_c().vmaq_generation(self._handle(), ctypes.byref(gen)))
+        return gen.value
+
+    @property
     def pid(self) -> Optional[int]:
         pid = _c().vmaq_pid(self._handle())
         return None if pid < 0 else pid

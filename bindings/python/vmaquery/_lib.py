@@ -61,6 +61,7 @@ _PROTOTYPES = [
     ("vmaq_backend_name", ctypes.c_char_p, [ctypes.c_int]),
     ("vmaq_pid", ctypes.c_int, [_p]),
     ("vmaq_kernel_backends", ctypes.c_int, [ctypes.POINTER(ctypes.c_uint)]),
+    ("vmaq_generation", ctypes.c_int, [_p, ctypes.POINTER(ctypes.c_uint64)]),
     ("vmaq_find", ctypes.c_int, [_p, ctypes.c_uint64, ctypes.c_uint, _vma_pp]),
     ("vmaq_iter_new", ctypes.c_int, [_p, ctypes.c_uint, ctypes.POINTER(_p)]),
     ("vmaq_iter_next", ctypes.c_int, [_p, _vma_pp]),
