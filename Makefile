@@ -114,7 +114,7 @@ tests: $(TEST_BINS)
 # upstream's own PROCMAP_QUERY test built against the tree's headers.
 VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(filter-out tests/kernel/uapi_agree.c,$(TEST_SRCS)))
 VM_STATUS_BINS := $(O)/vm/upstream/proc-pid-vm
-VM_BENCH_BINS := $(O)/vm/bench/contention
+VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench
 
 # Debian ships no static libmnl: the VM's static library goes without the
 # process-events connector (the cache then relies on its pidfd and ESRCH
@@ -174,11 +174,17 @@ vm-initrd: $(O)/vm/base.cpio.gz
 # ---------------------------------------------------------------- benchmarks
 # Host benchmarks; bench/contention.c runs only inside the VM (VM_BENCH_BINS
 # is defined with the other VM programs, above: prerequisites expand at once).
-BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out bench/contention.c,$(wildcard bench/*.c)))
+VM_BENCH_SRCS := bench/contention.c bench/batchbench.c
+BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out $(VM_BENCH_SRCS),$(wildcard bench/*.c)))
 
 $(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $<
+
+# The batch benchmark measures the library's backends: linked with it.
+$(O)/vm/bench/batchbench: bench/batchbench.c uapi/linux/vmaquery_uapi.h $(VM_LIB_A) | $(O)/.dirs
+	$(call msg,CCLD,$@ [static])
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $< $(VM_LIB_A)
 
 $(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@)

@@ -25,12 +25,48 @@ struct addr_pos {
 	size_t pos;
 };
 
-static int cmp_addr(const void *a, const void *b)
+/*
+ * Sort by address: a stable LSD radix sort, a byte a pass, skipping the
+ * passes whose byte is the same for every address (the high bytes, for
+ * addresses from one process). Several times faster than qsort() on the
+ * thousands of addresses a profile brings, which otherwise cost more
+ * than resolving them with the batch ioctl.
+ */
+static int sort_addrs(struct addr_pos *v, size_t n)
 {
-	uint64_t x = ((const struct addr_pos *)a)->addr;
-	uint64_t y = ((const struct addr_pos *)b)->addr;
+	struct addr_pos *tmp, *src = v, *dst;
+	size_t count[256];
+	unsigned int shift;
 
-	return x < y ? -1 : x > y;
+	if (n < 2)
+		return 0;
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	dst = tmp;
+	for (shift = 0; shift < 64; shift += 8) {
+		size_t i, sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(src[i].addr >> shift) & 0xff]++;
+		if (count[(src[0].addr >> shift) & 0xff] == n)
+			continue;	/* one value of this byte: order unchanged */
+		for (i = 0; i < 256; i++) {
+			size_t c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(src[i].addr >> shift) & 0xff]++] = src[i];
+		dst = src;
+		src = src == v ? tmp : v;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
+	return 0;
 }
 
 static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
@@ -149,8 +185,9 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		order[i].addr = addrs[i];
 		order[i].pos = i;
 	}
-	if (count)
-		qsort(order, count, sizeof(*order), cmp_addr);
+	err = sort_addrs(order, count);
+	if (err)
+		goto fail;
 	if (proc->backend == VMAQ_BACKEND_BATCH && count)
 		err = resolve_batch(l, proc, order, count, flags);
 	else

@@ -354,6 +354,48 @@ TEST_F(be, find_knows_own_code_and_stack)
 	EXPECT_STREQ("[stack]", v->name);
 }
 
+/* Thousands of addresses, random bits everywhere: the sort must hold. */
+TEST_F(be, lookup_of_thousands_of_random_addresses_matches_find)
+{
+	enum { N = 5000 };
+	uint64_t *addrs = malloc(N * sizeof(*addrs));
+	struct vmaq_snapshot *snap;
+	struct vmaq_lookup *l;
+	unsigned int seed = 7;
+	size_t i, nv;
+
+	ASSERT_EQ(0, vmaq_snapshot_new(self->self, 0, &snap));
+	nv = vmaq_snapshot_count(snap);
+	for (i = 0; i < N; i++) {
+		const struct vmaq_vma *v = vmaq_snapshot_vma(snap, (size_t)rand_r(&seed) % nv);
+		uint64_t r = (uint64_t)rand_r(&seed) << 33 ^ (uint64_t)rand_r(&seed) << 11 ^
+			     (uint64_t)rand_r(&seed);
+
+		switch (i % 4) {
+		case 0: addrs[i] = v->start; break;
+		case 1: addrs[i] = v->end - 1; break;
+		case 2: addrs[i] = v->start + r % (v->end - v->start); break;
+		default: addrs[i] = r * 0x9e3779b97f4a7c15ull; break;	/* anywhere */
+		}
+	}
+	ASSERT_EQ(0, vmaq_lookup(self->self, addrs, N, 0, &l));
+	for (i = 0; i < N; i++) {
+		const struct vmaq_vma *got = vmaq_lookup_vma(l, i), *want = NULL;
+		int err = vmaq_find(self->self, addrs[i], 0, &want);
+
+		if (err) {
+			EXPECT_EQ(NULL, got) TH_LOG("%llx", (unsigned long long)addrs[i]);
+			continue;
+		}
+		ASSERT_NE(NULL, got) TH_LOG("%llx", (unsigned long long)addrs[i]);
+		EXPECT_EQ(want->start, got->start);
+		EXPECT_EQ(want->end, got->end);
+	}
+	vmaq_lookup_free(l);
+	vmaq_snapshot_free(snap);
+	free(addrs);
+}
+
 TEST_F(be, lookup_matches_find_for_each_address)
 {
 	char *m = mmap(NULL, 8 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
