@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PROCMAP_QUERY under fire: FUZZERS threads issue it with random and
+ * PROCMAP_QUERY and PROCMAP_QUERY_BATCH under fire (one test each):
+ * FUZZERS threads issue them with random and
  * structured-random arguments against a target that mmaps, munmaps,
  * mremaps, mprotects, forks and is replaced when it exits, for
  * VMAQ_FUZZ_SECONDS (default 5).
@@ -221,9 +222,267 @@ static void one_call(int fd, uint64_t *s)
 		record_bad("write past the build-ID buffer (%u)", bid_sz);
 }
 
+/* ------------------------------------------------ PROCMAP_QUERY_BATCH */
+
+#define BREC_MAX 64
+#define BREC_SIZE_MAX 128
+#define BSTR_MAX 8192
+#define BADDR_MAX 300
+
+struct bbufs {
+	unsigned char recs[BREC_MAX * BREC_SIZE_MAX + 64];
+	char strs[BSTR_MAX + 64];
+	uint64_t addrs[BADDR_MAX];
+	uint32_t index[BADDR_MAX + 16];
+};
+
+static bool batch_documented(int e)
+{
+	switch (e) {
+	case EINVAL: case E2BIG: case ENOSPC: case ESRCH: case EFAULT:
+	case ENOMEM: case EINTR:
+		return true;
+	}
+	return false;
+}
+
+static uint64_t fuzz_addr(uint64_t *s)
+{
+	uint64_t r = rnd(s), a;
+
+	switch (r % 6) {
+	case 0: a = 0; break;
+	case 1: a = ~0ull; break;
+	case 2: a = 0xffff800000000000ull + rnd(s) % (1ull << 40); break;
+	default: a = (rnd(s) % (1ull << 47)) & ~(uint64_t)(pg - 1); break;
+	}
+	if (r % 4 == 0)
+		a += rnd(s) % 3 - 1;
+	return a;
+}
+
+/* A pointer for a buffer: mostly @good, sometimes bad or straddling. */
+static uint64_t fuzz_ptr(uint64_t *s, void *good)
+{
+	switch (rnd(s) % 10) {
+	case 0: return 8;
+	case 1: return 0xffff880000000000ull;
+	case 2: return (uintptr_t)(straddle + pg - rnd(s) % 256);
+	default: return (uintptr_t)good;
+	}
+}
+
+/* Check a successful call's output; returns false after recording why. */
+static bool batch_output_ok(const struct procmap_batch *in, const struct procmap_batch *out,
+			    struct bbufs *b)
+{
+	uint64_t filt = in->flags & 0x2f, lo = in->start & ~(uint64_t)(pg - 1);
+	bool range = in->flags & PROCMAP_BATCH_RANGE;
+	uint32_t unresolved = 0, size = in->rec_size;
+
+	if ((range ? !in->rec_count : !in->addr_count)) {
+		/* generation only: nothing else written */
+		struct procmap_batch x = *out;
+
+		x.generation = in->generation;
+		if (memcmp(&x, in, sizeof(x)) || !out->generation) {
+			record_bad("generation-only call wrote more than the generation");
+			return false;
+		}
+		return true;
+	}
+	if (out->rec_count > in->rec_count || out->strs_size > in->strs_size) {
+		record_bad("counts grew: %u/%u records, %u/%u bytes", out->rec_count,
+			   in->rec_count, out->strs_size, in->strs_size);
+		return false;
+	}
+	/* contents are checked only where they went to our guarded buffers */
+	if ((in->recs_addr && in->recs_addr != (uintptr_t)b->recs) ||
+	    (in->strs_addr && in->strs_addr != (uintptr_t)b->strs) ||
+	    (in->addrs_addr && in->addrs_addr != (uintptr_t)b->addrs) ||
+	    (in->index_addr && in->index_addr != (uintptr_t)b->index))
+		return true;
+	for (uint32_t i = 0; i < out->rec_count; i++) {
+		struct procmap_vma_record r;
+		const unsigned char *p = b->recs + (size_t)i * size;
+
+		memcpy(&r, p, sizeof(r));
+		if (r.vma_start >= r.vma_end || r.vma_start % pg || r.vma_end % pg ||
+		    (r.vma_flags & ~0xfull) || (r.vma_flags & (filt & 0xf)) != (filt & 0xf) ||
+		    r.build_id_size > 20 ||
+		    (uint64_t)r.name_off + r.name_size > out->strs_size ||
+		    (uint64_t)r.build_id_off + r.build_id_size > out->strs_size ||
+		    (r.name_size && b->strs[r.name_off + r.name_size - 1] != '\0')) {
+			record_bad("record %u: %#llx-%#llx flags %#llx name %u+%u bid %u+%u",
+				   i, (unsigned long long)r.vma_start, (unsigned long long)r.vma_end,
+				   (unsigned long long)r.vma_flags, r.name_off, r.name_size,
+				   r.build_id_off, r.build_id_size);
+			return false;
+		}
+		for (uint32_t k = sizeof(r); k < size; k++)
+			if (p[k]) {
+				record_bad("record %u: byte %u of the caller's tail not zero", i, k);
+				return false;
+			}
+		if (i) {
+			struct procmap_vma_record prev;
+
+			memcpy(&prev, p - size, sizeof(prev));
+			if (prev.vma_end > r.vma_start) {
+				record_bad("records out of order: %#llx after %#llx",
+					   (unsigned long long)r.vma_start,
+					   (unsigned long long)prev.vma_end);
+				return false;
+			}
+		}
+		if (range && (r.vma_start < lo || r.vma_start >= in->end)) {
+			record_bad("range [%#llx, %#llx) gave %#llx", (unsigned long long)in->start,
+				   (unsigned long long)in->end, (unsigned long long)r.vma_start);
+			return false;
+		}
+	}
+	/* nothing written past what was reported */
+	for (size_t k = (size_t)out->rec_count * size; k < (size_t)in->rec_count * size + 64 &&
+	     k < sizeof(b->recs); k++)
+		if (b->recs[k] != GUARD) {
+			record_bad("record byte %zu written past %u records", k, out->rec_count);
+			return false;
+		}
+	for (size_t k = out->strs_size; k < (size_t)in->strs_size + 64 && k < sizeof(b->strs); k++)
+		if ((unsigned char)b->strs[k] != GUARD) {
+			record_bad("string byte %zu written past %u", k, out->strs_size);
+			return false;
+		}
+	if (range) {
+		if (out->start < in->start || out->start > in->end) {
+			record_bad("cursor %#llx outside [%#llx, %#llx]", (unsigned long long)out->start,
+				   (unsigned long long)in->start, (unsigned long long)in->end);
+			return false;
+		}
+		return true;
+	}
+	if (out->resolved > in->addr_count) {
+		record_bad("resolved %u of %u", out->resolved, in->addr_count);
+		return false;
+	}
+	for (uint32_t i = 0; i < in->addr_count; i++) {
+		uint32_t x = b->index[i];
+		struct procmap_vma_record r;
+
+		if (x == PROCMAP_BATCH_UNRESOLVED) {
+			unresolved++;
+			continue;
+		}
+		if (x == PROCMAP_BATCH_NO_VMA)
+			continue;
+		if (x >= out->rec_count) {
+			record_bad("index %u of %u records", x, out->rec_count);
+			return false;
+		}
+		memcpy(&r, b->recs + (size_t)x * size, sizeof(r));
+		if (b->addrs[i] < r.vma_start || b->addrs[i] >= r.vma_end) {
+			record_bad("address %#llx given %#llx-%#llx", (unsigned long long)b->addrs[i],
+				   (unsigned long long)r.vma_start, (unsigned long long)r.vma_end);
+			return false;
+		}
+	}
+	if (unresolved != in->addr_count - out->resolved) {
+		record_bad("%u unresolved, %u resolved of %u", unresolved, out->resolved,
+			   in->addr_count);
+		return false;
+	}
+	for (uint32_t i = in->addr_count; i < in->addr_count + 16 && i < BADDR_MAX + 16; i++)
+		if (b->index[i] != 0xa5a5a5a5u) {
+			record_bad("index written past %u", in->addr_count);
+			return false;
+		}
+	return true;
+}
+
+static void one_batch_call(int fd, uint64_t *s, struct bbufs *b)
+{
+	static const size_t sizes[] = { 0, 8, 16, 88, 95, 97,
+					sizeof(struct procmap_batch) + 8, 4096, 4097 };
+	static const uint32_t rec_sizes[] = { 72, 72, 80, 128, 0, 64, 76, 8192 };
+	unsigned char buf[4200], before[4200];
+	struct procmap_batch *q = (void *)buf, in;
+	size_t size = rnd(s) % 8 ? sizeof(*q) : sizes[rnd(s) % (sizeof(sizes) / sizeof(sizes[0]))];
+	bool range = rnd(s) % 2, sane = true;
+	int ret, e;
+
+	memset(buf, GUARD, sizeof(buf));
+	memset(buf, 0, size < sizeof(*q) ? sizeof(*q) : (size > sizeof(buf) ? sizeof(buf) : size));
+	memset(b->recs, GUARD, sizeof(b->recs));
+	memset(b->strs, GUARD, sizeof(b->strs));
+	memset(b->index, GUARD, sizeof(b->index));
+	q->size = size;
+	q->flags = (rnd(s) & 0x2f) | (range ? PROCMAP_BATCH_RANGE : 0) |
+		   (rnd(s) % 2 ? PROCMAP_BATCH_NAMES : 0) |
+		   (rnd(s) % 4 ? 0 : PROCMAP_BATCH_BUILD_IDS);
+	if (rnd(s) % 16 == 0) {
+		q->flags = rnd(s);	/* anything */
+		sane = false;
+	}
+	if (rnd(s) % 4) {
+		q->rec_count = (uint32_t)(rnd(s) % (BREC_MAX + 1));
+		q->rec_size = rec_sizes[rnd(s) % (sizeof(rec_sizes) / sizeof(rec_sizes[0]))];
+		if (q->rec_size > BREC_SIZE_MAX)
+			q->rec_count = q->rec_count ? 1 : 0;	/* EINVAL anyway */
+		q->recs_addr = q->rec_count ? fuzz_ptr(s, b->recs) : 0;
+	}
+	if (rnd(s) % 2) {
+		q->strs_size = (uint32_t)(rnd(s) % (BSTR_MAX + 1));
+		q->strs_addr = q->strs_size ? fuzz_ptr(s, b->strs) : 0;
+	}
+	if (range) {
+		q->start = fuzz_addr(s);
+		q->end = rnd(s) % 3 ? ~0ull : fuzz_addr(s);
+	} else if (rnd(s) % 5) {
+		q->addr_count = (uint32_t)(rnd(s) % (BADDR_MAX + 1));
+		for (uint32_t i = 0; i < q->addr_count; i++)
+			b->addrs[i] = fuzz_addr(s);
+		q->addrs_addr = q->addr_count ? fuzz_ptr(s, b->addrs) : 0;
+		q->index_addr = q->addr_count ? fuzz_ptr(s, b->index) : 0;
+		if (rnd(s) % 32 == 0)
+			q->addr_count = rnd(s) % 2 ? PROCMAP_BATCH_MAX_ADDRS + 1 : UINT32_MAX;
+	}
+	if (rnd(s) % 32 == 0)
+		q->reserved = (uint32_t)rnd(s) | 1;
+	if (rnd(s) % 32 == 0)	/* a field of the other mode */
+		q->end = 1;
+	memcpy(before, buf, sizeof(buf));
+	memcpy(&in, q, sizeof(in));
+	ret = ioctl(fd, PROCMAP_QUERY_BATCH, q);
+	e = errno;
+	atomic_fetch_add(&calls, 1);
+	for (size_t i = size; i < sizeof(buf) && i < sizeof(*q) + 64; i++)
+		if (buf[i] != before[i]) {
+			record_bad("batch: write past the struct at %zu (size %zu)", i, size);
+			return;
+		}
+	if (ret) {
+		if (!batch_documented(e))
+			record_bad("batch: undocumented errno %d (flags %#llx)", e,
+				   (unsigned long long)in.flags);
+		else if (memcmp(buf, before, sizeof(buf)))
+			record_bad("batch: failed with errno %d but changed the struct", e);
+		return;
+	}
+	atomic_fetch_add(&ok_calls, 1);
+	if (!sane && (in.flags & ~0x72full))
+		record_bad("batch: unknown flags %#llx accepted", (unsigned long long)in.flags);
+	else if (in.reserved)
+		record_bad("batch: reserved %#x accepted", in.reserved);
+	else
+		batch_output_ok(&in, q, b);
+}
+
+static bool fuzz_batch;		/* the test in progress fuzzes the batch ioctl */
+
 static void *fuzzer(void *arg)
 {
 	uint64_t s = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 7;
+	struct bbufs *bufs = fuzz_batch ? malloc(sizeof(*bufs)) : NULL;
 	int fd = -1, pid = 0;
 
 	while (!atomic_load(&stop)) {
@@ -240,27 +499,26 @@ static void *fuzzer(void *arg)
 			pid = 0;
 			continue;
 		}
-		one_call(fd, &s);
+		if (bufs)
+			one_batch_call(fd, &s, bufs);
+		else
+			one_call(fd, &s);
 	}
 	if (fd >= 0)
 		close(fd);
+	free(bufs);
 	return NULL;
 }
 
-TEST(procmap_query_fuzz)
+/* Run the fuzzers against a churning, replaced target; count bad results. */
+static void run_fuzzers(struct __test_metadata *_metadata)
 {
 	const char *env = getenv("VMAQ_FUZZ_SECONDS");
 	double secs = env ? atof(env) : 5;
-	struct procmap_query probe = { .size = sizeof(probe) };
 	pthread_t t[FUZZERS];
 	struct timespec t0, t1;
 	unsigned long replaced = 0;
-	int fd = open("/proc/self/maps", O_RDONLY);
 
-	probe.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
-	if (ioctl(fd, PROCMAP_QUERY, &probe))
-		SKIP(return, "kernel has no PROCMAP_QUERY");
-	close(fd);
 	pg = sysconf(_SC_PAGESIZE);
 	straddle = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -293,6 +551,36 @@ TEST(procmap_query_fuzz)
 		TH_LOG("first: %s", last_bad);
 	EXPECT_EQ(0u, atomic_load(&bad));
 	EXPECT_GT(atomic_load(&ok_calls), 0u);
+}
+
+TEST(procmap_query_fuzz)
+{
+	struct procmap_query probe = { .size = sizeof(probe) };
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	probe.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	if (ioctl(fd, PROCMAP_QUERY, &probe))
+		SKIP(return, "kernel has no PROCMAP_QUERY");
+	close(fd);
+	run_fuzzers(_metadata);
+}
+
+/*
+ * PROCMAP_QUERY_BATCH likewise: both modes, every field at and around its
+ * limits, bad and straddling buffers. Failures must leave the struct as it
+ * was; successes must be consistent with their arguments and write nothing
+ * beyond the counts they report (guard patterns around every buffer).
+ */
+TEST(procmap_query_batch_fuzz)
+{
+	struct procmap_batch probe = { .size = sizeof(probe) };
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	if (ioctl(fd, PROCMAP_QUERY_BATCH, &probe))
+		SKIP(return, "kernel has no PROCMAP_QUERY_BATCH");
+	close(fd);
+	fuzz_batch = true;
+	run_fuzzers(_metadata);
 }
 
 TEST_HARNESS_MAIN
