@@ -26,6 +26,7 @@
  */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <time.h>
 
@@ -723,4 +724,146 @@ TEST(stress_munmap_fork_with_readers)
 	close(fd4);
 }
 
-TEST_HARNESS_MAIN
+/*
+ * A target that execs itself again and again (a new address space each
+ * time, the old one torn down) and is killed and replaced every 300 ms,
+ * while readers reopen and read its maps as text, with PROCMAP_QUERY and
+ * with the batch ioctl, and one reader keeps a fd across the execs.
+ * Every answer must be a valid one or the documented sign that the
+ * address space is gone (ENOENT/ESRCH, or an empty file); lockdep, KASAN
+ * and DEBUG_VM watch the teardown racing the readers.
+ */
+static const char *self_exe;
+static volatile pid_t exec_target;
+static atomic_ulong exec_reads, exec_gone, exec_bad;
+static char exec_why[256];
+
+static void exec_bad_answer(const char *what, int err)
+{
+	if (atomic_fetch_add(&exec_bad, 1) == 0)
+		snprintf(exec_why, sizeof(exec_why), "%s: %s", what, strerror(err));
+}
+
+static void *exec_reader(void *arg)
+{
+	long kind = (long)arg;
+	char path[64], buf[4096];
+	struct procmap_vma_record recs[8];
+	int held = -1;
+
+	while (!stop_readers) {
+		struct procmap_batch b = { .size = sizeof(b), .flags = PROCMAP_BATCH_RANGE,
+			.end = UINT64_MAX, .rec_size = sizeof(recs[0]), .rec_count = 8,
+			.recs_addr = (uintptr_t)recs };
+		struct procmap_query q = { .size = sizeof(q),
+			.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA };
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)exec_target);
+		fd = kind == 3 && held >= 0 ? held : open(path, O_RDONLY);
+		if (fd < 0) {
+			if (errno != ENOENT && errno != ESRCH)
+				exec_bad_answer("open", errno);
+			atomic_fetch_add(&exec_gone, 1);
+			continue;
+		}
+		switch (kind) {
+		case 0:
+		case 3:		/* a fd held across execs: reads go empty */
+			lseek(fd, 0, SEEK_SET);
+			n = read(fd, buf, sizeof(buf));
+			if (n == 0)
+				atomic_fetch_add(&exec_gone, 1);
+			while (n > 0)
+				n = read(fd, buf, sizeof(buf));
+			if (n < 0 && errno != ESRCH)
+				exec_bad_answer("read", errno);
+			break;
+		case 1:
+			if (ioctl(fd, PROCMAP_QUERY, &q)) {
+				if (errno == ESRCH)
+					atomic_fetch_add(&exec_gone, 1);
+				else if (errno != ENOENT && errno != ENOTTY)
+					exec_bad_answer("PROCMAP_QUERY", errno);
+			}
+			break;
+		default:
+			if (ioctl(fd, PROCMAP_QUERY_BATCH, &b)) {
+				if (errno == ESRCH)
+					atomic_fetch_add(&exec_gone, 1);
+				else if (errno != ENOTTY)
+					exec_bad_answer("PROCMAP_QUERY_BATCH", errno);
+			} else if (!b.rec_count) {
+				exec_bad_answer("batch walk with no records", 0);
+			}
+			break;
+		}
+		atomic_fetch_add(&exec_reads, 1);
+		if (kind == 3)
+			held = fd;
+		else
+			close(fd);
+	}
+	if (held >= 0)
+		close(held);
+	return NULL;
+}
+
+static pid_t start_exec_chain(void)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		execl(self_exe, self_exe, "--exec-chain", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+TEST(exec_and_exit_mid_read)
+{
+	const char *env = getenv("VMAQ_RACE_SECONDS");
+	double end = now() + (env ? atof(env) : 3);
+	unsigned long targets = 0;
+	pthread_t t[4];
+
+	stop_readers = 0;
+	exec_target = start_exec_chain();
+	ASSERT_GT(exec_target, 0);
+	for (long i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, exec_reader, (void *)i));
+	do {
+		pid_t old = exec_target;
+
+		usleep(300 * 1000);
+		exec_target = start_exec_chain();
+		kill(old, SIGKILL);	/* exits mid-read */
+		waitpid(old, NULL, 0);
+		targets++;
+	} while (now() < end);
+	stop_readers = 1;
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	kill(exec_target, SIGKILL);
+	waitpid(exec_target, NULL, 0);
+	TH_LOG("%lu targets killed mid-read, %lu reads, %lu found the address space gone, %lu bad",
+	       targets, (unsigned long)atomic_load(&exec_reads),
+	       (unsigned long)atomic_load(&exec_gone), (unsigned long)atomic_load(&exec_bad));
+	EXPECT_EQ(0, atomic_load(&exec_bad)) TH_LOG("first: %s", exec_why);
+	EXPECT_GT(atomic_load(&exec_reads), 0);
+}
+
+int main(int argc, char **argv)
+{
+	/* the exec chain: map a little, then become a new image, forever */
+	if (argc > 1 && !strcmp(argv[1], "--exec-chain")) {
+		for (int i = 0; i < 16; i++)
+			mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		execv("/proc/self/exe", argv);
+		return 127;
+	}
+	self_exe = "/proc/self/exe";
+	return test_harness_run(argc, argv);
+}
