@@ -140,6 +140,14 @@ $(KSERIES): $(wildcard kernel/patches/*.patch) | $(KSFT)/kselftest_harness.h
 	$(Q)kernel/scripts/prepare
 	$(Q)touch $@
 
+# 32-bit (compat) tests: -m32, static, for the VM only.
+VM_COMPAT_BINS := $(patsubst tests/compat/%.c,$(O)/vm/compat/%,$(wildcard tests/compat/*.c))
+
+$(O)/vm/compat/%: tests/compat/%.c uapi/linux/vmaquery_uapi.h | $(KSFT)/kselftest_harness.h $(O)/.dirs
+	$(call msg,CCLD,$@ [static, 32-bit])
+	$(Q)$(CC) -m32 -std=gnu11 -D_GNU_SOURCE -Iuapi $(WARNINGS) -Wno-missing-prototypes \
+	  -Wno-unused-parameter -Wno-sign-compare -isystem $(KSFT) -O2 -g -static -o $@ $<
+
 $(KHDR)/include/linux/fs.h: $(KSERIES)
 	$(call msg,HDRINST,$(KHDR))
 	$(Q)$(MAKE) -s -C $(KSRC) O=$(abspath $(KDIR))/out/headers \
@@ -163,10 +171,10 @@ $(O)/vm/upstream/proc-pid-vm: $(KHDR)/include/linux/fs.h | $(O)/.dirs
 	$(Q)$(CC) -O2 -static -w -D_GNU_SOURCE -isystem $(KHDR)/include -o $@ \
 	  $(KSFT)/proc/proc-pid-vm.c
 
-$(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_STATUS_BINS) $(VM_BENCH_BINS) tests/vm/init \
-		tests/vm/mkinitramfs tests/vm/run-all tests/run-tap
+$(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_COMPAT_BINS) $(VM_STATUS_BINS) $(VM_BENCH_BINS) \
+		tests/vm/init tests/vm/mkinitramfs tests/vm/run-all tests/run-tap
 	$(call msg,INITRD,$@)
-	$(Q)tests/vm/mkinitramfs $@ $(VM_BINS) --status $(VM_STATUS_BINS) \
+	$(Q)tests/vm/mkinitramfs $@ $(VM_BINS) $(VM_COMPAT_BINS) --status $(VM_STATUS_BINS) \
 	  --bench $(VM_BENCH_BINS)
 
 vm-initrd: $(O)/vm/base.cpio.gz
@@ -227,7 +235,7 @@ all: lib $(CLI) tests $(BENCH_BINS)
 $(O)/.dirs: Makefile
 	$(Q)mkdir -p $(O)/obj/libvmaquery $(O)/vm/obj/libvmaquery $(O)/bench $(O)/lib $(O)/bin $(O)/results \
 	  $(O)/tests/lib $(O)/tests/kernel $(O)/tests/uapi $(O)/vm/lib $(O)/vm/kernel \
-	  $(O)/vm/upstream $(O)/vm/bench
+	  $(O)/vm/upstream $(O)/vm/bench $(O)/vm/compat
 	$(Q)touch $@
 
 deps:
