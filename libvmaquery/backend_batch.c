@@ -105,17 +105,7 @@ static void fill_from_record(struct vmaq_rec *rec, const struct procmap_vma_reco
 {
 	struct vmaq_vma *v = &rec->vma;
 
-	v->start = r->vma_start;
-	v->end = r->vma_end;
-	v->offset = r->vma_offset;
-	v->inode = r->inode;
-	v->dev_major = r->dev_major;
-	v->dev_minor = r->dev_minor;
-	v->page_size = (uint32_t)r->vma_page_size;
-	v->flags = (uint32_t)(r->vma_flags & (VMAQ_READ | VMAQ_WRITE |
-					      VMAQ_EXEC | VMAQ_SHARED));
-	if (v->dev_major || v->dev_minor || v->inode)
-		v->flags |= VMAQ_FILE;
+	VMAQ_VMA_FROM_KERNEL(v, r);
 	v->name = NULL;
 	if (r->name_size > 1 && r->name_size <= sizeof(rec->name)) {
 		memcpy(rec->name, strs + r->name_off, r->name_size);
@@ -129,7 +119,6 @@ static void fill_from_record(struct vmaq_rec *rec, const struct procmap_vma_reco
 		v->build_id = rec->build_id;
 		v->build_id_size = r->build_id_size;
 	}
-	v->reserved = 0;
 }
 
 /* Room for @n records and their strings in the walk's buffers. */

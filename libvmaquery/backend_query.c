@@ -74,23 +74,10 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 	struct vmaq_vma *v = &rec->vma;
 
 	/* Every field set once (this runs once per VMA: no memset first). */
-	v->start = q->vma_start;
-	v->end = q->vma_end;
-	v->offset = q->vma_offset;
-	v->inode = q->inode;
-	v->dev_major = q->dev_major;
-	v->dev_minor = q->dev_minor;
-	v->page_size = (uint32_t)q->vma_page_size;
-	/* PROCMAP_QUERY_VMA_* and VMAQ_READ..VMAQ_SHARED are the same bits. */
-	v->flags = (uint32_t)(q->vma_flags & (VMAQ_READ | VMAQ_WRITE |
-					      VMAQ_EXEC | VMAQ_SHARED));
-	/* Same rule as the text backend, so filters agree across backends. */
-	if (v->dev_major || v->dev_minor || v->inode)
-		v->flags |= VMAQ_FILE;
+	VMAQ_VMA_FROM_KERNEL(v, q);
 	v->name = q->vma_name_size > 1 ? rec->name : NULL;
 	v->build_id = q->build_id_size ? rec->build_id : NULL;
 	v->build_id_size = q->build_id_size;
-	v->reserved = 0;
 }
 
 static int gate_from_self(struct vmaq_rec *gate)

@@ -132,6 +132,28 @@ void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 /* 0 while the handle's address space exists, -ESRCH once it is gone. */
 int vmaq_proc_check(struct vmaq_proc *proc);
 
+/*
+ * The fields a PROCMAP_QUERY answer (@k a struct procmap_query) and a
+ * PROCMAP_QUERY_BATCH record (a struct procmap_vma_record) share by
+ * name, into struct vmaq_vma @v; name and build ID are the caller's.
+ * PROCMAP_QUERY_VMA_* and VMAQ_READ..VMAQ_SHARED are the same bits, and
+ * VMAQ_FILE follows the text backend's rule so filters agree.
+ */
+#define VMAQ_VMA_FROM_KERNEL(v, k) do {					\
+	(v)->start = (k)->vma_start;					\
+	(v)->end = (k)->vma_end;					\
+	(v)->offset = (k)->vma_offset;					\
+	(v)->inode = (k)->inode;					\
+	(v)->dev_major = (k)->dev_major;				\
+	(v)->dev_minor = (k)->dev_minor;				\
+	(v)->page_size = (uint32_t)(k)->vma_page_size;			\
+	(v)->flags = (uint32_t)((k)->vma_flags &			\
+		(VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED));	\
+	if ((v)->dev_major || (v)->dev_minor || (v)->inode)		\
+		(v)->flags |= VMAQ_FILE;				\
+	(v)->reserved = 0;						\
+} while (0)
+
 /* Batch backend (backend_batch.c). */
 struct procmap_vma_record;
 int vmaq_batch_probe(int fd);
