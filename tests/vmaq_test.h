@@ -203,4 +203,28 @@ static inline int count_fds(void)
 	return n;
 }
 
+#ifdef TEST_TIMEOUT_DEFAULT
+/*
+ * Tests that run for VMAQ_RACE_SECONDS or VMAQ_FUZZ_SECONDS (make torture
+ * sets them to many minutes) would hit the harness's 30 s timeout: give
+ * every test of the program room for the longer of the two, plus a
+ * margin. Call from main() before test_harness_run().
+ */
+static inline void vmaq_stretch_timeouts(void)
+{
+	const char *vars[] = { "VMAQ_RACE_SECONDS", "VMAQ_FUZZ_SECONDS" };
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+	double secs = 0;
+
+	for (unsigned int i = 0; i < 2; i++)
+		if (getenv(vars[i]) && atof(getenv(vars[i])) > secs)
+			secs = atof(getenv(vars[i]));
+	for (f = __fixture_list; f; f = f->next)
+		for (t = f->tests; t; t = t->next)
+			if (t->timeout < 2 * secs + 60)
+				t->timeout = (int)(2 * secs + 60);
+}
+#endif
+
 #endif /* VMAQ_TEST_H */

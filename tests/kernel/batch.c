@@ -1094,5 +1094,6 @@ int main(int argc, char **argv)
 	pg = sysconf(_SC_PAGESIZE);
 	if (argc > 1 && !strcmp(argv[1], "-h") && !strcmp(argv[0], "x"))
 		return 0;	/* the exec target of the generation test */
+	vmaq_stretch_timeouts();
 	return test_harness_run(argc, argv);
 }

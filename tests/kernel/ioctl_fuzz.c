@@ -583,4 +583,8 @@ TEST(procmap_query_batch_fuzz)
 	run_fuzzers(_metadata);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	vmaq_stretch_timeouts();
+	return test_harness_run(argc, argv);
+}

@@ -865,5 +865,6 @@ int main(int argc, char **argv)
 		return 127;
 	}
 	self_exe = "/proc/self/exe";
+	vmaq_stretch_timeouts();
 	return test_harness_run(argc, argv);
 }
