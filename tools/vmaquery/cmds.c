@@ -576,7 +576,7 @@ int cmd_info(struct tool *t, int argc, char **argv)
 	};
 	struct vmaq_proc *p;
 	unsigned int mask;
-	bool json = false;
+	bool json = false, has_gen;
 	const char *used;
 	size_t i;
 	int c, err;
@@ -614,10 +614,13 @@ int cmd_info(struct tool *t, int argc, char **argv)
 			printf("%-11s %s\n", vmaq_backend_name(order[i]),
 			       has ? "available" : "not offered by this kernel");
 	}
+	/* the generation comes with the batch ioctl */
+	has_gen = mask & (1u << VMAQ_BACKEND_BATCH);
 	if (json)
-		printf("},\"generation\":false,\"backend\":\"%s\"}\n", used);
+		printf("},\"generation\":%s,\"backend\":\"%s\"}\n",
+		       has_gen ? "true" : "false", used);
 	else
-		printf("generation  not offered by this kernel\nbackend     %s\n",
-		       used);
+		printf("generation  %s\nbackend     %s\n",
+		       has_gen ? "available" : "not offered by this kernel", used);
 	return EXIT_OK;
 }

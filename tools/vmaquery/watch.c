@@ -3,9 +3,10 @@
  * vmaquery watch: follow processes and print how their maps change, and
  * vmaquery bench: time this kernel's backends against each other.
  *
- * watch polls each process's snapshot (the kernels we run on have no
- * address-space generation yet, so a poll reads the map) and wakes up at
- * once on the process-events connector when the library can listen to it.
+ * watch polls each process's snapshot (with the batch backend a poll
+ * costs one generation check while nothing changes; otherwise it reads
+ * the map) and wakes up at once on the process-events connector when the
+ * library can listen to it.
  * A handle that answers ESRCH belongs to an address space that is gone:
  * if the pid can be opened again the process called exec, otherwise it
  * exited.

@@ -69,7 +69,8 @@ def test_every_readable_process_matches_its_text():
         except (ProcessLookupError, PermissionError):
             continue
         with proc:
-            for _ in range(5):	# a busy process may change while we read
+            still = False	# a busy process may change while we read:
+            for _ in range(5):	# only a map that held still must match
                 try:
                     before = maps_text(d.name)
                     mine = "".join(v.line() for v in proc)
@@ -79,8 +80,10 @@ def test_every_readable_process_matches_its_text():
                 if mine in (before, after):
                     compared += 1
                     break
+                still = still or before == after
             else:
-                pytest.fail(f"pid {d.name}: never matched its text")
+                if still:
+                    pytest.fail(f"pid {d.name}: never matched its text")
     assert compared > 0
 
 
