@@ -18,16 +18,6 @@
 
 #include "internal.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define kernel_wrote(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
-#endif
-#endif
-#ifndef kernel_wrote
-#define kernel_wrote(p, n) ((void)(p), (void)(n))
-#endif
-
 /* Records per walk call: small first (vmaq_find, short walks), then more. */
 #define FIRST_CHUNK	32u
 #define MAX_CHUNK	1024u

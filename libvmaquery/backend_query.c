@@ -18,21 +18,6 @@
 
 #include "internal.h"
 
-/*
- * Valgrind does not know that PROCMAP_QUERY writes the name and build-ID
- * buffers: tell it which bytes the kernel filled, so that programs using
- * the library can be checked with memcheck. Costs a few instructions.
- */
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define kernel_wrote(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
-#endif
-#endif
-#ifndef kernel_wrote
-#define kernel_wrote(p, n) ((void)(p), (void)(n))
-#endif
-
 _Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
 	       PROCMAP_QUERY_VMA_WRITABLE == VMAQ_WRITE &&
 	       PROCMAP_QUERY_VMA_EXECUTABLE == VMAQ_EXEC &&

@@ -12,6 +12,21 @@
 
 #include "vmaquery.h"
 
+/*
+ * Valgrind does not know that the ioctls write the records, names and
+ * build IDs: tell it which bytes the kernel filled, so that programs using
+ * the library can be checked with memcheck. Costs a few instructions.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define kernel_wrote(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef kernel_wrote
+#define kernel_wrote(p, n) ((void)(p), (void)(n))
+#endif
+
 #define VMAQ_FILTER_MASK (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED | \
 			  VMAQ_FILE | VMAQ_ANON)
 #define VMAQ_QUERY_MASK (VMAQ_FILTER_MASK | VMAQ_NEXT | VMAQ_NAME | VMAQ_BUILD_ID)
