@@ -170,7 +170,14 @@ struct stats {
 };
 
 /* Read the file with reads of @chunk bytes; note where reads ended. */
-static char *read_all(int fd, size_t first, size_t chunk, size_t *len,
+/*
+ * Read the whole file in read()s of chunk bytes, except that if stop is
+ * non-zero some read() is made to end exactly at offset stop.  A read()
+ * of a seq_file returns at most one buffer's worth of lines (a page),
+ * whatever was asked, so asking for stop bytes at once is not enough:
+ * keep asking for what is left up to stop.
+ */
+static char *read_all(int fd, size_t stop, size_t chunk, size_t *len,
 		      size_t *ends, int *nends)
 {
 	size_t cap = 1 << 20, n = 0;
@@ -183,11 +190,13 @@ static char *read_all(int fd, size_t first, size_t chunk, size_t *len,
 		return NULL;
 	}
 	for (;;) {
-		if (cap - n < chunk + first + 1) {
+		size_t want = n < stop && stop - n < chunk ? stop - n : chunk;
+
+		if (cap - n < chunk + 1) {
 			cap *= 2;
 			buf = realloc(buf, cap);
 		}
-		r = read(fd, buf + n, n ? chunk : first);
+		r = read(fd, buf + n, want);
 		if (r < 0) {
 			free(buf);
 			return NULL;
@@ -382,14 +391,14 @@ TEST_F(race, every_read_shows_a_state_that_existed)
 	int nends, st_child;
 
 	do {
-		size_t len, size = sizes[st.reads % 8], first = size;
+		size_t len, size = sizes[st.reads % 8], stop = 0;
 		char *text, *at;
 		const char *bad;
 
-		/* Every other pass, end the first read() inside R's lines. */
+		/* Every other pass, end a read() inside R's lines. */
 		if (r_len && st.reads % 2)
-			first = r_off + 1 + (st.reads / 2) % r_len;
-		text = read_all(self->fd, first, size, &len, ends, &nends);
+			stop = r_off + 1 + (st.reads / 2) % r_len;
+		text = read_all(self->fd, stop, size, &len, ends, &nends);
 		ASSERT_NE(NULL, text) TH_LOG("reading maps: %s", strerror(errno));
 		snprintf(why, sizeof(why), "%llx-", (unsigned long long)
 			 chunk_addr(&self->l, R_CHUNK));
