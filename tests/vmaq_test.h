@@ -205,6 +205,62 @@ static inline int count_fds(void)
 
 #ifdef TEST_TIMEOUT_DEFAULT
 /*
+ * No test may leave a file descriptor open. A plain TEST() runs in a child
+ * of the runner: vmaq_test_main() wraps each one to compare the count of
+ * open descriptors before and after it. A TEST_F() runs its setup, body and
+ * teardown in a grandchild, out of the wrapper's sight: each fixture of the
+ * library tests calls VMAQ_FDS_SETUP() first in its setup and
+ * VMAQ_FDS_TEARDOWN() last in its teardown (a "fds_before" member).
+ */
+#define VMAQ_FDS_SETUP() (self->fds_before = count_fds())
+#define VMAQ_FDS_TEARDOWN() \
+	EXPECT_EQ(self->fds_before, count_fds()) \
+		TH_LOG("the test left file descriptors open")
+
+typedef void (*vmaq_test_fn)(struct __test_metadata *,
+			     struct __fixture_variant_metadata *);
+
+static struct {
+	struct __test_metadata *t;
+	vmaq_test_fn fn;
+} vmaq_wrapped[512];
+
+static void vmaq_fd_checked(struct __test_metadata *t,
+			    struct __fixture_variant_metadata *v)
+{
+	int before = count_fds(), after;
+	unsigned int i;
+
+	for (i = 0; vmaq_wrapped[i].t != t; i++)
+		;
+	vmaq_wrapped[i].fn(t, v);
+	after = count_fds();
+	if (t->exit_code == KSFT_PASS && after != before) {
+		ksft_print_msg("%s: %d file descriptors open after the test, %d before\n",
+			       t->name, after, before);
+		t->exit_code = KSFT_FAIL;
+	}
+}
+
+static inline int vmaq_test_main(int argc, char **argv)
+{
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+	unsigned int n = 0;
+
+	for (f = __fixture_list; f; f = f->next) {
+		if (strcmp(f->name, "global"))
+			continue;	/* fixtures check themselves */
+		for (t = f->tests; t && n < 512; t = t->next, n++) {
+			vmaq_wrapped[n].t = t;
+			vmaq_wrapped[n].fn = t->fn;
+			t->fn = vmaq_fd_checked;
+		}
+	}
+	return test_harness_run(argc, argv);
+}
+
+/*
  * Tests that run for VMAQ_RACE_SECONDS or VMAQ_FUZZ_SECONDS (make torture
  * sets them to many minutes) would hit the harness's 30 s timeout: give
  * every test of the program room for the longer of the two, plus a

@@ -24,21 +24,21 @@ FIXTURE_VARIANT_ADD(api, batch) { .backend = VMAQ_BACKEND_BATCH };
 FIXTURE_SETUP(api)
 {
 	struct vmaq_proc *p;
-	int err = open_backend(0, variant->backend, &p);
+	int err;
 
+	VMAQ_FDS_SETUP();
+	err = open_backend(0, variant->backend, &p);
 	if (err == -EOPNOTSUPP)
 		SKIP(return, "%s backend not offered by this kernel",
 		     vmaq_backend_name(variant->backend));
 	ASSERT_EQ(0, err);
 	vmaq_close(p);
-	self->fds_before = count_fds();
 }
 
 /* Every test ends with the fds it started with. */
 FIXTURE_TEARDOWN(api)
 {
-	if (self->fds_before)
-		EXPECT_EQ(self->fds_before, count_fds());
+	VMAQ_FDS_TEARDOWN();
 }
 
 TEST_F(api, no_such_process)
@@ -390,4 +390,7 @@ TEST(null_objects_are_harmless)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return vmaq_test_main(argc, argv);
+}

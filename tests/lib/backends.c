@@ -82,6 +82,7 @@ static int setup_files(void *arg)
 FIXTURE(be) {
 	struct vmaq_proc *self;
 	char dir[64];
+	int fds_before;
 };
 
 FIXTURE_VARIANT(be) {
@@ -96,6 +97,7 @@ FIXTURE_SETUP(be)
 {
 	int err;
 
+	VMAQ_FDS_SETUP();
 	pg = sysconf(_SC_PAGESIZE);
 	self->self = NULL;
 	self->dir[0] = '\0';
@@ -119,6 +121,7 @@ FIXTURE_TEARDOWN(be)
 		if (system(cmd))
 			TH_LOG("could not remove %s", self->dir);
 	}
+	VMAQ_FDS_TEARDOWN();
 }
 
 /* The child's map through the backend equals its text, byte for byte. */
@@ -479,4 +482,7 @@ TEST_F(be, lookup_matches_find_for_each_address)
 	munmap(m, 8 * pg);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return vmaq_test_main(argc, argv);
+}

@@ -34,6 +34,7 @@ static bool has_marker(const struct vmaq_snapshot *s, uint64_t at)
 FIXTURE(cache) {
 	struct vmaq_cache *c;
 	bool events;
+	int fds_before;
 };
 
 FIXTURE_VARIANT(cache) {
@@ -53,6 +54,7 @@ FIXTURE_SETUP(cache)
 	VMAQ_OPTS(vmaq_cache_opts, o, .flags = VMAQ_NAME,
 		  .cache_flags = variant->cache_flags);
 
+	VMAQ_FDS_SETUP();
 	ASSERT_EQ(0, vmaq_cache_new(&o, &self->c));
 	if (variant->start_time)
 		vmaq_cache_disable_pidfd(self->c);
@@ -65,6 +67,7 @@ FIXTURE_SETUP(cache)
 FIXTURE_TEARDOWN(cache)
 {
 	vmaq_cache_free(self->c);
+	VMAQ_FDS_TEARDOWN();
 }
 
 TEST_F(cache, hit_returns_the_same_snapshot)
@@ -242,4 +245,7 @@ TEST(cache_bad_arguments)
 	vmaq_cache_free(c);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return vmaq_test_main(argc, argv);
+}

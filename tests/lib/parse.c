@@ -200,4 +200,7 @@ TEST(format_reports_needed_size_and_truncates)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return vmaq_test_main(argc, argv);
+}

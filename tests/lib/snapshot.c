@@ -90,6 +90,7 @@ FIXTURE(snap) {
 	struct mapper mp;
 	struct vmaq_proc *p;
 	struct vmaq_snapshot *s;
+	int fds_before;
 };
 
 FIXTURE_VARIANT(snap) {
@@ -105,6 +106,7 @@ FIXTURE_SETUP(snap)
 	struct vmaq_proc *probe;
 	int err;
 
+	VMAQ_FDS_SETUP();
 	self->s = NULL;
 	self->p = NULL;
 	self->mp.pid = 0;
@@ -128,6 +130,7 @@ FIXTURE_TEARDOWN(snap)
 		close(self->mp.ack);
 		waitpid(self->mp.pid, NULL, 0);
 	}
+	VMAQ_FDS_TEARDOWN();
 }
 
 /* After a change: stale, and a refresh makes it equal the live map. */
@@ -320,4 +323,7 @@ TEST(elf_reader_rejects_garbage)
 	close(fd);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return vmaq_test_main(argc, argv);
+}
