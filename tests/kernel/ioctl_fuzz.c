@@ -4,7 +4,8 @@
  * FUZZERS threads issue them with random and
  * structured-random arguments against a target that mmaps, munmaps,
  * mremaps, mprotects, forks and is replaced when it exits, for
- * VMAQ_FUZZ_SECONDS (default 5).
+ * VMAQ_FUZZ_SECONDS each (default 5; make check's VM run sets minutes,
+ * make torture DURATION).
  *
  * Arguments: struct sizes around every boundary, every flag bit, addresses
  * at 0, page edges of the target's VMAs, ~0 and in kernel space, name and
