@@ -179,6 +179,14 @@ $(O)/vm/base.cpio.gz: $(VM_BINS) $(VM_COMPAT_BINS) $(VM_STATUS_BINS) $(VM_BENCH_
 
 vm-initrd: $(O)/vm/base.cpio.gz
 
+# Layered on the base archive in the patched kernel's vm-check: Python,
+# pytest and the binding, so the binding's batch path runs where the batch
+# ioctl exists.
+$(O)/vm/python.cpio.gz: $(LIB_SO) $(CLI) tests/vm/mkpython tests/python/pytest-tap \
+		$(wildcard bindings/python/vmaquery/*.py bindings/python/tests/*.py)
+	$(call msg,INITRD,$@)
+	$(Q)tests/vm/mkpython $@ . $(O)
+
 # ---------------------------------------------------------------- benchmarks
 # Host benchmarks; bench/contention.c runs only inside the VM (VM_BENCH_BINS
 # is defined with the other VM programs, above: prerequisites expand at once).
@@ -272,11 +280,16 @@ vm-shell: $(O)/vm/base.cpio.gz
 # less on stock, whose PROCMAP_QUERY is upstream's. make torture runs longer.
 VM_FUZZ_SECONDS_patched ?= 90
 VM_FUZZ_SECONDS_stock ?= 15
-vm-check: $(O)/vm/base.cpio.gz
+VM_LAYERS_patched := $(O)/vm/python.cpio.gz
+# what each kernel must offer: tests that find less fail, not skip
+VM_BACKENDS_patched := batch,query,text
+VM_BACKENDS_stock := query,text
+vm-check: $(O)/vm/base.cpio.gz $(VM_LAYERS_$(VARIANT))
 	$(Q)kernel/scripts/build $(VARIANT) $(FLAVOUR)
-	$(Q)tests/vm/run -k $(KIMAGE) -i $< -t $(VM_TIMEOUT) \
+	$(Q)tests/vm/run -k $(KIMAGE) $(addprefix -i ,$^) -t $(VM_TIMEOUT) \
 	  -l $(O)/vm/log-$(VARIANT)-$(FLAVOUR) -- \
-	  'export VMAQ_FUZZ_SECONDS=$(or $(VM_FUZZ_SECONDS_$(VARIANT)),15); sh /run-all'
+	  'export VMAQ_FUZZ_SECONDS=$(or $(VM_FUZZ_SECONDS_$(VARIANT)),15) \
+	   VMAQ_EXPECT_BACKENDS=$(VM_BACKENDS_$(VARIANT)); sh /run-all'
 
 # Long runs: the race tests, the ioctl fuzzer and the permission tests for
 # DURATION seconds per race kind and for the fuzzer

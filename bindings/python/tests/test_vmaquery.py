@@ -19,6 +19,15 @@ TOOL = Path(os.environ.get("VMAQUERY_TOOL", TOP / "build" / "bin" / "vmaquery"))
 BACKENDS = [b for b in ("batch", "query", "text") if b in vmaquery.kernel_backends()]
 
 
+def test_the_kernel_offers_the_expected_backends():
+    """Where the kernel is known (the VM's), a backend it must offer is not
+    allowed to go missing and silently skip its half of these tests."""
+    want = os.environ.get("VMAQ_EXPECT_BACKENDS")
+    if not want:
+        pytest.skip("VMAQ_EXPECT_BACKENDS not set: kernel not known")
+    assert set(want.split(",")) <= set(BACKENDS)
+
+
 @pytest.fixture
 def sleeper():
     """A child that holds still: its map does not change while we look."""
@@ -173,8 +182,8 @@ def test_permission_denied_as_another_user():
             "try:\n    vmaquery.open(1)\nexcept PermissionError:\n    sys.exit(0)\n"
             "sys.exit(1)\n")
     env = dict(os.environ, PYTHONPATH=str(TOP / "bindings" / "python"))
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        sys.executable, "-c", code], env=env)
+    r = subprocess.run([sys.executable, "-c", code], env=env,
+                       user=65534, group=65534, extra_groups=[])
     assert r.returncode == 0
 
 
