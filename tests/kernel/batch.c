@@ -643,43 +643,83 @@ TEST(address_mode_with_little_room_resolves_a_prefix_and_says_so)
 	ASSERT_EQ(0, child_finish(&c));
 }
 
+/*
+ * Two files, each mapped as two VMAs (as an ELF object's segments are):
+ * [a, a + 2 pages) of file A, then [a + 2 pages, a + 4 pages) of file B.
+ * Returns the start, or NULL; the files are unlinked, *names their paths.
+ */
+static char *map_two_files(char names[2][64])
+{
+	char *a = mmap(NULL, 4 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (a == MAP_FAILED)
+		return NULL;
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		snprintf(names[i], 64, "/tmp/vmaq-batch-%c-%d", 'a' + i, (int)getpid());
+		fd = open(names[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || ftruncate(fd, 2 * pg) ||
+		    mmap(a + 2 * i * pg, 2 * pg, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+			 fd, 0) == MAP_FAILED ||
+		    mprotect(a + (2 * i + 1) * pg, pg, PROT_READ | PROT_WRITE))
+			return NULL;
+		close(fd);
+		unlink(names[i]);
+		strcat(names[i], " (deleted)");
+	}
+	return a;
+}
+
 TEST(string_area_too_small_for_one_name_is_enospc_then_partial)
 {
-	struct procmap_vma_record recs[64];
-	char strs[4096];
+	struct procmap_vma_record recs[8];
+	char strs[256], names[2][64], *a;
 	struct procmap_batch b;
-	struct vmas full;
 	int fd = open_maps(getpid());
-	uint32_t need = 0;
+	uint32_t na, nb;
 
 	NEED_BATCH();
-	ASSERT_EQ(0, walk(fd, PROCMAP_BATCH_NAMES | PROCMAP_QUERY_FILE_BACKED_VMA,
-			  0, UINT64_MAX, 64, 1 << 16, &full));
-	ASSERT_GT(full.n, 2);
-	batch_init(&b, PROCMAP_BATCH_RANGE | PROCMAP_BATCH_NAMES |
-		   PROCMAP_QUERY_FILE_BACKED_VMA);
-	b.end = UINT64_MAX;
+	a = map_two_files(names);
+	ASSERT_NE(NULL, a);
+	na = strlen(names[0]) + 1;
+	nb = strlen(names[1]) + 1;
+	batch_init(&b, PROCMAP_BATCH_RANGE | PROCMAP_BATCH_NAMES);
+	b.start = (uintptr_t)a;
+	b.end = (uintptr_t)a + 4 * pg;
 	b.rec_size = sizeof(recs[0]);
-	b.rec_count = 64;
+	b.rec_count = 8;
 	b.recs_addr = (uintptr_t)recs;
 	b.strs_addr = (uintptr_t)strs;
-	b.strs_size = (uint32_t)full.v[0].r.name_size - 1;
+	b.strs_size = na - 1;
 	EXPECT_EQ(-ENOSPC, batch(fd, &b));
 	/* the struct is untouched on error */
-	EXPECT_EQ(0, b.start);
-	EXPECT_EQ(64, b.rec_count);
-	/* room for exactly the first two names: two records, then resume */
-	need = full.v[0].r.name_size + full.v[1].r.name_size;
-	b.strs_size = need;
+	EXPECT_EQ((uintptr_t)a, b.start);
+	EXPECT_EQ(8, b.rec_count);
+	/*
+	 * Room for A's name but not B's: both VMAs of A, sharing one copy
+	 * of the name, then resume at B.
+	 */
+	b.strs_size = na + nb - 1;
 	ASSERT_EQ(0, batch(fd, &b));
-	EXPECT_EQ(2, b.rec_count);
-	EXPECT_EQ(need, b.strs_size);
-	/* resumes after the second, at or before the third */
-	EXPECT_GE(b.start, full.v[1].r.vma_end);
-	EXPECT_LE(b.start, full.v[2].r.vma_start);
-	EXPECT_EQ(full.v[1].r.vma_start, recs[1].vma_start);
-	EXPECT_STREQ(full.v[1].name, strs + recs[1].name_off);
-	vmas_free(&full);
+	ASSERT_EQ(2, b.rec_count);
+	EXPECT_EQ(na, b.strs_size);
+	EXPECT_EQ((uintptr_t)a + 2 * pg, b.start);
+	EXPECT_EQ(0, recs[0].name_off);
+	EXPECT_EQ(0, recs[1].name_off);
+	EXPECT_EQ(na, recs[1].name_size);
+	EXPECT_STREQ(names[0], strs);
+	/* and from there, both of B's */
+	b.rec_count = 8;
+	b.strs_size = nb;
+	b.end = (uintptr_t)a + 4 * pg;
+	ASSERT_EQ(0, batch(fd, &b));
+	ASSERT_EQ(2, b.rec_count);
+	EXPECT_EQ(nb, b.strs_size);
+	EXPECT_EQ(recs[0].name_off, recs[1].name_off);
+	EXPECT_STREQ(names[1], strs + recs[1].name_off);
+	EXPECT_EQ((uintptr_t)a + 3 * pg, recs[1].vma_start);
+	munmap(a, 4 * pg);
 	close(fd);
 }
 

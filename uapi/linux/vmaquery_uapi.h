@@ -99,7 +99,8 @@ struct procmap_vma_record {
 	__u64 inode;
 	__u32 dev_major;
 	__u32 dev_minor;
-	__u32 name_off;		/* in the string area */
+	__u32 name_off;		/* in the string area; consecutive records of
+				 * one file share their name and build ID */
 	__u32 name_size;	/* with the NUL; 0: no name */
 	__u32 build_id_off;	/* in the string area */
 	__u32 build_id_size;	/* 0: none */
