@@ -178,9 +178,16 @@ TEST_F(cache, reused_pid_is_another_process)
 	args.set_tid = (uintptr_t)&pid;
 	args.set_tid_size = 1;
 	b = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (b < 0 && (errno == EPERM || errno == ENOSYS || errno == EEXIST))
+	if (b < 0 && (errno == EPERM || errno == ENOSYS || errno == EEXIST)) {
+		int err = errno;
+
+		close(hold[0]);
+		close(hold[1]);
+		close(ready[0]);
+		close(ready[1]);
 		SKIP(return, "cannot choose a pid here (clone3 set_tid: %s)",
-		     strerror(errno));
+		     strerror(err));
+	}
 	ASSERT_GE(b, 0);
 	if (b == 0) {
 		uint64_t bt = MARK_B;
