@@ -37,6 +37,8 @@ static atomic_int target_pid;
 static atomic_bool stop;
 static atomic_ulong calls, ok_calls, bad;
 static char *straddle;		/* a page followed by an unmapped page */
+/* shared with the targets: address-space changes that succeeded, forks */
+static unsigned long *churned;
 static char last_bad[256];
 
 static uint64_t rnd(uint64_t *s)
@@ -56,22 +58,26 @@ static void target_loop(void)
 
 	for (unsigned long i = 0;; i++) {
 		char *p = region + (rnd(&s) % 60) * pg;
+		bool changed = false;
 
 		switch (rnd(&s) % 6) {
 		case 0:
-			munmap(p, pg);
+			changed = !munmap(p, pg);
 			break;
 		case 1:
-			mmap(p, 2 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			changed = mmap(p, 2 * pg, PROT_READ,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
 			break;
 		case 2:
-			mprotect(p, pg, rnd(&s) % 2 ? PROT_READ : PROT_READ | PROT_WRITE);
+			changed = !mprotect(p, pg, rnd(&s) % 2 ? PROT_READ : PROT_READ | PROT_WRITE);
 			break;
 		case 3:
-			mremap(p, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, region + (rnd(&s) % 60) * pg);
+			changed = mremap(p, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED,
+					 region + (rnd(&s) % 60) * pg) != MAP_FAILED;
 			break;
 		case 4:
-			prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, pg, rnd(&s) % 2 ? "a" : NULL);
+			changed = !prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, pg,
+					 rnd(&s) % 2 ? "a" : NULL);
 			break;
 		case 5:
 			if (i % 64 == 0) {
@@ -80,9 +86,12 @@ static void target_loop(void)
 				if (c == 0)
 					_exit(0);
 				waitpid(c, NULL, 0);
+				__atomic_fetch_add(&churned[1], 1, __ATOMIC_RELAXED);
 			}
 			break;
 		}
+		if (changed)
+			__atomic_fetch_add(&churned[0], 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -521,6 +530,9 @@ static void run_fuzzers(struct __test_metadata *_metadata)
 	unsigned long replaced = 0;
 
 	pg = sysconf(_SC_PAGESIZE);
+	/* first: mapped later, it could fill the hole after straddle */
+	churned = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, churned);
 	straddle = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, straddle);
@@ -548,6 +560,10 @@ static void run_fuzzers(struct __test_metadata *_metadata)
 	TH_LOG("%lu calls (%lu succeeded) in %.0f s, %lu targets, %lu bad",
 	       (unsigned long)atomic_load(&calls), (unsigned long)atomic_load(&ok_calls),
 	       secs, replaced, (unsigned long)atomic_load(&bad));
+	TH_LOG("the targets changed their maps %lu times (mmap, munmap, mremap, mprotect, naming) and forked %lu times",
+	       churned[0], churned[1]);
+	/* the churn is what the fuzzer races against: it must have happened */
+	EXPECT_GT(churned[0], 0ul);
 	if (atomic_load(&bad))
 		TH_LOG("first: %s", last_bad);
 	EXPECT_EQ(0u, atomic_load(&bad));
