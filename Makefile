@@ -291,7 +291,8 @@ vm-check: $(O)/vm/base.cpio.gz $(VM_LAYERS_$(VARIANT))
 	  'export VMAQ_FUZZ_SECONDS=$(or $(VM_FUZZ_SECONDS_$(VARIANT)),15) \
 	   VMAQ_EXPECT_BACKENDS=$(VM_BACKENDS_$(VARIANT)); sh /run-all'
 
-# Long runs: the race tests, the ioctl fuzzer and the permission tests for
+# Long runs: the race tests, the generation guarantee under a concurrent
+# modifier, the ioctl fuzzer and the permission tests for
 # DURATION seconds per race kind and for the fuzzer
 # on the patched debug kernel (lockdep, KASAN, DEBUG_VM), then the
 # text-parser fuzzer for DURATION seconds. Any splat fails the run.
@@ -300,7 +301,7 @@ torture: $(O)/vm/base.cpio.gz $(FUZZER)
 	$(Q)kernel/scripts/build patched debug
 	$(Q)tests/vm/run -k $(KDIR)/out/patched-debug/arch/x86/boot/bzImage -i $< \
 	  -t $$(( $(DURATION) * 6 + 600 )) -l $(O)/vm/log-torture -- \
-	  "export VMAQ_RACE_SECONDS=$(DURATION) VMAQ_FUZZ_SECONDS=$(DURATION); /tests/maps_race && /tests/ioctl_fuzz && /tests/permissions"
+	  "export VMAQ_RACE_SECONDS=$(DURATION) VMAQ_FUZZ_SECONDS=$(DURATION); /tests/maps_race && /tests/batch -t generation_guarantee_holds_under_a_concurrent_modifier && /tests/ioctl_fuzz && /tests/permissions"
 	$(Q)$(MAKE) -s fuzz FUZZ_TIME=$(DURATION)
 
 install: lib $(CLI)
