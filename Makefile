@@ -198,11 +198,11 @@ $(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $<
 
 # The batch benchmark measures the library's backends: linked with it.
-$(O)/vm/bench/batchbench: bench/batchbench.c uapi/linux/vmaquery_uapi.h $(VM_LIB_A) | $(O)/.dirs
+$(O)/vm/bench/batchbench: bench/batchbench.c bench/rawmaps.h uapi/linux/vmaquery_uapi.h $(VM_LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $< $(VM_LIB_A)
 
-$(O)/bench/%: bench/%.c libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
+$(O)/bench/%: bench/%.c bench/rawmaps.h libvmaquery/vmaquery.h $(LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_A) $(LIBS)
 

@@ -32,8 +32,11 @@
 #include <linux/vmaquery_uapi.h>
 
 #include "vmaquery.h"
+#include "rawmaps.h"
 
 static long pg;
+/* Results go here so the compiler cannot drop the work that makes them. */
+static volatile uint64_t sink;
 
 static double now_ns(void)
 {
@@ -151,8 +154,9 @@ static double symbolize_once(struct vmaq_proc *p, const uint64_t *addrs, size_t 
 static void bench_symbolize(int reps)
 {
 	enum { VMAS = 700, ADDRS = 4400 };
-	double ms[3], *v = calloc(reps, sizeof(double));
+	double ms[3], *v = calloc(3 * reps, sizeof(double));
 	uint64_t base, *addrs = malloc(ADDRS * sizeof(*addrs));
+	struct vmaq_proc *p[3];
 	pid_t pid = target(VMAS, &base);
 	unsigned int seed = 1;
 
@@ -170,13 +174,16 @@ static void bench_symbolize(int reps)
 		addrs[j] = x;
 	}
 	for (int b = 0; b < 3; b++) {
-		struct vmaq_proc *p = open_with(pid, backends[b]);
-
-		symbolize_once(p, addrs, ADDRS);	/* warm */
-		for (int r = 0; r < reps; r++)
-			v[r] = symbolize_once(p, addrs, ADDRS);
-		ms[b] = median(v, reps) / 1e6;
-		vmaq_close(p);
+		p[b] = open_with(pid, backends[b]);
+		symbolize_once(p[b], addrs, ADDRS);	/* warm */
+	}
+	/* interleaved: drift in the emulator's speed falls on every backend alike */
+	for (int r = 0; r < reps; r++)
+		for (int b = 0; b < 3; b++)
+			v[b * reps + r] = symbolize_once(p[b], addrs, ADDRS);
+	for (int b = 0; b < 3; b++) {
+		ms[b] = median(v + b * reps, reps) / 1e6;
+		vmaq_close(p[b]);
 		printf("RESULT bench=symbolize addrs=%d vmas=%d backend=%s ms=%.3f\n",
 		       ADDRS, VMAS, vmaq_backend_name(backends[b]), ms[b]);
 	}
@@ -223,18 +230,22 @@ static void bench_dump(int vmas, int reps)
 		{ VMAQ_BACKEND_BATCH, VMAQ_NAME, "batch" },
 		{ VMAQ_BACKEND_BATCH, 0, "batch-nonames" },
 	};
-	double ms[4], *v = calloc(reps, sizeof(double));
+	double ms[4], *v = calloc(4 * reps, sizeof(double));
+	struct vmaq_proc *p[4];
 	uint64_t base;
 	pid_t pid = target(vmas, &base);
 
 	for (int w = 0; w < 4; w++) {
-		struct vmaq_proc *p = open_with(pid, ways[w].b);
-
-		dump_once(p, ways[w].flags, vmas);
-		for (int r = 0; r < reps; r++)
-			v[r] = dump_once(p, ways[w].flags, vmas);
-		ms[w] = median(v, reps) / 1e6;
-		vmaq_close(p);
+		p[w] = open_with(pid, ways[w].b);
+		dump_once(p[w], ways[w].flags, vmas);	/* warm */
+	}
+	/* interleaved: drift in the emulator's speed falls on every way alike */
+	for (int r = 0; r < reps; r++)
+		for (int w = 0; w < 4; w++)
+			v[w * reps + r] = dump_once(p[w], ways[w].flags, vmas);
+	for (int w = 0; w < 4; w++) {
+		ms[w] = median(v + w * reps, reps) / 1e6;
+		vmaq_close(p[w]);
 		printf("RESULT bench=dump vmas=%d way=%s ms=%.3f\n", vmas, ways[w].what, ms[w]);
 	}
 	printf("dump %d VMAs: text %.2f ms, query %.2f ms, batch %.2f ms (no names %.2f ms); batch %.1fx faster than text, %.1fx than query\n",
@@ -243,10 +254,146 @@ static void bench_dump(int vmas, int reps)
 	free(v);
 }
 
+/*
+ * The system interfaces alone, as a symbolizer calls them without the
+ * library (bench/rawmaps.h): text, parsed whole, then a binary search per
+ * address; PROCMAP_QUERY once per distinct VMA after sorting; the batch
+ * ioctl once, with the addresses as they come (the kernel sorts them),
+ * names wanted. Then every VMA of a 10,000-VMA process with its name:
+ * parsed text, a PROCMAP_QUERY loop, range-mode calls of 4096 records.
+ */
+static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flags,
+			struct procmap_vma_record *recs, uint32_t *index, char *strs,
+			uint32_t strs_size)
+{
+	struct procmap_batch b;
+	double t0 = now_ns();
+	uint64_t start = 0;
+
+	do {
+		memset(&b, 0, sizeof(b));
+		b.size = sizeof(b);
+		b.flags = flags | PROCMAP_BATCH_NAMES;
+		b.rec_size = sizeof(*recs);
+		b.rec_count = n;
+		b.recs_addr = (uintptr_t)recs;
+		b.strs_size = strs_size;
+		b.strs_addr = (uintptr_t)strs;
+		if (flags & PROCMAP_BATCH_RANGE) {
+			b.start = start;
+			b.end = UINT64_MAX;
+		} else {
+			b.addr_count = n;
+			b.addrs_addr = (uintptr_t)addrs;
+			b.index_addr = (uintptr_t)index;
+		}
+		if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
+			die("PROCMAP_QUERY_BATCH");
+		if (!(flags & PROCMAP_BATCH_RANGE) && b.resolved != n) {
+			fprintf(stderr, "batchbench: %u of %u addresses resolved\n", b.resolved, n);
+			exit(1);
+		}
+		sink += b.rec_count;
+		start = b.start;
+	} while ((flags & PROCMAP_BATCH_RANGE) && start != UINT64_MAX);
+	return now_ns() - t0;
+}
+
+static void bench_raw(int reps)
+{
+	enum { VMAS = 700, ADDRS = 4400, DUMP = 10000, CHUNK = 4096 };
+	struct procmap_vma_record *recs = malloc(ADDRS * sizeof(*recs));
+	struct tvma *tv = malloc((DUMP + 256) * sizeof(*tv));
+	uint64_t base, *addrs = malloc(ADDRS * sizeof(*addrs));
+	uint64_t *sorted = malloc(ADDRS * sizeof(*sorted));
+	uint32_t *index = malloc(ADDRS * sizeof(*index));
+	double *v = calloc(3 * reps, sizeof(double)), ms[3];
+	char *strs = malloc(1 << 20), *name = malloc(PATH_MAX), path[64];
+	unsigned int seed = 1;
+	pid_t pid = target(VMAS, &base);
+	int fd;
+
+	for (int i = 0; i < ADDRS; i++) {
+		int page = i < VMAS ? i : (int)(rand_r(&seed) % VMAS);
+
+		addrs[i] = base + (uint64_t)page * pg + rand_r(&seed) % pg;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open maps");
+	for (int r = -1; r < reps; r++) {	/* r == -1: warm */
+		double t0 = now_ns(), t1, t2;
+		size_t n = text_parse(pid, tv, VMAS + 256);
+
+		for (int i = 0; i < ADDRS; i++) {
+			struct tvma *hit = tsearch_vma(tv, n, addrs[i]);
+
+			sink += hit ? hit->off : 0;
+		}
+		t1 = now_ns();
+		do_raw_symbolize(fd, addrs, sorted, ADDRS, name);
+		t2 = now_ns();
+		v[2 * reps + (r < 0 ? 0 : r)] = raw_batch(fd, addrs, ADDRS, 0, recs, index,
+							  strs, 1 << 20);
+		if (r >= 0) {
+			v[r] = t1 - t0;
+			v[reps + r] = t2 - t1;
+		}
+	}
+	for (int m = 0; m < 3; m++)
+		ms[m] = median(v + m * reps, reps) / 1e6;
+	printf("RESULT bench=raw-symbolize addrs=%d vmas=%d text_ms=%.3f query_ms=%.3f batch_ms=%.3f\n",
+	       ADDRS, VMAS, ms[0], ms[1], ms[2]);
+	printf("raw symbolize %d addresses (%d VMAs), names: text %.2f ms, query %.2f ms, batch %.2f ms; batch %.1fx faster than text, %.1fx than query\n",
+	       ADDRS, VMAS, ms[0], ms[1], ms[2], ms[0] / ms[2], ms[1] / ms[2]);
+	close(fd);
+	reap(pid);
+
+	pid = target(DUMP, &base);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open maps");
+	recs = realloc(recs, CHUNK * sizeof(*recs));
+	if (!recs)
+		die("realloc");
+	for (int r = -1; r < reps; r++) {
+		double t0 = now_ns(), t1, t2;
+
+		sink += text_parse(pid, tv, DUMP + 256);
+		t1 = now_ns();
+		do_raw_dump(fd, name);
+		t2 = now_ns();
+		v[2 * reps + (r < 0 ? 0 : r)] = raw_batch(fd, NULL, CHUNK, PROCMAP_BATCH_RANGE,
+							  recs, NULL, strs, 1 << 20);
+		if (r >= 0) {
+			v[r] = t1 - t0;
+			v[reps + r] = t2 - t1;
+		}
+	}
+	for (int m = 0; m < 3; m++)
+		ms[m] = median(v + m * reps, reps) / 1e6;
+	printf("RESULT bench=raw-dump vmas=%d text_ms=%.3f query_ms=%.3f batch_ms=%.3f\n",
+	       DUMP, ms[0], ms[1], ms[2]);
+	printf("raw dump %d VMAs, names: text %.2f ms, query %.2f ms, batch %.2f ms; batch %.1fx faster than text, %.1fx than query\n",
+	       DUMP, ms[0], ms[1], ms[2], ms[0] / ms[2], ms[1] / ms[2]);
+	close(fd);
+	reap(pid);
+	free(recs);
+	free(tv);
+	free(addrs);
+	free(sorted);
+	free(index);
+	free(v);
+	free(strs);
+	free(name);
+}
+
 static void bench_generation(int reps)
 {
 	enum { CALLS = 20000 };
-	double gen_ns, ppid_ns, enotty_ns, *v = calloc(reps, sizeof(double));
+	double gen_ns, ppid_ns, enotty_ns, *v = calloc(3 * reps, sizeof(double));
 	struct procmap_batch b;
 	int fd = open("/proc/self/maps", O_RDONLY);
 
@@ -256,6 +403,10 @@ static void bench_generation(int reps)
 	 */
 	memset(&b, 0, sizeof(b));
 	b.size = sizeof(b);
+	/*
+	 * Interleaved, as the other benchmarks: the generation call, getppid()
+	 * and the ioctl path alone (a command the file does not know).
+	 */
 	for (int r = 0; r < reps; r++) {
 		double t0 = now_ns();
 
@@ -263,25 +414,18 @@ static void bench_generation(int reps)
 			if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
 				die("PROCMAP_QUERY_BATCH");
 		v[r] = (now_ns() - t0) / CALLS;
-	}
-	gen_ns = median(v, reps);
-	for (int r = 0; r < reps; r++) {
-		double t0 = now_ns();
-
+		t0 = now_ns();
 		for (int i = 0; i < CALLS; i++)
 			syscall(SYS_getppid);
-		v[r] = (now_ns() - t0) / CALLS;
-	}
-	ppid_ns = median(v, reps);
-	/* the ioctl path alone: a command the file does not know */
-	for (int r = 0; r < reps; r++) {
-		double t0 = now_ns();
-
+		v[reps + r] = (now_ns() - t0) / CALLS;
+		t0 = now_ns();
 		for (int i = 0; i < CALLS; i++)
 			ioctl(fd, _IO(PROCFS_IOCTL_MAGIC, 0x7f), 0);
-		v[r] = (now_ns() - t0) / CALLS;
+		v[2 * reps + r] = (now_ns() - t0) / CALLS;
 	}
-	enotty_ns = median(v, reps);
+	gen_ns = median(v, reps);
+	ppid_ns = median(v + reps, reps);
+	enotty_ns = median(v + 2 * reps, reps);
 	printf("RESULT bench=generation ns=%.1f getppid_ns=%.1f enotty_ns=%.1f\n",
 	       gen_ns, ppid_ns, enotty_ns);
 	printf("generation: %.0f ns a call, getppid() %.0f ns: %.2fx (an unknown ioctl on the same file: %.0f ns)\n",
@@ -314,6 +458,7 @@ int main(int argc, char **argv)
 	bench_symbolize(reps);
 	bench_dump(1000, reps);
 	bench_dump(10000, reps);
+	bench_raw(reps);
 	if (!quick)
 		bench_dump(60000, reps > 3 ? 3 : reps);
 	return 0;

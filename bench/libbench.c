@@ -32,6 +32,7 @@
 #include <linux/vmaquery_uapi.h>
 
 #include "vmaquery.h"
+#include "rawmaps.h"
 
 static long pg;
 /* Results go here so the compiler cannot drop the work that makes them. */
@@ -50,96 +51,6 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* ---- the typical text parser ---- */
-struct tvma {
-	uint64_t start, end, off;
-	char name[256];
-};
-
-static size_t text_parse(pid_t pid, struct tvma *out, size_t max)
-{
-	char path[64], line[4600], perms[8], dev[16];
-	unsigned long long s, e, off, ino;
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (n < max && fgets(line, sizeof(line), f)) {
-		out[n].name[0] = '\0';
-		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %255[^\n]", &s, &e,
-			   perms, &off, dev, &ino, out[n].name) < 6)
-			continue;
-		out[n].start = s;
-		out[n].end = e;
-		out[n].off = off;
-		n++;
-	}
-	fclose(f);
-	return n;
-}
-
-static struct tvma *tsearch_vma(struct tvma *v, size_t n, uint64_t a)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (v[mid].end <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && v[lo].start <= a ? &v[lo] : NULL;
-}
-
-/* ---- raw PROCMAP_QUERY ---- */
-static int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
-{
-	memset(q, 0, sizeof(*q));
-	q->size = sizeof(*q);
-	q->query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
-	q->query_addr = addr;
-	q->vma_name_addr = (uintptr_t)name;
-	q->vma_name_size = PATH_MAX;
-	return ioctl(fd, PROCMAP_QUERY, q);
-}
-
-/* The four operations measured, each as programs would write them. */
-static void do_raw_dump(int fd, char *name)
-{
-	struct procmap_query q;
-	uint64_t a = 0;
-
-	while (raw_next(fd, a, &q, name) == 0)
-		a = q.vma_end;
-}
-
-static void do_raw_symbolize(int fd, const uint64_t *addrs, uint64_t *sorted,
-			  int n, char *name)
-{
-	struct procmap_query q = { 0 };
-	bool have = false;
-
-	memcpy(sorted, addrs, (size_t)n * sizeof(*sorted));
-	qsort(sorted, (size_t)n, sizeof(*sorted), cmp_u64);
-	for (int i = 0; i < n; i++) {
-		if (have && sorted[i] < q.vma_end)
-			continue;
-		have = raw_next(fd, sorted[i], &q, name) == 0;
-	}
 }
 
 static void do_lib_dump(struct vmaq_proc *p)
