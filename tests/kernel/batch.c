@@ -595,6 +595,146 @@ TEST(address_mode_resolves_any_order_with_duplicates_and_holes)
 	ASSERT_EQ(0, child_finish(&c));
 }
 
+/*
+ * A map whose neighbours keep changing kind: pages of two files in turn,
+ * anonymous pages, named anonymous pages and named shared memory between
+ * them, so that a walk keeps switching between VMAs the kernel can read
+ * without a lock (anonymous ones, and those of the file it read last) and
+ * VMAs it reads under their lock (a new file, a named VMA).
+ */
+enum { MIXED_ROUNDS = 40 };
+
+static int setup_mixed(void *arg)
+{
+	char path[2][64];
+	int fd[2];
+	char *base = mmap(NULL, 6 * MIXED_ROUNDS * pg, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)arg;
+	if (base == MAP_FAILED)
+		return -1;
+	for (int f = 0; f < 2; f++) {
+		snprintf(path[f], sizeof(path[f]), "/tmp/vmaq-mixed-%c-%d", 'a' + f,
+			 (int)getpid());
+		fd[f] = open(path[f], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd[f] < 0 || ftruncate(fd[f], MIXED_ROUNDS * pg))
+			return -1;
+	}
+	for (int i = 0; i < MIXED_ROUNDS; i++) {
+		char *at = base + 6 * i * pg;
+		int kind = i % 4;
+
+		/* file A, file B, then A again at the next offset */
+		if (mmap(at, pg, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd[0],
+			 (off_t)i * pg) == MAP_FAILED ||
+		    mmap(at + pg, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED,
+			 fd[1], (off_t)i * pg) == MAP_FAILED ||
+		    mmap(at + 2 * pg, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+			 fd[0], (off_t)((i + 1) % MIXED_ROUNDS) * pg) == MAP_FAILED)
+			return -1;
+		/* then an anonymous page, named every other round */
+		if (mmap(at + 3 * pg, pg, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+			return -1;
+		if (kind == 1 &&
+		    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, at + 3 * pg, pg, "vmaq-mixed"))
+			return -1;
+		/* then named shared memory, or file B read-only, or nothing */
+		if (kind == 2) {
+			char *s = mmap(at + 4 * pg, pg, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+			if (s == MAP_FAILED ||
+			    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, s, pg, "vmaq-shm"))
+				return -1;
+		} else if (kind == 3 &&
+			   mmap(at + 4 * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED,
+				fd[1], 0) == MAP_FAILED) {
+			return -1;
+		}
+	}
+	for (int f = 0; f < 2; f++) {
+		close(fd[f]);
+		if (f)	/* one file deleted, one not */
+			unlink(path[f]);
+	}
+	return 0;
+}
+
+TEST(walks_switching_between_unlocked_and_locked_vmas_match_the_text)
+{
+	struct test_child c = { .release_fd = -1 };
+	static const uint32_t chunks[] = { 1, 2, 3, 5, 31, 32, 33, 1000 };
+	uint64_t *addrs;
+	struct vmas t;
+	uint32_t n = 0;
+	int fd;
+
+	NEED_BATCH();
+	ASSERT_EQ(0, child_start(&c, setup_mixed, NULL));
+	/* range mode, resumed at every kind of boundary, with and without filters */
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+		compare_with_text(_metadata, c.pid, chunks[i], 0);
+	compare_with_text(_metadata, c.pid, 7, PROCMAP_QUERY_FILE_BACKED_VMA);
+	compare_with_text(_metadata, c.pid, 7, PROCMAP_QUERY_VMA_EXECUTABLE);
+	compare_with_text(_metadata, c.pid, 7, PROCMAP_QUERY_VMA_WRITABLE);
+
+	/* address mode: every VMA's first and last byte and the byte below */
+	fd = open_maps(c.pid);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, text_vmas(c.pid, &t));
+	addrs = calloc(3 * t.n, sizeof(*addrs));
+	for (size_t i = 0; i < t.n; i++) {
+		addrs[n++] = t.v[i].r.vma_start - 1;
+		addrs[n++] = t.v[i].r.vma_start;
+		addrs[n++] = t.v[i].r.vma_end - 1;
+	}
+	check_addresses(_metadata, fd, addrs, n, 0, gate_of(&t));
+	check_addresses(_metadata, fd, addrs, n, PROCMAP_QUERY_FILE_BACKED_VMA, gate_of(&t));
+	check_addresses(_metadata, fd, addrs, n, PROCMAP_QUERY_VMA_WRITABLE, gate_of(&t));
+
+	/* and the names address mode returns are the text's */
+	{
+		struct procmap_vma_record *recs = calloc(t.n, sizeof(*recs));
+		uint32_t *index = calloc(t.n, sizeof(*index));
+		char *strs = malloc(1 << 20);
+		struct procmap_batch b;
+
+		n = 0;
+		for (size_t i = 0; i < t.n; i++)
+			addrs[n++] = t.v[i].r.vma_start;
+		batch_init(&b, PROCMAP_BATCH_NAMES);
+		b.addr_count = n;
+		b.addrs_addr = (uintptr_t)addrs;
+		b.index_addr = (uintptr_t)index;
+		b.rec_size = sizeof(*recs);
+		b.rec_count = n;
+		b.recs_addr = (uintptr_t)recs;
+		b.strs_size = 1 << 20;
+		b.strs_addr = (uintptr_t)strs;
+		ASSERT_EQ(0, batch(fd, &b));
+		ASSERT_EQ(n, b.resolved);
+		ASSERT_EQ(n, b.rec_count);
+		for (uint32_t i = 0; i < n; i++) {
+			struct vma v = { .r = recs[index[i]] };
+			const char *why;
+
+			ASSERT_LT(index[i], b.rec_count);
+			take_strings(&v, strs, b.strs_size);
+			why = differs(&t.v[i], &v, true);
+			EXPECT_EQ(NULL, why) TH_LOG("VMA %u: %s", i, why);
+		}
+		free(recs);
+		free(index);
+		free(strs);
+	}
+	free(addrs);
+	vmas_free(&t);
+	close(fd);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
 TEST(address_mode_with_little_room_resolves_a_prefix_and_says_so)
 {
 	struct test_child c = { .release_fd = -1 };
