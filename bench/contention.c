@@ -5,8 +5,8 @@
  *
  * A mapper, pinned to CPU 0, mmaps and munmaps single pages of a large
  * anonymous region as fast as it can and times every call. On CPU 1, a
- * monitor at nice 19 reads the mapper's map in a loop (as text, or with
- * PROCMAP_QUERY), and BUSY tasks compete with it for that CPU: SCHED_FIFO
+ * monitor at nice 19 reads the mapper's map in a loop (as text, with
+ * PROCMAP_QUERY, or with PROCMAP_QUERY_BATCH where the kernel has it), and BUSY tasks compete with it for that CPU: SCHED_FIFO
  * tasks that spin for 20 ms and sleep for 5 ms, so the monitor is
  * preempted often, and for long, wherever it happens to be.
  *
@@ -26,7 +26,8 @@
  *          max_us=.. reads=..
  *
  * Usage: contention [-s SECONDS] [-n SAMPLES] [-b BUSY,...] [-m MONITORS]
- *   MONITORS: a comma list of none, control, text, query (default all).
+ *   MONITORS: a comma list of none, control, text, query, batch (default
+ *   all but batch).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -106,7 +107,28 @@ static void monitor(pid_t target, const char *kind, volatile unsigned long *read
 	if (fd < 0)
 		exit(1);
 	for (;;) {
-		if (strcmp(kind, "query")) {
+		if (!strcmp(kind, "batch")) {
+			struct procmap_vma_record *recs = (void *)buf;
+			struct procmap_batch b;
+			unsigned long long a = 0;
+
+			/* range mode with names, 256 records a call */
+			do {
+				memset(&b, 0, sizeof(b));
+				b.size = sizeof(b);
+				b.flags = PROCMAP_BATCH_RANGE | PROCMAP_BATCH_NAMES;
+				b.start = a;
+				b.end = ~0ULL;
+				b.rec_size = sizeof(*recs);
+				b.rec_count = 256;
+				b.recs_addr = (unsigned long)recs;
+				b.strs_size = (1 << 16) - 256 * sizeof(*recs);
+				b.strs_addr = (unsigned long)(buf + 256 * sizeof(*recs));
+				if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
+					exit(1);
+				a = b.start;
+			} while (a != ~0ULL);
+		} else if (strcmp(kind, "query")) {
 			lseek(fd, 0, SEEK_SET);
 			while (read(fd, buf, 1 << 16) > 0)
 				;
@@ -244,7 +266,7 @@ int main(int argc, char **argv)
 		case 'b': snprintf(busy_list, sizeof(busy_list), "%s", optarg); break;
 		case 'm': snprintf(monitors, sizeof(monitors), "%s", optarg); break;
 		default:
-			fprintf(stderr, "usage: %s [-s SECONDS] [-n SAMPLES] [-b BUSY,...] [-m none,control,text,query]\n",
+			fprintf(stderr, "usage: %s [-s SECONDS] [-n SAMPLES] [-b BUSY,...] [-m none,control,text,query,batch]\n",
 				argv[0]);
 			return 2;
 		}
@@ -254,8 +276,8 @@ int main(int argc, char **argv)
 
 		snprintf(mlist, sizeof(mlist), "%s", monitors);
 		for (char *m = strtok_r(mlist, ",", &save); m; m = strtok_r(NULL, ",", &save))
-			if (strcmp(m, "none") && strcmp(m, "control") &&
-			    strcmp(m, "text") && strcmp(m, "query")) {
+			if (strcmp(m, "none") && strcmp(m, "control") && strcmp(m, "text") &&
+			    strcmp(m, "query") && strcmp(m, "batch")) {
 				fprintf(stderr, "contention: unknown monitor '%s'\n", m);
 				return 2;
 			}
