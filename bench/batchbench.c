@@ -299,6 +299,19 @@ static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flag
 	return now_ns() - t0;
 }
 
+/* Medians of text, query and batch (reps each, in @v), as RESULT and prose. */
+static void raw_report(const char *bench, const char *what, double *v, int reps)
+{
+	double ms[3];
+
+	for (int m = 0; m < 3; m++)
+		ms[m] = median(v + m * reps, reps) / 1e6;
+	printf("RESULT bench=%s text_ms=%.3f query_ms=%.3f batch_ms=%.3f\n",
+	       bench, ms[0], ms[1], ms[2]);
+	printf("%s, names: text %.2f ms, query %.2f ms, batch %.2f ms; batch %.1fx faster than text, %.1fx than query\n",
+	       what, ms[0], ms[1], ms[2], ms[0] / ms[2], ms[1] / ms[2]);
+}
+
 static void bench_raw(int reps)
 {
 	enum { VMAS = 700, ADDRS = 4400, DUMP = 10000, CHUNK = 4096 };
@@ -307,7 +320,7 @@ static void bench_raw(int reps)
 	uint64_t base, *addrs = malloc(ADDRS * sizeof(*addrs));
 	uint64_t *sorted = malloc(ADDRS * sizeof(*sorted));
 	uint32_t *index = malloc(ADDRS * sizeof(*index));
-	double *v = calloc(3 * reps, sizeof(double)), ms[3];
+	double *v = calloc(3 * reps, sizeof(double));
 	char *strs = malloc(1 << 20), *name = malloc(PATH_MAX), path[64];
 	unsigned int seed = 1;
 	pid_t pid = target(VMAS, &base);
@@ -341,12 +354,7 @@ static void bench_raw(int reps)
 			v[reps + r] = t2 - t1;
 		}
 	}
-	for (int m = 0; m < 3; m++)
-		ms[m] = median(v + m * reps, reps) / 1e6;
-	printf("RESULT bench=raw-symbolize addrs=%d vmas=%d text_ms=%.3f query_ms=%.3f batch_ms=%.3f\n",
-	       ADDRS, VMAS, ms[0], ms[1], ms[2]);
-	printf("raw symbolize %d addresses (%d VMAs), names: text %.2f ms, query %.2f ms, batch %.2f ms; batch %.1fx faster than text, %.1fx than query\n",
-	       ADDRS, VMAS, ms[0], ms[1], ms[2], ms[0] / ms[2], ms[1] / ms[2]);
+	raw_report("raw-symbolize", "raw symbolize 4400 addresses (700 VMAs)", v, reps);
 	close(fd);
 	reap(pid);
 
@@ -372,12 +380,7 @@ static void bench_raw(int reps)
 			v[reps + r] = t2 - t1;
 		}
 	}
-	for (int m = 0; m < 3; m++)
-		ms[m] = median(v + m * reps, reps) / 1e6;
-	printf("RESULT bench=raw-dump vmas=%d text_ms=%.3f query_ms=%.3f batch_ms=%.3f\n",
-	       DUMP, ms[0], ms[1], ms[2]);
-	printf("raw dump %d VMAs, names: text %.2f ms, query %.2f ms, batch %.2f ms; batch %.1fx faster than text, %.1fx than query\n",
-	       DUMP, ms[0], ms[1], ms[2], ms[0] / ms[2], ms[1] / ms[2]);
+	raw_report("raw-dump", "raw dump 10000 VMAs", v, reps);
 	close(fd);
 	reap(pid);
 	free(recs);

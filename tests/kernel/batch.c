@@ -39,6 +39,19 @@ static void batch_init(struct procmap_batch *b, uint64_t flags)
 	b->flags = flags;
 }
 
+/* Address mode over @n addresses, with room for @n records. */
+static void batch_init_addrs(struct procmap_batch *b, uint64_t flags, const uint64_t *addrs,
+			     uint32_t n, uint32_t *index, struct procmap_vma_record *recs)
+{
+	batch_init(b, flags);
+	b->addr_count = n;
+	b->addrs_addr = (uintptr_t)addrs;
+	b->index_addr = (uintptr_t)index;
+	b->rec_size = sizeof(*recs);
+	b->rec_count = n;
+	b->recs_addr = (uintptr_t)recs;
+}
+
 static int generation(int fd, uint64_t *gen)
 {
 	struct procmap_batch b;
@@ -484,13 +497,7 @@ static void check_addresses(struct __test_metadata *_metadata, int fd,
 	uint32_t *index = calloc(n, sizeof(*index));
 	struct procmap_batch b;
 
-	batch_init(&b, flags);
-	b.addr_count = n;
-	b.addrs_addr = (uintptr_t)addrs;
-	b.index_addr = (uintptr_t)index;
-	b.rec_size = sizeof(*recs);
-	b.rec_count = n;
-	b.recs_addr = (uintptr_t)recs;
+	batch_init_addrs(&b, flags, addrs, n, index, recs);
 	ASSERT_EQ(0, batch(fd, &b));
 	EXPECT_EQ(n, b.resolved);
 	for (uint32_t i = 1; i < b.rec_count; i++)	/* increasing, distinct */ {
@@ -704,13 +711,7 @@ TEST(walks_switching_between_unlocked_and_locked_vmas_match_the_text)
 		n = 0;
 		for (size_t i = 0; i < t.n; i++)
 			addrs[n++] = t.v[i].r.vma_start;
-		batch_init(&b, PROCMAP_BATCH_NAMES);
-		b.addr_count = n;
-		b.addrs_addr = (uintptr_t)addrs;
-		b.index_addr = (uintptr_t)index;
-		b.rec_size = sizeof(*recs);
-		b.rec_count = n;
-		b.recs_addr = (uintptr_t)recs;
+		batch_init_addrs(&b, PROCMAP_BATCH_NAMES, addrs, n, index, recs);
 		b.strs_size = 1 << 20;
 		b.strs_addr = (uintptr_t)strs;
 		ASSERT_EQ(0, batch(fd, &b));
