@@ -299,6 +299,16 @@ static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flag
 	return now_ns() - t0;
 }
 
+/* Keep repetition @r's three times in @v (reps each); r < 0 is the warm-up. */
+static void raw_keep(double *v, int reps, int r, double text, double query, double batch)
+{
+	if (r < 0)
+		return;
+	v[r] = text;
+	v[reps + r] = query;
+	v[2 * reps + r] = batch;
+}
+
 /* Medians of text, query and batch (reps each, in @v), as RESULT and prose. */
 static void raw_report(const char *bench, const char *what, double *v, int reps)
 {
@@ -347,12 +357,8 @@ static void bench_raw(int reps)
 		t1 = now_ns();
 		do_raw_symbolize(fd, addrs, sorted, ADDRS, name);
 		t2 = now_ns();
-		v[2 * reps + (r < 0 ? 0 : r)] = raw_batch(fd, addrs, ADDRS, 0, recs, index,
-							  strs, 1 << 20);
-		if (r >= 0) {
-			v[r] = t1 - t0;
-			v[reps + r] = t2 - t1;
-		}
+		raw_keep(v, reps, r, t1 - t0, t2 - t1,
+			 raw_batch(fd, addrs, ADDRS, 0, recs, index, strs, 1 << 20));
 	}
 	raw_report("raw-symbolize", "raw symbolize 4400 addresses (700 VMAs)", v, reps);
 	close(fd);
@@ -373,12 +379,8 @@ static void bench_raw(int reps)
 		t1 = now_ns();
 		do_raw_dump(fd, name);
 		t2 = now_ns();
-		v[2 * reps + (r < 0 ? 0 : r)] = raw_batch(fd, NULL, CHUNK, PROCMAP_BATCH_RANGE,
-							  recs, NULL, strs, 1 << 20);
-		if (r >= 0) {
-			v[r] = t1 - t0;
-			v[reps + r] = t2 - t1;
-		}
+		raw_keep(v, reps, r, t1 - t0, t2 - t1,
+			 raw_batch(fd, NULL, CHUNK, PROCMAP_BATCH_RANGE, recs, NULL, strs, 1 << 20));
 	}
 	raw_report("raw-dump", "raw dump 10000 VMAs", v, reps);
 	close(fd);
