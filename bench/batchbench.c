@@ -8,7 +8,8 @@
  *              process of about 700 file-backed VMAs, names wanted
  *  dump        every VMA of processes with 1,000, 10,000 and 60,000 VMAs
  *              (batch with and without names)
- *  generation  one generation-only PROCMAP_QUERY_BATCH against getppid()
+ *  generation  PROCMAP_QUERY_GENERATION (or a batch call with nothing to
+ *              look up, on the first 6.12 series) against getppid()
  *
  * Each figure is the median of -r repetitions. Prints RESULT lines for
  * bench/report and a table with the ratios.
@@ -258,8 +259,8 @@ static void bench_dump(int vmas, int reps)
  * The system interfaces alone, as a symbolizer calls them without the
  * library (bench/rawmaps.h): text, parsed whole, then a binary search per
  * address; PROCMAP_QUERY once per distinct VMA after sorting; the batch
- * ioctl once, with the addresses as they come (the kernel sorts them),
- * names wanted. Then every VMA of a 10,000-VMA process with its name:
+ * ioctl once, after sorting (the 7.3 ABI takes sorted addresses; the
+ * first 6.12 series sorted them itself), names wanted. Then every VMA of a 10,000-VMA process with its name:
  * parsed text, a PROCMAP_QUERY loop, range-mode calls of 4096 records.
  */
 static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flags,
@@ -268,8 +269,15 @@ static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flag
 {
 	struct procmap_batch b;
 	double t0 = now_ns();
-	uint64_t start = 0;
+	uint64_t start = 0, *sorted = NULL;
 
+	/* the 7.3 ABI takes sorted addresses: sorting is the caller's work, timed */
+	if (!(flags & PROCMAP_BATCH_RANGE)) {
+		sorted = malloc(n * sizeof(*sorted));
+		memcpy(sorted, addrs, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), cmp_u64);
+		addrs = sorted;
+	}
 	do {
 		memset(&b, 0, sizeof(b));
 		b.size = sizeof(b);
@@ -296,6 +304,7 @@ static double raw_batch(int fd, const uint64_t *addrs, uint32_t n, uint64_t flag
 		sink += b.rec_count;
 		start = b.start;
 	} while ((flags & PROCMAP_BATCH_RANGE) && start != UINT64_MAX);
+	free(sorted);
 	return now_ns() - t0;
 }
 
@@ -401,13 +410,12 @@ static void bench_generation(int reps)
 	double gen_ns, ppid_ns, enotty_ns, *v = calloc(3 * reps, sizeof(double));
 	struct procmap_batch b;
 	int fd = open("/proc/self/maps", O_RDONLY);
+	uint64_t gen;
+	/* PROCMAP_QUERY_GENERATION, or a batch call with nothing to look up (first 6.12 series) */
+	bool cmd = !ioctl(fd, PROCMAP_QUERY_GENERATION, &gen);
 
-	/*
-	 * A generation-only call writes nothing but the generation, so a
-	 * caller sets the struct up once and reuses it, as here.
-	 */
-	memset(&b, 0, sizeof(b));
-	b.size = sizeof(b);
+	printf("generation: %s\n", cmd ? "PROCMAP_QUERY_GENERATION" :
+	       "PROCMAP_QUERY_BATCH with nothing to look up");
 	/*
 	 * Interleaved, as the other benchmarks: the generation call, getppid()
 	 * and the ioctl path alone (a command the file does not know).
@@ -415,9 +423,17 @@ static void bench_generation(int reps)
 	for (int r = 0; r < reps; r++) {
 		double t0 = now_ns();
 
-		for (int i = 0; i < CALLS; i++)
+		for (int i = 0; i < CALLS; i++) {
+			if (cmd) {
+				if (ioctl(fd, PROCMAP_QUERY_GENERATION, &gen))
+					die("PROCMAP_QUERY_GENERATION");
+				continue;
+			}
+			memset(&b, 0, sizeof(b));
+			b.size = sizeof(b);
 			if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
 				die("PROCMAP_QUERY_BATCH");
+		}
 		v[r] = (now_ns() - t0) / CALLS;
 		t0 = now_ns();
 		for (int i = 0; i < CALLS; i++)

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * PROCMAP_QUERY_BATCH backend (kernels with the vmaquery series): walks
- * fetch many records per ioctl in range mode, lookups resolve up to
- * 65536 addresses per ioctl in address mode, and the address-space
- * generation makes staleness checks one cheap system call.
+ * fetch many records per ioctl in range mode, lookups resolve many
+ * sorted addresses per ioctl in address mode, and the address-space
+ * generation makes staleness checks one cheap system call
+ * (PROCMAP_QUERY_GENERATION, or a batch call with nothing to look up on
+ * the first 6.12 series, which has no such command).
  *
- * Range mode reports nothing below the page of its start (a VMA that
- * begins lower is clipped), so it is only used to continue a walk from
- * 0 or from the end of the VMA it returned last; a lookup of an
- * arbitrary address uses address mode.
+ * The first 6.12 series clips a range-mode record that starts below the
+ * range's start to it; the 7.3 series returns whole VMAs. Either way a
+ * walk only resumes from 0 or from the end of the VMA it returned last,
+ * so the two agree; a lookup of an arbitrary address uses address mode.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,11 @@
 /* Records per walk call: small first (vmaq_find, short walks), then more. */
 #define FIRST_CHUNK	32u
 #define MAX_CHUNK	1024u
+/*
+ * Addresses per address-mode call: the 7.3 series takes any number, the
+ * first 6.12 series at most 65536.
+ */
+#define LOOKUP_CHUNK	65536u
 /* String bytes per record asked for; never less than one longest name. */
 #define STR_PER_REC	128u
 #define STR_MIN		(PATH_MAX + VMAQ_BUILD_ID_MAX)
@@ -47,6 +54,10 @@ int vmaq_batch_generation(int fd, uint64_t *gen)
 	struct procmap_batch b;
 	int err;
 
+	if (!ioctl(fd, PROCMAP_QUERY_GENERATION, gen))
+		return 0;
+	if (errno != ENOTTY)
+		return -errno;
 	batch_init(&b, 0);
 	err = batch_ioctl(fd, &b);
 	if (!err)
@@ -149,6 +160,13 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 	err = walk_grow(w, chunk);
 	if (err)
 		return err;
+	/* the generation before the walk's first record: the records are at least this new */
+	if (!w->have_gen) {
+		err = vmaq_batch_generation(w->proc->fd, &w->gen);
+		if (err)
+			return err;
+		w->have_gen = true;
+	}
 	batch_init(&b, kernel_flags(w->flags) | PROCMAP_BATCH_RANGE);
 	b.start = addr;
 	b.end = UINT64_MAX;
@@ -165,10 +183,6 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 	kernel_wrote(w->brecs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
 	if (b.strs_size)
 		kernel_wrote(w->bstrs, b.strs_size);
-	if (!w->have_gen) {
-		w->gen = b.generation;
-		w->have_gen = true;
-	}
 	w->bfrom = addr;
 	w->bcursor = b.start;
 	w->bn = b.rec_count;
@@ -266,8 +280,7 @@ int vmaq_batch_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 /*
  * Resolve @count addresses, sorted ascending, into @t (one entry per
  * distinct VMA) and @idx (per address: an entry of @t, or UINT32_MAX),
- * PROCMAP_BATCH_MAX_ADDRS at a time, resuming where the kernel's records
- * ran out.
+ * LOOKUP_CHUNK at a time, resuming where the kernel's records ran out.
  */
 int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 		      size_t count, unsigned int flags,
@@ -298,8 +311,8 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 		size_t n = count - done;
 		struct procmap_batch b;
 
-		if (n > PROCMAP_BATCH_MAX_ADDRS)
-			n = PROCMAP_BATCH_MAX_ADDRS;
+		if (n > LOOKUP_CHUNK)
+			n = LOOKUP_CHUNK;
 		batch_init(&b, kernel_flags(flags));
 		b.addr_count = (uint32_t)n;
 		b.addrs_addr = (uintptr_t)(sorted + done);

@@ -45,7 +45,11 @@ struct vmaq_layout {
 	X(PROCMAP_BATCH_RANGE) X(PROCMAP_BATCH_NAMES)			\
 	X(PROCMAP_BATCH_BUILD_IDS)					\
 	X(PROCMAP_BATCH_NO_VMA) X(PROCMAP_BATCH_UNRESOLVED)		\
-	X(PROCMAP_BATCH_MAX_ADDRS)					\
+	X(PROCMAP_QUERY_GENERATION)					\
+	X(PROCMAP_VMA_NAME_TOO_LONG) X(PROCMAP_VMA_FILE_DELETED)		\
+	X(PROCMAP_VMA_GATE) X(PROCMAP_VMA_CLIPPED)			\
+	X(PROCMAP_BATCH_GENERATION) X(PROCMAP_BATCH_BUILD_ID_MAX)	\
+	X(PROCMAP_BATCH_STRS_MIN)					\
 	X(sizeof(struct procmap_batch))					\
 	X(_Alignof(struct procmap_batch))				\
 	VMAQ_FIELD(procmap_batch, size)					\
@@ -62,7 +66,7 @@ struct vmaq_layout {
 	VMAQ_FIELD(procmap_batch, rec_count)				\
 	VMAQ_FIELD(procmap_batch, strs_size)				\
 	VMAQ_FIELD(procmap_batch, resolved)				\
-	VMAQ_FIELD(procmap_batch, reserved)				\
+	VMAQ_FIELD(procmap_batch, kernel_rec_size)			\
 	X(PROCMAP_VMA_RECORD_SIZE_VER0)					\
 	X(sizeof(struct procmap_vma_record))				\
 	X(_Alignof(struct procmap_vma_record))				\
@@ -77,7 +81,8 @@ struct vmaq_layout {
 	VMAQ_FIELD(procmap_vma_record, name_off)			\
 	VMAQ_FIELD(procmap_vma_record, name_size)			\
 	VMAQ_FIELD(procmap_vma_record, build_id_off)			\
-	VMAQ_FIELD(procmap_vma_record, build_id_size)
+	VMAQ_FIELD(procmap_vma_record, build_id_size)			\
+	VMAQ_FIELD(procmap_vma_record, rec_flags)
 
 #define X(expr) { #expr, (unsigned long long)(expr) },
 

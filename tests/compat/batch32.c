@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,11 +65,19 @@ TEST(compat_range_and_address_modes_agree_with_the_text)
 	struct procmap_batch b;
 	int fd = open("/proc/self/maps", O_RDONLY), n;
 
+	uint64_t gen = 0;
+	/* the 7.3 ABI has the generation command and fills the batch's when asked */
+	bool v2 = !ioctl(fd, PROCMAP_QUERY_GENERATION, &gen);
+
 	memset(&b, 0, sizeof(b));
 	b.size = sizeof(b);
+	b.flags = v2 ? PROCMAP_BATCH_GENERATION : 0;
 	if (ioctl(fd, PROCMAP_QUERY_BATCH, &b))
 		SKIP(return, "no PROCMAP_QUERY_BATCH for 32-bit callers: %s", strerror(errno));
 	EXPECT_NE(0, b.generation);
+	if (v2) {
+		EXPECT_EQ(gen, b.generation);
+	}
 
 	n = read_text(text, 256);
 	ASSERT_GT(n, 3);
@@ -109,6 +118,9 @@ TEST(compat_range_and_address_modes_agree_with_the_text)
 	}
 	/* a pointer beyond 4 GiB is no pointer of a 32-bit task */
 	b.recs_addr = 1ULL << 32;
+	b.generation = 0;
+	b.resolved = 0;
+	b.kernel_rec_size = 0;
 	EXPECT_EQ(-1, ioctl(fd, PROCMAP_QUERY_BATCH, &b));
 	EXPECT_EQ(EFAULT, errno);
 	close(fd);

@@ -57,6 +57,11 @@ static int generation(int fd, uint64_t *gen)
 	struct procmap_batch b;
 	int r;
 
+	/* PROCMAP_QUERY_GENERATION; the first 6.12 series has only the batch's */
+	if (!ioctl(fd, PROCMAP_QUERY_GENERATION, gen))
+		return 0;
+	if (errno != ENOTTY)
+		return -errno;
 	batch_init(&b, 0);
 	r = batch(fd, &b);
 	*gen = b.generation;
@@ -81,6 +86,43 @@ static const char *no_batch(void)
 	if (r == -ENOTTY)
 		return "kernel has no PROCMAP_QUERY_BATCH";
 	return NULL;
+}
+
+/*
+ * The 7.3 series' ABI reports its record size; the first 6.12 series
+ * (until it is rebuilt on the same ABI) leaves that field, its
+ * "reserved", at 0, sorts addresses itself and limits their number.
+ */
+static bool abi_v2(void)
+{
+	static int v = -1;
+
+	if (v < 0) {
+		struct procmap_batch b;
+		int fd = open_maps(getpid());
+
+		batch_init(&b, 0);
+		v = !batch(fd, &b) && b.kernel_rec_size;
+		close(fd);
+	}
+	return v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Call again with the same struct: its out fields must be 0 on input. */
+static int batch_again(int fd, struct procmap_batch *b)
+{
+	b->generation = 0;
+	b->resolved = 0;
+	if (abi_v2())
+		b->kernel_rec_size = 0;
+	return batch(fd, b);
 }
 
 #define NEED_BATCH() do { \
@@ -147,7 +189,9 @@ static int walk(int fd, uint64_t flags, uint64_t from, uint64_t to,
 
 	memset(m, 0, sizeof(*m));
 	while (from < to) {
-		batch_init(&b, flags | PROCMAP_BATCH_RANGE);
+		/* the 7.3 ABI fills in the generation when asked (the first call) */
+		batch_init(&b, flags | PROCMAP_BATCH_RANGE |
+			   (!m->calls && abi_v2() ? PROCMAP_BATCH_GENERATION : 0));
 		b.start = from;
 		b.end = to;
 		b.rec_size = sizeof(*recs);
@@ -496,8 +540,20 @@ static void check_addresses(struct __test_metadata *_metadata, int fd,
 	struct procmap_vma_record *recs = calloc(n, sizeof(*recs));
 	uint32_t *index = calloc(n, sizeof(*index));
 	struct procmap_batch b;
+	bool sorted = true;
 
+	for (uint32_t i = 1; i < n; i++)
+		sorted = sorted && addrs[i - 1] <= addrs[i];
 	batch_init_addrs(&b, flags, addrs, n, index, recs);
+	if (!sorted && abi_v2()) {
+		/* the 7.3 ABI takes sorted addresses only, and changes nothing */
+		memset(index, 0xa5, n * sizeof(*index));
+		EXPECT_EQ(-EINVAL, batch(fd, &b));
+		EXPECT_EQ(0xa5a5a5a5, index[0]);
+		free(recs);
+		free(index);
+		return;
+	}
 	ASSERT_EQ(0, batch(fd, &b));
 	EXPECT_EQ(n, b.resolved);
 	for (uint32_t i = 1; i < b.rec_count; i++)	/* increasing, distinct */ {
@@ -545,7 +601,12 @@ static void check_addresses(struct __test_metadata *_metadata, int fd,
 	free(index);
 }
 
-TEST(address_mode_resolves_any_order_with_duplicates_and_holes)
+/*
+ * The first 6.12 series takes addresses in any order; the 7.3 series
+ * takes them sorted (EINVAL otherwise, checked before anything is
+ * written). Both: duplicates and holes.
+ */
+TEST(address_mode_resolves_sorted_input_with_duplicates_and_holes)
 {
 	struct test_child c = { .release_fd = -1 };
 	struct vmas t;
@@ -587,7 +648,7 @@ TEST(address_mode_resolves_any_order_with_duplicates_and_holes)
 	check_addresses(_metadata, fd, addrs, n, PROCMAP_QUERY_VMA_WRITABLE, gate);
 	check_addresses(_metadata, fd, addrs, n, PROCMAP_QUERY_FILE_BACKED_VMA |
 			PROCMAP_QUERY_VMA_EXECUTABLE, gate);
-	/* already sorted input takes another path in the kernel */
+	/* sorted */
 	for (uint32_t i = 1; i < n; i++)
 		for (uint32_t j = i; j > 0 && addrs[j - 1] > addrs[j]; j--) {
 			uint64_t x = addrs[j];
@@ -751,11 +812,13 @@ TEST(address_mode_with_little_room_resolves_a_prefix_and_says_so)
 	ASSERT_EQ(0, child_start(&c, setup_many, &many));
 	fd = open_maps(c.pid);
 	ASSERT_EQ(0, text_vmas(c.pid, &t));
-	/* the highest 64 VMAs' starts, in decreasing order */
+	/* the highest 64 VMAs' starts, in decreasing order (increasing on the 7.3 ABI) */
 	for (size_t i = t.n; i-- > 0 && n < 64;)
 		if (t.v[i].r.vma_start < (1ULL << 47))
 			addrs[n++] = t.v[i].r.vma_start;
 	ASSERT_EQ(64, n);
+	if (abi_v2())
+		qsort(addrs, n, sizeof(addrs[0]), cmp_u64);
 	batch_init(&b, 0);
 	b.addr_count = n;
 	b.addrs_addr = (uintptr_t)addrs;
@@ -778,7 +841,7 @@ TEST(address_mode_with_little_room_resolves_a_prefix_and_says_so)
 	EXPECT_EQ(4, got);
 	EXPECT_EQ(60, unresolved);
 	/* the lowest addresses were resolved first */
-	EXPECT_NE(PROCMAP_BATCH_UNRESOLVED, index[63]);
+	EXPECT_NE(PROCMAP_BATCH_UNRESOLVED, index[abi_v2() ? 0 : 63]);
 	vmas_free(&t);
 	close(fd);
 	ASSERT_EQ(0, child_finish(&c));
@@ -842,7 +905,7 @@ TEST(string_area_too_small_for_one_name_is_enospc_then_partial)
 	 * of the name, then resume at B.
 	 */
 	b.strs_size = na + nb - 1;
-	ASSERT_EQ(0, batch(fd, &b));
+	ASSERT_EQ(0, batch_again(fd, &b));
 	ASSERT_EQ(2, b.rec_count);
 	EXPECT_EQ(na, b.strs_size);
 	EXPECT_EQ((uintptr_t)a + 2 * pg, b.start);
@@ -854,7 +917,7 @@ TEST(string_area_too_small_for_one_name_is_enospc_then_partial)
 	b.rec_count = 8;
 	b.strs_size = nb;
 	b.end = (uintptr_t)a + 4 * pg;
-	ASSERT_EQ(0, batch(fd, &b));
+	ASSERT_EQ(0, batch_again(fd, &b));
 	ASSERT_EQ(2, b.rec_count);
 	EXPECT_EQ(nb, b.strs_size);
 	EXPECT_EQ(recs[0].name_off, recs[1].name_off);
@@ -1000,7 +1063,7 @@ TEST(every_invalid_input_has_its_errno)
 	RANGE_OK(); b.flags |= 1ULL << 63;		EXPECT_ERRNO(EINVAL, "high flag");
 	RANGE_OK(); b.flags |= PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
 	EXPECT_ERRNO(EINVAL, "COVERING_OR_NEXT is PROCMAP_QUERY's");
-	RANGE_OK(); b.reserved = 1;			EXPECT_ERRNO(EINVAL, "reserved");
+	RANGE_OK(); b.kernel_rec_size = 1;		EXPECT_ERRNO(EINVAL, "out field kernel_rec_size");
 	RANGE_OK(); b.rec_size = 64;			EXPECT_ERRNO(EINVAL, "record too small");
 	RANGE_OK(); b.rec_size = 76;			EXPECT_ERRNO(EINVAL, "record not 8-aligned");
 	RANGE_OK(); b.rec_size = 8192;			EXPECT_ERRNO(EINVAL, "record too big");
@@ -1017,9 +1080,35 @@ TEST(every_invalid_input_has_its_errno)
 	ADDR_OK(); b.addrs_addr = 0;			EXPECT_ERRNO(EINVAL, "count without addresses");
 	ADDR_OK(); b.index_addr = 0;			EXPECT_ERRNO(EINVAL, "count without index");
 	ADDR_OK(); b.rec_count = 0; b.recs_addr = 0;	EXPECT_ERRNO(EINVAL, "addresses, no records");
-	ADDR_OK(); b.addr_count = PROCMAP_BATCH_MAX_ADDRS + 1;
-	EXPECT_ERRNO(E2BIG, "too many addresses");
-	ADDR_OK(); b.addr_count = UINT32_MAX;		EXPECT_ERRNO(E2BIG, "absurd count");
+	/* the first 6.12 series has a limit; the 7.3 series reads any number */
+	if (abi_v2()) {
+		uint64_t *many = calloc(65537, sizeof(*many));
+		uint32_t *midx = calloc(65537, sizeof(*midx));
+		char *guard = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		ADDR_OK(); b.addr_count = 65537; b.addrs_addr = (uintptr_t)many;
+		b.index_addr = (uintptr_t)midx;
+		EXPECT_EQ(0, batch(fd, &b));
+		EXPECT_EQ(65537, b.resolved);
+		EXPECT_EQ(PROCMAP_BATCH_NO_VMA, midx[65536]);
+		/* a count that runs the addresses into unmapped memory */
+		ASSERT_NE(MAP_FAILED, guard);
+		ASSERT_EQ(0, mprotect(guard + pg, pg, PROT_NONE));
+		ADDR_OK(); b.addr_count = UINT32_MAX; b.addrs_addr = (uintptr_t)guard;
+		b.index_addr = (uintptr_t)midx;
+		EXPECT_ERRNO(EFAULT, "addresses past their buffer");
+		free(many);
+		free(midx);
+		munmap(guard, 2 * pg);
+		/* unsorted addresses */
+		ADDR_OK(); addrs[0] = 2; addrs[1] = 1;	EXPECT_ERRNO(EINVAL, "unsorted addresses");
+		addrs[0] = addrs[1] = 0;
+	} else {
+		ADDR_OK(); b.addr_count = 65537;
+		EXPECT_ERRNO(E2BIG, "too many addresses");
+		ADDR_OK(); b.addr_count = UINT32_MAX;	EXPECT_ERRNO(E2BIG, "absurd count");
+	}
 	RANGE_OK(); b.rec_count = UINT32_MAX;		EXPECT_ERRNO(EFAULT, "records beyond user space");
 	RANGE_OK(); b.recs_addr = (uintptr_t)ro;	EXPECT_ERRNO(EFAULT, "read-only records");
 	RANGE_OK(); b.recs_addr = (uintptr_t)none;	EXPECT_ERRNO(EFAULT, "inaccessible records");

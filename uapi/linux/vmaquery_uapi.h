@@ -58,36 +58,55 @@ struct procmap_query {
 /*
  * The vmaquery series: many VMAs per call, by address or over a range,
  * and the address-space generation. See the kernel's
- * Documentation/filesystems/proc.rst.
+ * Documentation/filesystems/proc.rst and include/uapi/linux/fs.h.
+ *
+ * Two kernels carry it: the 7.3 series (this layout) and, until it is
+ * rebuilt on the same ABI, the 6.12 series, whose first version had
+ * "reserved" where kernel_rec_size is (it stays 0 there), sorted
+ * addresses on its own, took 72-byte records, always filled in the
+ * generation (it has no PROCMAP_BATCH_GENERATION flag, and rejects it)
+ * and has no PROCMAP_QUERY_GENERATION.
  */
 #define PROCMAP_QUERY_BATCH _IOWR(PROCFS_IOCTL_MAGIC, 18, struct procmap_batch)
+/* 'f' 19 to 39 are fscrypt's */
+#define PROCMAP_QUERY_GENERATION _IOR(PROCFS_IOCTL_MAGIC, 40, __u64)
 
 enum procmap_batch_flags {
 	PROCMAP_BATCH_RANGE		= 0x100,	/* walk [start, end) */
 	PROCMAP_BATCH_NAMES		= 0x200,	/* names into the string area */
 	PROCMAP_BATCH_BUILD_IDS		= 0x400,	/* build IDs, likewise */
+	PROCMAP_BATCH_GENERATION	= 0x800,	/* fill in generation */
 };
 
 #define PROCMAP_BATCH_NO_VMA		0xffffffffU	/* index[]: not mapped */
 #define PROCMAP_BATCH_UNRESOLVED	0xfffffffeU	/* index[]: no room left */
-#define PROCMAP_BATCH_MAX_ADDRS		65536
+#define PROCMAP_BATCH_BUILD_ID_MAX	20	/* the longest build ID */
+/* a string area this large always holds one record's strings */
+#define PROCMAP_BATCH_STRS_MIN		(4096 + PROCMAP_BATCH_BUILD_ID_MAX)
 
 struct procmap_batch {
 	__u64 size;		/* in: sizeof(struct procmap_batch) */
-	__u64 flags;		/* in: PROCMAP_QUERY_VMA_* filters, PROCMAP_BATCH_* */
-	__u64 generation;	/* out: address-space generation */
-	__u64 start;		/* in/out: range mode: from; out: resume at */
-	__u64 end;		/* in: range mode: up to, exclusive */
-	__u64 addrs_addr;	/* in: address mode: __u64 addrs[addr_count] */
-	__u64 index_addr;	/* in: address mode: __u32 index[addr_count] */
-	__u64 recs_addr;	/* in: rec_count records of rec_size bytes */
+	__u64 flags;		/* in: PROCMAP_BATCH_*, PROCMAP_QUERY_* filters */
+	__u64 generation;	/* out (0 on input) */
+	__u64 start;		/* range mode: in: from; out: resume at */
+	__u64 end;		/* range mode: in: up to, exclusive */
+	__u64 addrs_addr;	/* address mode: in: sorted __u64 addrs[addr_count] */
+	__u64 index_addr;	/* address mode: in: __u32 index[addr_count] */
+	__u64 recs_addr;	/* in: room for rec_count records */
 	__u64 strs_addr;	/* in: string area of strs_size bytes */
-	__u32 addr_count;	/* in */
-	__u32 rec_size;		/* in: sizeof(struct procmap_vma_record) */
+	__u32 addr_count;	/* address mode: in */
+	__u32 rec_size;		/* in: size of the caller's record */
 	__u32 rec_count;	/* in: room; out: records written */
 	__u32 strs_size;	/* in: room; out: bytes used */
-	__u32 resolved;		/* out: address mode: addresses looked up */
-	__u32 reserved;		/* must be zero */
+	__u32 resolved;		/* address mode: out (0 on input) */
+	__u32 kernel_rec_size;	/* out (0 on input): the kernel's record size */
+};
+
+enum procmap_vma_record_flags {
+	PROCMAP_VMA_NAME_TOO_LONG	= 0x1,	/* a name over PATH_MAX: none given */
+	PROCMAP_VMA_FILE_DELETED	= 0x2,	/* the file has been unlinked */
+	PROCMAP_VMA_GATE		= 0x4,	/* the gate VMA */
+	PROCMAP_VMA_CLIPPED		= 0x8,	/* starts above the VMA's start */
 };
 
 struct procmap_vma_record {
@@ -99,14 +118,15 @@ struct procmap_vma_record {
 	__u64 inode;
 	__u32 dev_major;
 	__u32 dev_minor;
-	__u32 name_off;		/* in the string area; consecutive records of
-				 * one file share their name and build ID */
+	__u32 name_off;		/* in the string area; records of one file
+				 * may share their name and build ID */
 	__u32 name_size;	/* with the NUL; 0: no name */
 	__u32 build_id_off;	/* in the string area */
 	__u32 build_id_size;	/* 0: none */
+	__u64 rec_flags;	/* PROCMAP_VMA_* */
 };
 
-#define PROCMAP_VMA_RECORD_SIZE_VER0	72
+#define PROCMAP_VMA_RECORD_SIZE_VER0	80
 #endif /* PROCMAP_QUERY_BATCH */
 
 #endif /* _VMAQUERY_UAPI_H */
