@@ -299,7 +299,7 @@ vm-shell: $(O)/vm/base.cpio.gz
 # make check's bounded run of the ioctl fuzzer in the VM, in seconds per
 # ioctl: minutes on the patched kernel, whose code it is there to break;
 # less on stock, whose PROCMAP_QUERY is upstream's. make torture runs longer.
-VM_FUZZ_SECONDS_patched ?= 90
+VM_FUZZ_SECONDS_patched ?= 60
 VM_FUZZ_SECONDS_stock ?= 15
 VM_LAYERS_patched := $(O)/vm/python.cpio.gz
 # what each kernel must offer: tests that find less fail, not skip
