@@ -30,6 +30,14 @@
  * Under valgrind the program's stack is valgrind's, not the kernel's
  * [stack] VMA: tests that look at their own stack cannot hold there.
  */
+/* qsort() comparator for uint64_t addresses */
+static inline int vmaq_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static inline int under_valgrind(void)
 {
 #ifdef RUNNING_ON_VALGRIND

@@ -108,13 +108,6 @@ static bool abi_v2(void)
 	return v;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Call again with the same struct: its out fields must be 0 on input. */
 static int batch_again(int fd, struct procmap_batch *b)
 {
@@ -818,7 +811,7 @@ TEST(address_mode_with_little_room_resolves_a_prefix_and_says_so)
 			addrs[n++] = t.v[i].r.vma_start;
 	ASSERT_EQ(64, n);
 	if (abi_v2())
-		qsort(addrs, n, sizeof(addrs[0]), cmp_u64);
+		qsort(addrs, n, sizeof(addrs[0]), vmaq_cmp_u64);
 	batch_init(&b, 0);
 	b.addr_count = n;
 	b.addrs_addr = (uintptr_t)addrs;

@@ -256,13 +256,6 @@ static bool batch_documented(int e)
 	return false;
 }
 
-static int cmp_addr(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static uint64_t fuzz_addr(uint64_t *s)
 {
 	uint64_t r = rnd(s), a;
@@ -462,7 +455,7 @@ static void one_batch_call(int fd, uint64_t *s, struct bbufs *b)
 			b->addrs[i] = fuzz_addr(s);
 		/* the 7.3 ABI takes sorted addresses: mostly give it those */
 		if (rnd(s) % 4)
-			qsort(b->addrs, q->addr_count, sizeof(b->addrs[0]), cmp_addr);
+			qsort(b->addrs, q->addr_count, sizeof(b->addrs[0]), vmaq_cmp_u64);
 		q->addrs_addr = q->addr_count ? fuzz_ptr(s, b->addrs) : 0;
 		q->index_addr = q->addr_count ? fuzz_ptr(s, b->index) : 0;
 		if (rnd(s) % 32 == 0)
