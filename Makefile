@@ -310,7 +310,7 @@ VM_BACKENDS_stock := query,text
 # names those a kernel is known not to pass yet, reported as skips.
 UPSTREAM_DURATION ?= 20
 VM_UPSTREAM_SKIP_6.12_patched := proc-maps-race proc-maps-batch
-VM_UPSTREAM_WHY_6.12_patched := the 6.12 series is not yet rebuilt on upstream's design and the 7.3 ABI
+VM_UPSTREAM_WHY_6.12_patched := the 6.12 series is not yet rebuilt on the upstream design and the 7.3 ABI
 VM_UPSTREAM_SKIP_6.12_stock := proc-maps-batch
 VM_UPSTREAM_WHY_6.12_stock := stock 6.12 has no PROCMAP_QUERY_BATCH
 vm-check: $(O)/vm/base.cpio.gz $(VM_LAYERS_$(VARIANT))

@@ -296,6 +296,11 @@ static bool batch_output_ok(const struct procmap_batch *in, const struct procmap
 
 		x.generation = in->generation;
 		x.kernel_rec_size = in->kernel_rec_size;	/* the 7.3 ABI says its size */
+		/* and says it used no records and no string bytes */
+		if (!out->rec_count)
+			x.rec_count = in->rec_count;
+		if (!out->strs_size)
+			x.strs_size = in->strs_size;
 		/* the first 6.12 series always fills it; 7.3's only when asked and no writer runs */
 		if (memcmp(&x, in, sizeof(x)) || (!out->generation && !out->kernel_rec_size)) {
 			record_bad("generation-only call wrote more than the generation");
