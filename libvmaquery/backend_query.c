@@ -67,7 +67,11 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 
 static int gate_from_self(struct vmaq_rec *gate)
 {
-	struct vmaq_proc self = { .pid = 0, .backend = VMAQ_BACKEND_TEXT };
+	struct vmaq_proc self = {
+		.pid = 0,
+		.backend = VMAQ_BACKEND_TEXT,
+		.text_lock = PTHREAD_MUTEX_INITIALIZER,
+	};
 	struct vmaq_walk w;
 	struct vmaq_rec *rec, *last;
 	struct procmap_query q;

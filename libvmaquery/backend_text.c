@@ -39,6 +39,69 @@ static int text_reserve(struct vmaq_walk *w)
 	return 0;
 }
 
+/*
+ * End of file is also what every read returns once the address space the
+ * file was opened on has gone (the task exited, or exec replaced it):
+ * each read() pins the mm for its own length only, so a map can end
+ * early at any read boundary and still look whole. The answer is
+ * complete only if the address space still exists after the read that
+ * saw the end: a live mm always shows at least one line from offset 0.
+ * (If it goes away just after, the caller is told ESRCH for a map that
+ * was whole: the safe side.)
+ */
+int vmaq_text_alive(struct vmaq_proc *proc)
+{
+	ssize_t n;
+	char c;
+
+	pthread_mutex_lock(&proc->text_lock);
+	do {
+		n = pread(proc->fd, &c, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = -errno;
+	/* the file's position is now nobody's */
+	proc->text_reader = 0;
+	pthread_mutex_unlock(&proc->text_lock);
+	if (n < 0)
+		return (int)n;
+	return n ? 0 : -ESRCH;
+}
+
+/*
+ * Read on from w->off if the file's position is still this walk's;
+ * otherwise (another walk of the handle read in between) start again
+ * from offset 0 with an empty window: text_next() skips what the walk
+ * has passed, by address. Whole reads under the handle's lock, so that
+ * walks in different threads cannot interleave inside one.
+ */
+static ssize_t text_read(struct vmaq_walk *w)
+{
+	struct vmaq_proc *proc = w->proc;
+	ssize_t n;
+
+	pthread_mutex_lock(&proc->text_lock);
+	if (!w->text_id)
+		w->text_id = ++proc->text_ids;
+	if (w->off && (proc->text_reader != w->text_id ||
+		       proc->text_pos != w->off)) {
+		w->off = 0;
+		w->start = w->end = 0;
+		w->held = false;
+	}
+	do {
+		n = pread(proc->fd, w->buf + w->end, w->cap - w->end, w->off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		n = -errno;
+	} else {
+		proc->text_reader = w->text_id;
+		proc->text_pos = w->off + n;
+	}
+	pthread_mutex_unlock(&proc->text_lock);
+	return n;
+}
+
 static int text_fill(struct vmaq_walk *w)
 {
 	ssize_t n;
@@ -47,17 +110,15 @@ static int text_fill(struct vmaq_walk *w)
 	err = text_reserve(w);
 	if (err)
 		return err;
-	do {
-		n = pread(w->proc->fd, w->buf + w->end, w->cap - w->end, w->off);
-	} while (n < 0 && errno == EINTR);
+	n = text_read(w);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (n == 0) {
 		w->eof = true;
 		/* The kernel shows nothing once the address space is gone. */
 		if (w->empty)
 			return -ESRCH;
-		return 0;
+		return vmaq_text_alive(w->proc);
 	}
 	w->empty = false;
 	w->off += n;
@@ -111,10 +172,11 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		w->start = w->held_next;
 	w->held = false;
 	for (;;) {
-		saved = w->start;
 		err = text_line(w, &line, &len);
 		if (err)
 			return err;
+		/* where the line starts (a re-read may have moved the window) */
+		saved = (size_t)(line - w->buf);
 		err = vmaq_parse_line(line, len, &rec->vma, &name, &name_len);
 		if (err)
 			return err;

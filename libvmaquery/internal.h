@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -89,6 +90,16 @@ struct vmaq_proc {
 	int gate_state;		/* 0 unknown, 1 present, -1 absent */
 	struct vmaq_rec gate;
 	struct vmaq_rec cur;	/* what vmaq_find() returns */
+	/*
+	 * The maps file has one read position, which the kernel keeps in
+	 * its seq_file: a read at any other offset makes it render the map
+	 * again from the start and count bytes, which tears lines if the
+	 * map changed. Text walks say whose position the file holds.
+	 */
+	pthread_mutex_t text_lock;
+	uint64_t text_reader;	/* id of the walk that read last */
+	off_t text_pos;		/* where that read ended */
+	uint64_t text_ids;	/* last walk id handed out */
 	struct vmaq_bid_cache bids;
 };
 
@@ -103,6 +114,7 @@ struct vmaq_walk {
 	off_t off;
 	bool eof;
 	bool empty;		/* nothing read yet */
+	uint64_t text_id;	/* this walk's id, for proc->text_reader */
 	bool held;		/* the last line returned is still in the window */
 	size_t held_next;	/* where the line after it starts */
 	uint64_t held_end;	/* its VMA's end */
@@ -146,6 +158,8 @@ void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 
 /* 0 while the handle's address space exists, -ESRCH once it is gone. */
 int vmaq_proc_check(struct vmaq_proc *proc);
+/* The same for the text backend, which has no ioctl to ask. */
+int vmaq_text_alive(struct vmaq_proc *proc);
 
 /*
  * The fields a PROCMAP_QUERY answer (@k a struct procmap_query) and a

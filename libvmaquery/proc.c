@@ -109,8 +109,6 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 
 int vmaq_proc_check(struct vmaq_proc *proc)
 {
-	char c;
-	ssize_t n;
 	int q;
 
 	if (proc->backend == VMAQ_BACKEND_BATCH) {
@@ -121,13 +119,7 @@ int vmaq_proc_check(struct vmaq_proc *proc)
 		q = vmaq_query_probe(proc->fd);
 		return q < 0 ? q : 0;
 	}
-	/* No ioctl to tell us: an empty file means no address space. */
-	do {
-		n = pread(proc->fd, &c, 1, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n ? 0 : -ESRCH;
+	return vmaq_text_alive(proc);
 }
 
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
@@ -142,6 +134,7 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 		return -ENOMEM;
 	proc->fd = fd;
 	proc->pid = pid;
+	pthread_mutex_init(&proc->text_lock, NULL);
 	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
 	if (want == VMAQ_BACKEND_AUTO) {
 		err = backend_from_env(&want);
@@ -154,6 +147,7 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	*procp = proc;
 	return 0;
 fail:
+	pthread_mutex_destroy(&proc->text_lock);
 	free(proc);
 	return err;
 }
@@ -228,6 +222,7 @@ void vmaq_close(struct vmaq_proc *proc)
 		return;
 	close(proc->fd);
 	vmaq_bid_cache_free(&proc->bids);
+	pthread_mutex_destroy(&proc->text_lock);
 	free(proc);
 }
 

@@ -7,6 +7,7 @@
  * machine. Then find/lookup/filter semantics on known layouts.
  */
 #include <dirent.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
@@ -300,6 +301,208 @@ TEST_F(be, every_process_matches_text)
 	       checked, nomm, gone, denied, busy);
 	EXPECT_GT(checked, 0);
 	EXPECT_EQ(0, unstable);
+}
+
+/*
+ * A walk whose target goes away in the middle. 15,000 pairs of VMAs are
+ * 30,000 lines of text, about 2 MB: hundreds of read() calls for the text
+ * backend (each returns about a page), hundreds of ioctls for the others
+ * (a tenth of that under valgrind). The walk has read its first
+ * records when the child exits (or execs): what follows must be ESRCH,
+ * never the end of a shorter map.
+ */
+#define CUT_PAIRS 15000
+/* valgrind tracks at most some thousands of segments in a process */
+#define CUT_PAIRS_VALGRIND 3000
+#define cut_pairs() (under_valgrind() ? CUT_PAIRS_VALGRIND : CUT_PAIRS)
+
+static int cut_walk(struct __test_metadata *_metadata, struct vmaq_proc *p,
+		    void (*cut)(void *), void *arg, size_t *seen)
+{
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	int r;
+
+	*seen = 0;
+	if (vmaq_iter_new(p, VMAQ_NAME, &it))
+		return -errno;
+	r = vmaq_iter_next(it, &v);
+	if (r == 1) {
+		*seen = 1;
+		cut(arg);
+		while ((r = vmaq_iter_next(it, &v)) == 1)
+			(*seen)++;
+	}
+	vmaq_iter_free(it);
+	return r;
+}
+
+/* Exited, not reaped: the pid and task stay, the address space is gone. */
+static void cut_by_exit(void *arg)
+{
+	struct test_child *c = arg;
+	siginfo_t si;
+
+	close(c->release_fd);
+	c->release_fd = -1;
+	while (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOWAIT) < 0 &&
+	       errno == EINTR)
+		;
+}
+
+static void cut_by_reaping(void *arg)
+{
+	child_finish(arg);
+}
+
+TEST_F(be, exit_in_the_middle_of_a_long_walk_is_esrch)
+{
+	struct test_child c;
+	struct vmaq_proc *p;
+	int n = cut_pairs(), r;
+	size_t seen;
+
+	ASSERT_EQ(0, child_start(&c, setup_many, &n));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	r = cut_walk(_metadata, p, cut_by_exit, &c, &seen);
+	TH_LOG("%zu records before the end of the walk", seen);
+	EXPECT_EQ(-ESRCH, r);
+	EXPECT_EQ(ESRCH, errno);
+	EXPECT_LT(seen, (size_t)2 * n);
+	/* and once the zombie is reaped */
+	ASSERT_EQ(0, child_finish(&c));
+	EXPECT_EQ(-ESRCH, cut_walk(_metadata, p, cut_by_reaping, &c, &seen));
+	EXPECT_EQ(0u, seen);
+	vmaq_close(p);
+}
+
+struct exec_child {
+	pid_t pid;
+	int go, execd;	/* write to start exec; EOF once exec is done */
+};
+
+static void cut_by_exec(void *arg)
+{
+	struct exec_child *e = arg;
+	char b = 0;
+
+	if (write(e->go, &b, 1) != 1)
+		return;
+	/* the close-on-exec end closes after exec has dropped the old mm */
+	while (read(e->execd, &b, 1) < 0 && errno == EINTR)
+		;
+}
+
+TEST_F(be, exec_in_the_middle_of_a_long_walk_is_esrch)
+{
+	struct exec_child e;
+	struct vmaq_proc *p;
+	int go[2], done[2], n = cut_pairs(), r, st;
+	size_t seen;
+	char b;
+
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(done, O_CLOEXEC));
+	e.pid = fork();
+	ASSERT_GE(e.pid, 0);
+	if (e.pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		if (setup_many(&n) || write(done[1], "r", 1) != 1 ||
+		    read(go[0], &b, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	close(done[1]);
+	ASSERT_EQ(1, read(done[0], &b, 1));
+	e.go = go[1];
+	e.execd = done[0];
+	ASSERT_EQ(0, open_backend(e.pid, variant->backend, &p));
+	r = cut_walk(_metadata, p, cut_by_exec, &e, &seen);
+	TH_LOG("%zu records before the end of the walk", seen);
+	EXPECT_EQ(-ESRCH, r);
+	EXPECT_LT(seen, (size_t)2 * n);
+	vmaq_close(p);
+	close(go[1]);
+	close(done[0]);
+	kill(e.pid, SIGKILL);
+	waitpid(e.pid, &st, 0);
+}
+
+/*
+ * Two walks of one handle take turns while the map changes between their
+ * steps: 1, 2 or 3 pages that cannot merge are mapped below both cursors,
+ * so the text after them moves by whole lines. The walks share the maps
+ * file and its one read position: neither may see a torn line or go
+ * backwards, and each must end where the map ends.
+ */
+static void churn_below(char **m, int *k, int step)
+{
+	static const int prot[] = { PROT_NONE, PROT_READ | PROT_EXEC, PROT_NONE };
+	int i;
+
+	for (i = 0; i < *k; i++)
+		munmap(m[i], pg);
+	*k = step % 3 + 1;
+	for (i = 0; i < *k; i++)
+		m[i] = mmap(NULL, pg, prot[i], MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static uint64_t last_end_of_text(pid_t pid)
+{
+	char *t = maps_text(pid, NULL), *l;
+	unsigned long long s = 0, e = 0;
+
+	if (!t)
+		return 0;
+	l = strrchr(t, '\n');
+	while (l > t && l[-1] != '\n')
+		l--;
+	if (sscanf(l, "%llx-%llx", &s, &e) != 2)
+		e = 0;
+	free(t);
+	return e;
+}
+
+TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
+{
+	struct vmaq_iter *a, *b;
+	const struct vmaq_vma *va, *vb;
+	uint64_t last_a = 0, last_b = 0;
+	int n = 4000, ra = 1, rb = 1, i, k = 0, steps = 0;
+	char *m[3];
+
+	/* our own map, tens of read() calls long */
+	ASSERT_EQ(0, setup_many(&n));
+	ASSERT_EQ(0, vmaq_iter_new(self->self, VMAQ_NAME, &a));
+	ASSERT_EQ(0, vmaq_iter_new(self->self, VMAQ_NAME, &b));
+	while (ra == 1 || rb == 1) {
+		for (i = 0; i < 500 && ra == 1; i++) {
+			ra = vmaq_iter_next(a, &va);
+			if (ra == 1) {
+				EXPECT_GE(va->start, last_a);
+				last_a = va->end;
+			}
+		}
+		churn_below(m, &k, steps);
+		for (i = 0; i < 300 && rb == 1; i++) {
+			rb = vmaq_iter_next(b, &vb);
+			if (rb == 1) {
+				EXPECT_GE(vb->start, last_b);
+				last_b = vb->end;
+			}
+		}
+		churn_below(m, &k, ++steps);
+	}
+	EXPECT_EQ(0, ra);
+	EXPECT_EQ(0, rb);
+	EXPECT_GT(steps, 10);
+	EXPECT_EQ(last_end_of_text(getpid()), last_a);
+	EXPECT_EQ(last_end_of_text(getpid()), last_b);
+	vmaq_iter_free(a);
+	vmaq_iter_free(b);
 }
 
 TEST_F(be, find_covering_next_and_filters)
