@@ -6,7 +6,7 @@
  *
  * PROCMAP_QUERY never reports the gate VMA ([vsyscall] on x86-64), which
  * /proc/PID/maps prints last, so this backend adds it itself: see
- * vmaq_gate_lookup().
+ * gate_lookup_locked().
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -70,6 +70,7 @@ static int gate_from_self(struct vmaq_rec *gate)
 	struct vmaq_proc self = {
 		.pid = 0,
 		.backend = VMAQ_BACKEND_TEXT,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.text_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct vmaq_walk w;
@@ -119,8 +120,9 @@ out:
  * Does the target have a gate VMA? The kernel shows one to every 64-bit
  * task when it shows one to us (the vsyscall= setting is global), and
  * none to 32-bit tasks, which are the ones with nothing above 4 GiB.
+ * Found once per handle, under proc->lock: walks in several threads ask.
  */
-int vmaq_gate_lookup(struct vmaq_proc *proc)
+static int gate_lookup_locked(struct vmaq_proc *proc)
 {
 	struct procmap_query q;
 	int err;
@@ -151,13 +153,16 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	if (w->gate_done)
 		return -ENOENT;
 	w->gate_done = true;
-	err = vmaq_gate_lookup(w->proc);
+	pthread_mutex_lock(&w->proc->lock);
+	err = gate_lookup_locked(w->proc);
+	if (err > 0 && (w->proc->gate.vma.end <= addr ||
+			!vmaq_match(&w->proc->gate.vma, w->flags)))
+		err = 0;
+	if (err > 0)
+		vmaq_rec_copy(rec, &w->proc->gate);
+	pthread_mutex_unlock(&w->proc->lock);
 	if (err <= 0)
 		return err ? err : -ENOENT;
-	if (w->proc->gate.vma.end <= addr ||
-	    !vmaq_match(&w->proc->gate.vma, w->flags))
-		return -ENOENT;
-	vmaq_rec_copy(rec, &w->proc->gate);
 	if (!(w->flags & VMAQ_NAME))
 		rec->vma.name = NULL;
 	return 0;

@@ -229,49 +229,64 @@ static int open_mapped_file(struct vmaq_proc *proc, const struct vmaq_vma *v)
 	return fd;
 }
 
+/*
+ * The handle's cache is shared by all its walks, which may run in several
+ * threads: looked up and filled under proc->lock. The file is read
+ * outside it (two threads may both read a file the cache lacks; the
+ * second to finish finds the first's entry).
+ */
 int vmaq_build_id_fill(struct vmaq_proc *proc, struct vmaq_rec *rec)
 {
 	struct vmaq_vma *v = &rec->vma;
 	struct vmaq_bid_cache *c = &proc->bids;
 	struct vmaq_bid_entry *e;
+	unsigned char id[VMAQ_BUILD_ID_MAX];
+	uint32_t size = 0;
 	bool found;
-	int fd, err;
+	int fd, err = 0;
 
 	v->build_id = NULL;
 	v->build_id_size = 0;
 	if (!(v->flags & VMAQ_FILE) || !v->inode)
 		return 0;
+	pthread_mutex_lock(&proc->lock);
+	e = c->nslots ? cache_slot(c, v, &found) : NULL;
+	if (e && found)
+		goto hit;
+	pthread_mutex_unlock(&proc->lock);
+
+	/* The name helps find the file: read the line's name. */
+	fd = open_mapped_file(proc, v);
+	if (fd < 0)
+		return 0;	/* not cached: the file may become readable later */
+	if (vmaq_elf_build_id(fd, id, &size))
+		size = 0;
+	close(fd);
+
+	pthread_mutex_lock(&proc->lock);
 	if (c->used * 2 >= c->nslots) {
 		err = cache_grow(c);
 		if (err)
-			return err;
+			goto out;
 	}
 	e = cache_slot(c, v, &found);
 	if (!found) {
-		/* The name helps find the file: read the line's name. */
-		uint32_t size = 0;
-
-		fd = open_mapped_file(proc, v);
-		if (fd >= 0) {
-			if (vmaq_elf_build_id(fd, e->id, &size))
-				size = 0;
-			close(fd);
-		} else {
-			/* not cached: the file may become readable later */
-			return 0;
-		}
 		e->inode = v->inode;
 		e->dev_major = v->dev_major;
 		e->dev_minor = v->dev_minor;
 		e->size = size;
+		memcpy(e->id, id, size);
 		c->used++;
 	}
+hit:
 	if (e->size) {
 		memcpy(rec->build_id, e->id, e->size);
 		v->build_id = rec->build_id;
 		v->build_id_size = e->size;
 	}
-	return 0;
+out:
+	pthread_mutex_unlock(&proc->lock);
+	return err;
 }
 
 void vmaq_bid_cache_free(struct vmaq_bid_cache *c)

@@ -82,14 +82,24 @@ struct vmaq_bid_cache {
 	size_t nslots, used;
 };
 
+/*
+ * A handle. fd, pid and backend are set before anyone else sees it and
+ * never change. Its iterators and snapshots each hold a reference, so the
+ * handle lives until vmaq_close() and the last of them is freed; they may
+ * run in other threads than the handle's user, so everything they share
+ * through it (the gate record, the build-ID cache, the file's read
+ * position) is guarded by the locks below.
+ */
 struct vmaq_proc {
 	int fd;			/* /proc/PID/maps */
 	pid_t pid;		/* -1 when opened from a caller's fd */
 	enum vmaq_backend backend;
+	unsigned int refs;	/* the caller's, one per iterator and snapshot */
+	pthread_mutex_t lock;	/* gate_state, gate, bids */
 	/* The gate VMA ([vsyscall] on x86-64), which PROCMAP_QUERY skips. */
 	int gate_state;		/* 0 unknown, 1 present, -1 absent */
 	struct vmaq_rec gate;
-	struct vmaq_rec cur;	/* what vmaq_find() returns */
+	struct vmaq_rec cur;	/* what vmaq_find() returns: the handle's own */
 	/*
 	 * The maps file has one read position, which the kernel keeps in
 	 * its seq_file: a read at any other offset makes it render the map
@@ -156,6 +166,10 @@ size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 
+/* References held by iterators and snapshots (and vmaq_close()'s). */
+void vmaq_proc_get(struct vmaq_proc *proc);
+void vmaq_proc_put(struct vmaq_proc *proc);
+
 /* 0 while the handle's address space exists, -ESRCH once it is gone. */
 int vmaq_proc_check(struct vmaq_proc *proc);
 /* The same for the text backend, which has no ioctl to ask. */
@@ -196,7 +210,6 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 
 /* Query backend helper: does this fd answer PROCMAP_QUERY? */
 int vmaq_query_probe(int fd);
-int vmaq_gate_lookup(struct vmaq_proc *proc);
 
 /* Build IDs read by the library (buildid.c). */
 int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);

@@ -134,6 +134,8 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 		return -ENOMEM;
 	proc->fd = fd;
 	proc->pid = pid;
+	proc->refs = 1;
+	pthread_mutex_init(&proc->lock, NULL);
 	pthread_mutex_init(&proc->text_lock, NULL);
 	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
 	if (want == VMAQ_BACKEND_AUTO) {
@@ -148,6 +150,7 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	return 0;
 fail:
 	pthread_mutex_destroy(&proc->text_lock);
+	pthread_mutex_destroy(&proc->lock);
 	free(proc);
 	return err;
 }
@@ -216,14 +219,28 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 	return 0;
 }
 
-void vmaq_close(struct vmaq_proc *proc)
+void vmaq_proc_get(struct vmaq_proc *proc)
 {
-	if (!proc)
+	__atomic_add_fetch(&proc->refs, 1, __ATOMIC_RELAXED);
+}
+
+void vmaq_proc_put(struct vmaq_proc *proc)
+{
+	/* release: our uses of the handle happen before the free */
+	if (__atomic_sub_fetch(&proc->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	close(proc->fd);
 	vmaq_bid_cache_free(&proc->bids);
 	pthread_mutex_destroy(&proc->text_lock);
+	pthread_mutex_destroy(&proc->lock);
 	free(proc);
+}
+
+/* The caller's reference: iterators and snapshots keep their own. */
+void vmaq_close(struct vmaq_proc *proc)
+{
+	if (proc)
+		vmaq_proc_put(proc);
 }
 
 enum vmaq_backend vmaq_backend(const struct vmaq_proc *proc)
@@ -387,6 +404,7 @@ int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 	it = calloc(1, sizeof(*it));
 	if (!it)
 		return vmaq_err(-ENOMEM);
+	vmaq_proc_get(proc);
 	vmaq_walk_init(&it->walk, proc, flags);
 	*iterp = it;
 	return 0;
@@ -420,6 +438,7 @@ void vmaq_iter_free(struct vmaq_iter *it)
 	if (!it)
 		return;
 	vmaq_walk_fini(&it->walk);
+	vmaq_proc_put(it->walk.proc);
 	free(it);
 }
 

@@ -33,6 +33,7 @@ int vmaq_snapshot_new(struct vmaq_proc *proc, unsigned int flags,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return vmaq_err(-ENOMEM);
+	vmaq_proc_get(proc);
 	s->proc = proc;
 	s->flags = flags;
 	err = vmaq_table_read(&s->t, proc, flags);
@@ -143,5 +144,7 @@ void vmaq_snapshot_free(struct vmaq_snapshot *s)
 		return;
 	vmaq_table_free(&s->t);
 	vmaq_table_free(&s->fresh);
+	if (s->proc)
+		vmaq_proc_put(s->proc);
 	free(s);
 }

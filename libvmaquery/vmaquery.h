@@ -17,8 +17,14 @@
  *   - records (const struct vmaq_vma *) belong to the object that returned
  *     them and stay valid until that object is next used or freed;
  *   - a handle, iterator or snapshot may be used by one thread at a time;
- *     different objects may be used by different threads concurrently.
- *     The library has no global state.
+ *     different objects may be used by different threads concurrently,
+ *     including several iterators and snapshots of one handle and the
+ *     handle itself (what they share is locked inside the library).
+ *     The library has no global state;
+ *   - iterators and snapshots keep their handle alive: vmaq_close() gives
+ *     up the caller's use of it, and the handle (with its maps file) is
+ *     freed when its last iterator or snapshot is freed too. Each object is
+ *     still freed by its own function, once.
  *
  * See vmaquery(7) for an overview and one page per function in section 3.
  */

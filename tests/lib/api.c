@@ -107,6 +107,67 @@ TEST_F(api, exit_while_open_gives_esrch_not_stale_data)
 	vmaq_close(p);
 }
 
+/* n pairs of VMAs that cannot merge */
+static int setup_pairs(void *arg)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	int n = *(int *)arg, i;
+	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	for (i = 0; i < 2 * n; i += 2)
+		if (mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE))
+			return -1;
+	return 0;
+}
+
+/*
+ * Iterators and snapshots keep their handle: vmaq_close() gives up the
+ * caller's reference only, and they go on working (the Python binding
+ * relies on this: a Snapshot outlives Process.close()).
+ */
+TEST_F(api, iterators_and_snapshots_outlive_close)
+{
+	struct test_child c;
+	struct vmaq_proc *p;
+	struct vmaq_iter *it;
+	struct vmaq_snapshot *s;
+	const struct vmaq_vma *v;
+	size_t n = 0, lines, len, i;
+	int r, pairs = 50;
+	char *text;
+
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &pairs));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	ASSERT_EQ(0, vmaq_iter_new(p, VMAQ_NAME, &it));
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	ASSERT_EQ(1, vmaq_iter_next(it, &v));
+	vmaq_close(p);
+	/* a new handle may reuse the freed one's memory and fd: it must not */
+	ASSERT_EQ(0, open_backend(0, variant->backend, &p));
+	while ((r = vmaq_iter_next(it, &v)) == 1)
+		n++;
+	EXPECT_EQ(0, r);
+	EXPECT_EQ(vmaq_snapshot_count(s) - 1, n);
+	EXPECT_EQ(0, vmaq_snapshot_stale(s));
+	EXPECT_EQ(0, vmaq_snapshot_refresh(s));
+	/* still the child's map (100 VMAs more than ours), not ours */
+	text = maps_text(c.pid, &len);
+	ASSERT_NE(NULL, text);
+	for (lines = 0, i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	free(text);
+	EXPECT_EQ(lines, vmaq_snapshot_count(s));
+	vmaq_iter_free(it);
+	vmaq_close(p);
+	ASSERT_EQ(0, child_finish(&c));
+	/* the last reference, after the process is gone */
+	EXPECT_EQ(-ESRCH, vmaq_snapshot_refresh(s));
+	vmaq_snapshot_free(s);
+}
+
 TEST_F(api, handle_stays_on_the_old_image_across_exec)
 {
 	struct vmaq_proc *p;

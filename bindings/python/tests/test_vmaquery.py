@@ -139,6 +139,24 @@ def test_snapshot_refreshes_only_when_stale():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_snapshot_and_walk_outlive_process_close(backend, sleeper):
+    # the audit's F2: after close() they read freed memory, and a snapshot
+    # turned into the map of whichever process reused the handle
+    proc = vmaquery.open(sleeper, backend=backend)
+    snap = proc.snapshot()
+    walk = proc.vmas()
+    first = next(walk)
+    proc.close()
+    me = vmaquery.open(backend=backend)	# may reuse memory and fd
+    rest = list(walk)
+    assert [first] + rest == list(snap)
+    assert not snap.refresh()
+    assert "".join(v.line() for v in snap) == maps_text(sleeper)
+    me.close()
+    snap.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_generation_moves_on_change_or_says_it_is_unsupported(backend):
     with vmaquery.open(backend=backend) as proc:
         if backend != "batch":

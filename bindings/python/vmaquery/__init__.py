@@ -247,7 +247,7 @@ class Snapshot:
     """
 
     def __init__(self, proc: Process, handle: ctypes.c_void_p):
-        self._proc = proc	# the handle must outlive the snapshot
+        self._proc = proc	# for the reader; the C snapshot holds the handle
         self._h = handle
 
     def close(self) -> None:
