@@ -88,7 +88,10 @@ $(LIB_A): $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The pkg-config file names install paths, so `make install` writes it.
+# Libs.private: what a static link of the library needs besides it (the
+# cache's libmnl; threads, which glibc 2.34+ has in libc itself).
 PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@LIBS_PRIVATE@|$(strip $(LIBS) -pthread)|' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|'
 
 lib: $(LIB_SO) $(LIB_A)
