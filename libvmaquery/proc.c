@@ -387,6 +387,7 @@ struct vmaq_iter {
 	struct vmaq_walk walk;
 	uint64_t addr;
 	bool done;
+	int err;		/* sticky: the walk cannot go on */
 	struct vmaq_rec rec;
 };
 
@@ -416,6 +417,8 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 
 	if (!it || !vmap)
 		return vmaq_err(-EINVAL);
+	if (it->err)
+		return vmaq_err(it->err);
 	if (it->done)
 		return 0;
 	err = vmaq_walk_next(&it->walk, it->addr, &it->rec);
@@ -423,8 +426,18 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 		it->done = true;
 		return 0;
 	}
-	if (err)
+	/*
+	 * Each step asks for the first VMA ending above the last one's end.
+	 * One that starts below it grew over the cursor between two steps
+	 * (a merge, mremap, a stack growing down): with the records already
+	 * returned it would make a map that never existed. Say so instead.
+	 */
+	if (!err && it->rec.vma.start < it->addr)
+		err = -EAGAIN;
+	if (err) {
+		it->err = err;
 		return vmaq_err(err);
+	}
 	it->addr = it->rec.vma.end;
 	/* a VMA ending at the top of the address space is the last */
 	if (it->addr == 0)

@@ -11,6 +11,8 @@
 #include "table.h"
 
 #define NO_OFF SIZE_MAX
+/* walks of a map that keeps changing under them, before EAGAIN */
+#define VMAQ_TABLE_TRIES 8
 
 void vmaq_table_free(struct vmaq_table *t)
 {
@@ -142,22 +144,23 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 	       a->flags == b->flags && str_eq(a->name, b->name);
 }
 
-/* Read every VMA matching flags into t (emptied first). */
-int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
-		    unsigned int flags)
+/* One walk into t; -EAGAIN if a record overlaps the one before it. */
+static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
+			   unsigned int flags, struct vmaq_rec *rec)
 {
 	struct vmaq_walk w;
-	struct vmaq_rec *rec;
 	uint64_t addr = 0;
 	int err;
 
-	rec = malloc(sizeof(*rec));
-	if (!rec)
-		return -ENOMEM;
 	t->n = 0;
 	t->alen = 0;
 	vmaq_walk_init(&w, proc, flags);
 	while (!(err = vmaq_walk_next(&w, addr, rec))) {
+		/* grew over the cursor between two steps: see vmaq_iter_next */
+		if (rec->vma.start < addr) {
+			err = -EAGAIN;
+			break;
+		}
 		err = vmaq_table_add(t, &rec->vma);
 		if (err)
 			break;
@@ -168,10 +171,29 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 	t->have_gen = w.have_gen;
 	t->gen = w.gen;
 	vmaq_walk_fini(&w);
+	return err == -ENOENT ? 0 : err;
+}
+
+/*
+ * Read every VMA matching flags into t (emptied first). A table never
+ * holds overlapping records: a walk that met one (the map changed under
+ * it) is done again, a bounded number of times, then fails with EAGAIN.
+ */
+int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
+		    unsigned int flags)
+{
+	struct vmaq_rec *rec;
+	int err, tries = 0;
+
+	rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	do {
+		err = table_read_once(t, proc, flags, rec);
+	} while (err == -EAGAIN && ++tries < VMAQ_TABLE_TRIES);
 	free(rec);
-	if (err == -ENOENT || !err) {
-		vmaq_table_finish(t);
-		return 0;
-	}
-	return err;
+	if (err)
+		return err;
+	vmaq_table_finish(t);
+	return 0;
 }

@@ -505,6 +505,88 @@ TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 	vmaq_iter_free(b);
 }
 
+/*
+ * A target that keeps splitting and merging neighbours (audit F6): walks
+ * asked for the first VMA ending above the last one's end and got a merged
+ * VMA starting below it, a map that never existed. Snapshots must hold
+ * ordered, non-overlapping records (re-reading when a walk met a change);
+ * iterators must end with EAGAIN rather than yield an overlap.
+ */
+static void churn_forever(int n)
+{
+	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned int seed = 1;
+
+	if (m == MAP_FAILED)
+		_exit(1);
+	for (int i = 0; i < 2 * n; i += 2)
+		mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE);
+	for (;;) {
+		size_t j = (size_t)(rand_r(&seed) % n) * 2;
+
+		/* merge j, j+1 (and j+2), then split them again */
+		mprotect(m + j * pg, 2 * pg, PROT_READ);
+		mprotect(m + j * pg, pg, PROT_READ | PROT_WRITE);
+	}
+}
+
+TEST_F(be, walks_of_a_changing_map_never_overlap)
+{
+	int i, again = 0, snaps = 0, walks = 0, overlaps = 0, st;
+	pid_t pid = fork();
+
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		churn_forever(2000);
+	usleep(200000);
+	for (i = 0; i < 60; i++) {
+		struct vmaq_proc *p;
+		struct vmaq_snapshot *snap;
+		struct vmaq_iter *it;
+		const struct vmaq_vma *v;
+		uint64_t prev = 0;
+		size_t j;
+		int r;
+
+		ASSERT_EQ(0, open_backend(pid, variant->backend, &p));
+		r = vmaq_snapshot_new(p, VMAQ_NAME, &snap);
+		if (r == -EAGAIN) {
+			again++;
+		} else {
+			ASSERT_EQ(0, r);
+			for (j = 0; j < vmaq_snapshot_count(snap); j++) {
+				v = vmaq_snapshot_vma(snap, j);
+				overlaps += v->start < prev;
+				prev = v->end;
+			}
+			vmaq_snapshot_free(snap);
+			snaps++;
+		}
+		ASSERT_EQ(0, vmaq_iter_new(p, VMAQ_NAME, &it));
+		prev = 0;
+		while ((r = vmaq_iter_next(it, &v)) == 1) {
+			overlaps += v->start < prev;
+			prev = v->end;
+		}
+		if (r == -EAGAIN) {
+			again++;
+			/* and it stays failed */
+			EXPECT_EQ(-EAGAIN, vmaq_iter_next(it, &v));
+		} else {
+			EXPECT_EQ(0, r);
+			walks++;
+		}
+		vmaq_iter_free(it);
+		vmaq_close(p);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	TH_LOG("%d whole snapshots, %d whole walks, %d EAGAIN", snaps, walks, again);
+	EXPECT_EQ(0, overlaps);
+	EXPECT_GT(snaps, 30);
+}
+
 TEST_F(be, find_covering_next_and_filters)
 {
 	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

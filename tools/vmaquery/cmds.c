@@ -167,47 +167,39 @@ static void put_field(FILE *f, const struct vmaq_vma *v, enum field k, bool json
 	}
 }
 
-static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
-		    const enum field *order, int norder, bool header)
+/* One walk of p into b->f; -EAGAIN if the map changed under it. */
+static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
+		     bool json, const enum field *order, int norder,
+		     struct buf *b)
 {
-	struct vmaq_proc *p;
 	struct vmaq_iter *it;
 	const struct vmaq_vma *v;
-	struct buf b;
 	int err, i;
 
-	err = tool_open(t, pid, &p);
+	err = vmaq_iter_new(p, flags, &it);
 	if (err)
 		return err;
-	err = vmaq_iter_new(p, flags, &it);
-	if (err || (err = buf_open(&b))) {
-		report_errno(t, pid, -err);
-		vmaq_close(p);
-		return err;
-	}
-	if (header)
-		fprintf(b.f, "==> %d <==\n", (int)pid);
 	while ((err = vmaq_iter_next(it, &v)) > 0) {
 		if (json) {
-			fprintf(b.f, "{\"pid\":%d", (int)pid);
+			fprintf(b->f, "{\"pid\":%d", (int)pid);
 			for (i = 0; i < norder; i++) {
-				fprintf(b.f, ",\"%s\":", field_names[order[i]]);
-				put_field(b.f, v, order[i], true);
+				fprintf(b->f, ",\"%s\":", field_names[order[i]]);
+				put_field(b->f, v, order[i], true);
 			}
-			fputs("}\n", b.f);
+			fputs("}\n", b->f);
 		} else if (norder) {
 			for (i = 0; i < norder; i++) {
 				if (i)
-					fputc(' ', b.f);
-				put_field(b.f, v, order[i], false);
+					fputc(' ', b->f);
+				put_field(b->f, v, order[i], false);
 			}
-			fputc('\n', b.f);
+			fputc('\n', b->f);
 		} else {
 			char line[512], *big;
 			int n = vmaq_format(v, line, sizeof(line));
 
 			if (n < (int)sizeof(line)) {
-				fwrite(line, 1, (size_t)n, b.f);
+				fwrite(line, 1, (size_t)n, b->f);
 				continue;
 			}
 			/* a long path, or one whose newlines print as \012 */
@@ -217,14 +209,43 @@ static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
 				break;
 			}
 			vmaq_format(v, big, (size_t)n + 1);
-			fwrite(big, 1, (size_t)n, b.f);
+			fwrite(big, 1, (size_t)n, b->f);
 			free(big);
 		}
 	}
+	vmaq_iter_free(it);
+	return err;
+}
+
+/* walks of a map that keeps changing under them, before giving up */
+#define MAPS_TRIES 8
+
+static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
+		    const enum field *order, int norder, bool header)
+{
+	struct vmaq_proc *p;
+	struct buf b;
+	int err, tries = 0;
+
+	err = tool_open(t, pid, &p);
+	if (err)
+		return err;
+	for (;;) {
+		err = buf_open(&b);
+		if (err)
+			break;
+		if (header)
+			fprintf(b.f, "==> %d <==\n", (int)pid);
+		err = maps_walk(p, pid, flags, json, order, norder, &b);
+		/* a record overlapped the one before it: walk again */
+		if (err != -EAGAIN || ++tries == MAPS_TRIES)
+			break;
+		buf_emit(&b, false);
+	}
 	if (err < 0)
 		report_errno(t, pid, -err);
-	buf_emit(&b, err == 0);
-	vmaq_iter_free(it);
+	if (b.f)
+		buf_emit(&b, err == 0);
 	vmaq_close(p);
 	return err;
 }

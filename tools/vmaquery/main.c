@@ -119,6 +119,9 @@ void report_errno(const struct tool *t, pid_t pid, int err)
 	case EBADMSG:
 		why = "the kernel's map text could not be parsed";
 		break;
+	case EAGAIN:
+		why = "the map kept changing under every read of it (overlapping records)";
+		break;
 	default:
 		why = strerror(err);
 	}
