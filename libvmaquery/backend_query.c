@@ -65,43 +65,84 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 	v->build_id_size = q->build_id_size;
 }
 
+/*
+ * The last line of our own maps text, into rec; 0 if it cannot be read
+ * as a line. Only that line is parsed: whatever else the caller has
+ * mapped (a name longer than PATH_MAX, say) must not make every query
+ * of every process fail.
+ */
+static int last_line_of_self(int fd, struct vmaq_rec *rec)
+{
+	size_t cap = 1 << 16, len = 0, l;
+	char *buf = malloc(cap), *nb;
+	const char *name;
+	size_t name_len;
+	ssize_t n;
+	int found = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (cap - len < 4096) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len && buf[len - 1] == '\n') {
+		len--;
+		for (l = len; l > 0 && buf[l - 1] != '\n'; l--)
+			;
+		if (!vmaq_parse_line(buf + l, len - l, &rec->vma, &name,
+				     &name_len) && name &&
+		    vmaq_unescape_name(rec->name, sizeof(rec->name), name,
+				       name_len) != SIZE_MAX) {
+			rec->vma.name = rec->name;
+			rec->vma.build_id = NULL;
+			rec->vma.build_id_size = 0;
+			found = 1;
+		}
+	}
+	free(buf);
+	return found;
+}
+
 static int gate_from_self(struct vmaq_rec *gate)
 {
-	struct vmaq_proc self = {
-		.pid = 0,
-		.backend = VMAQ_BACKEND_TEXT,
-		.lock = PTHREAD_MUTEX_INITIALIZER,
-		.text_lock = PTHREAD_MUTEX_INITIALIZER,
-	};
-	struct vmaq_walk w;
-	struct vmaq_rec *rec, *last;
+	struct vmaq_rec *last;
 	struct procmap_query q;
-	uint64_t addr = 0;
-	int err, found = 0;
+	int fd, err;
 
-	rec = malloc(2 * sizeof(*rec));
-	if (!rec)
+	last = malloc(sizeof(*last));
+	if (!last)
 		return -ENOMEM;
-	last = rec + 1;
-	self.fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (self.fd < 0) {
-		free(rec);
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(last);
 		return -errno;
 	}
-	vmaq_walk_init(&w, &self, VMAQ_NAME);
-	while (!(err = vmaq_text_ops.next(&w, addr, rec))) {
-		vmaq_rec_copy(last, rec);
-		found = 1;
-		addr = rec->vma.end;
-	}
-	vmaq_walk_fini(&w);
-	if (err != -ENOENT || !found)
+	err = last_line_of_self(fd, last);
+	if (err <= 0)
 		goto out;
 	/* The last line is the gate VMA if PROCMAP_QUERY cannot see it. */
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
 	q.query_addr = last->vma.start;
-	err = query_ioctl(self.fd, &q);
+	err = query_ioctl(fd, &q);
 	if (err == -ENOENT) {
 		vmaq_rec_copy(gate, last);
 		err = 1;
@@ -109,10 +150,8 @@ static int gate_from_self(struct vmaq_rec *gate)
 		err = 0;
 	}
 out:
-	close(self.fd);
-	free(rec);
-	if (err == -ENOENT)
-		err = 0;
+	close(fd);
+	free(last);
 	return err;
 }
 

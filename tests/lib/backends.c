@@ -587,6 +587,48 @@ TEST_F(be, walks_of_a_changing_map_never_overlap)
 	EXPECT_GT(snaps, 30);
 }
 
+/*
+ * The caller's own map must not decide whether another process can be
+ * read: the query backend looked for the gate VMA ([vsyscall]) by parsing
+ * all of our /proc/self/maps, so one mapping of ours with a path longer
+ * than PATH_MAX (which the kernel prints) failed every walk of every
+ * process (design review). Map one, after the child is forked.
+ */
+static int map_long_path(const char *dir, void **addr)
+{
+	char comp[201];
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd, i;
+
+	memset(comp, 'd', 200);
+	comp[200] = '\0';
+	if (cwd < 0 || chdir(dir))
+		return -1;
+	for (i = 0; i < 22; i++)	/* 22 * 201 bytes: past PATH_MAX */
+		if ((mkdir(comp, 0700) && errno != EEXIST) || chdir(comp))
+			return -1;
+	fd = open("mapped", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fchdir(cwd))
+		return -1;
+	close(cwd);
+	if (fd < 0 || ftruncate(fd, pg))
+		return -1;
+	*addr = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	return *addr == MAP_FAILED ? -1 : 0;
+}
+
+TEST_F(be, our_own_long_path_mapping_does_not_break_other_walks)
+{
+	struct test_child c;
+	void *m;
+
+	ASSERT_EQ(0, child_start(&c, NULL, NULL));
+	ASSERT_EQ(0, map_long_path(self->dir, &m));
+	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+	munmap(m, pg);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
 TEST_F(be, find_covering_next_and_filters)
 {
 	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
