@@ -202,6 +202,15 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 			while (w->bpos < w->bn && r[w->bpos].vma_end <= addr)
 				w->bpos++;
 			if (w->bpos < w->bn) {
+				/*
+				 * Range mode clips a VMA that covers the start
+				 * of the call. The walk starts each call at the
+				 * last record's end: a clipped VMA grew over it
+				 * since (merge, mremap), and as a record of its
+				 * own it would describe a map that never was.
+				 */
+				if (r[w->bpos].rec_flags & PROCMAP_VMA_CLIPPED)
+					return -EAGAIN;
 				fill_from_record(rec, &r[w->bpos++], w->bstrs);
 				if (vmaq_match(&rec->vma, w->flags))
 					return 0;
