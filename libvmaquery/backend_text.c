@@ -68,18 +68,63 @@ int vmaq_text_alive(struct vmaq_proc *proc)
 	return n ? 0 : -ESRCH;
 }
 
+static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, len, off);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * The rest of the file from w->off into the window, to its end, without
+ * letting go of the file: *at_eof is set. Used once another walk has
+ * moved the file's position, so that walks taking turns cost one extra
+ * pass each, not a pass per read.
+ */
+static ssize_t text_read_rest(struct vmaq_walk *w, bool *at_eof)
+{
+	char *nbuf;
+	ssize_t n;
+
+	/* the window takes what is read at once: 0 is returned */
+	for (;;) {
+		if (w->cap - w->end < TEXT_CHUNK) {
+			nbuf = realloc(w->buf, w->cap * 2);
+			if (!nbuf)
+				return -ENOMEM;
+			w->buf = nbuf;
+			w->cap *= 2;
+		}
+		n = pread_all(w->proc->fd, w->buf + w->end, w->cap - w->end,
+			      w->off);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		w->end += (size_t)n;
+		w->off += n;
+		w->empty = false;
+	}
+	*at_eof = true;
+	return 0;
+}
+
 /*
  * Read on from w->off if the file's position is still this walk's;
  * otherwise (another walk of the handle read in between) start again
- * from offset 0 with an empty window: text_next() skips what the walk
- * has passed, by address. Whole reads under the handle's lock, so that
- * walks in different threads cannot interleave inside one.
+ * from offset 0 with an empty window and read the whole file: text_next()
+ * skips what the walk has passed, by address. Reads under the handle's
+ * lock, so that walks in different threads cannot interleave inside one.
  */
-static ssize_t text_read(struct vmaq_walk *w)
+static ssize_t text_read(struct vmaq_walk *w, bool *at_eof)
 {
 	struct vmaq_proc *proc = w->proc;
 	ssize_t n;
 
+	*at_eof = false;
 	pthread_mutex_lock(&proc->text_lock);
 	if (!w->text_id)
 		w->text_id = ++proc->text_ids;
@@ -88,13 +133,12 @@ static ssize_t text_read(struct vmaq_walk *w)
 		w->off = 0;
 		w->start = w->end = 0;
 		w->held = false;
-	}
-	do {
-		n = pread(proc->fd, w->buf + w->end, w->cap - w->end, w->off);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		n = -errno;
+		n = text_read_rest(w, at_eof);
 	} else {
+		n = pread_all(proc->fd, w->buf + w->end, w->cap - w->end,
+			      w->off);
+	}
+	if (n >= 0) {
 		proc->text_reader = w->text_id;
 		proc->text_pos = w->off + n;
 	}
@@ -104,25 +148,28 @@ static ssize_t text_read(struct vmaq_walk *w)
 
 static int text_fill(struct vmaq_walk *w)
 {
+	bool at_eof;
 	ssize_t n;
 	int err;
 
 	err = text_reserve(w);
 	if (err)
 		return err;
-	n = text_read(w);
+	n = text_read(w, &at_eof);
 	if (n < 0)
 		return (int)n;
-	if (n == 0) {
+	if (n > 0) {
+		w->empty = false;
+		w->off += n;
+		w->end += (size_t)n;
+	}
+	if (n == 0 || at_eof) {
 		w->eof = true;
 		/* The kernel shows nothing once the address space is gone. */
 		if (w->empty)
 			return -ESRCH;
 		return vmaq_text_alive(w->proc);
 	}
-	w->empty = false;
-	w->off += n;
-	w->end += (size_t)n;
 	return 0;
 }
 
