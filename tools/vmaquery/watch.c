@@ -176,7 +176,8 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 		copy_take(&tg->last, tg->snap);
 		return;
 	}
-	if (r == 0)
+	/* a map that kept changing under every re-read: look next time */
+	if (r == 0 || r == -EAGAIN)
 		return;
 	target_close(tg);
 	if (r == -ESRCH && !vmaq_open(tg->pid, &opts, &tg->proc)) {
