@@ -172,7 +172,7 @@ FIXTURE_VARIANT_ADD(thr, batch) { .backend = VMAQ_BACKEND_BATCH };
 
 FIXTURE_SETUP(thr)
 {
-	int n = 300, err;
+	int n = 100, err;
 	char *ref;
 
 	self->sh.p = NULL;
