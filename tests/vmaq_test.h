@@ -110,6 +110,25 @@ static inline int child_finish(struct test_child *c)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/*
+ * A child_start() setup: *arg pairs of pages, read-write then read-only,
+ * so that no two neighbours merge: 2 * *arg VMAs.
+ */
+static inline int setup_pairs(void *arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int n = *(int *)arg, i;
+	char *m = mmap(NULL, (size_t)n * 2 * page, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	for (i = 0; i < 2 * n; i += 2)
+		if (mprotect(m + (size_t)i * page, page, PROT_READ | PROT_WRITE))
+			return -1;
+	return 0;
+}
+
 /* Whole file into a NUL-terminated buffer; *len without the NUL. */
 static inline char *read_whole(const char *path, size_t *len)
 {

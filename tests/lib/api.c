@@ -107,22 +107,6 @@ TEST_F(api, exit_while_open_gives_esrch_not_stale_data)
 	vmaq_close(p);
 }
 
-/* n pairs of VMAs that cannot merge */
-static int setup_pairs(void *arg)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	int n = *(int *)arg, i;
-	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (m == MAP_FAILED)
-		return -1;
-	for (i = 0; i < 2 * n; i += 2)
-		if (mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE))
-			return -1;
-	return 0;
-}
-
 /*
  * Iterators and snapshots keep their handle: vmaq_close() gives up the
  * caller's reference only, and they go on working (the Python binding

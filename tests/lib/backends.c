@@ -16,22 +16,7 @@
 
 static long pg;
 
-/* Child setups. */
-static int setup_many(void *arg)
-{
-	int n = *(int *)arg, i;
-	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (m == MAP_FAILED)
-		return -1;
-	/* alternate protections so that no two neighbours merge */
-	for (i = 0; i < 2 * n; i += 2)
-		if (mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE))
-			return -1;
-	return 0;
-}
-
+/* Child setups (and setup_pairs() from vmaq_test.h). */
 static int setup_names(void *arg)
 {
 	char *m = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
@@ -170,7 +155,7 @@ TEST_F(be, thousands_of_vmas_match_text)
 	int n = 3000;
 	size_t lines;
 
-	ASSERT_EQ(0, child_start(&c, setup_many, &n));
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
 	expect_same_as_text(_metadata, variant->backend, c.pid, &lines);
 	EXPECT_GE(lines, (size_t)2 * n);
 	ASSERT_EQ(0, child_finish(&c));
@@ -363,7 +348,7 @@ TEST_F(be, exit_in_the_middle_of_a_long_walk_is_esrch)
 	int n = cut_pairs(), r;
 	size_t seen;
 
-	ASSERT_EQ(0, child_start(&c, setup_many, &n));
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
 	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
 	r = cut_walk(_metadata, p, cut_by_exit, &c, &seen);
 	TH_LOG("%zu records before the end of the walk", seen);
@@ -409,7 +394,7 @@ TEST_F(be, exec_in_the_middle_of_a_long_walk_is_esrch)
 	if (e.pid == 0) {
 		close(go[1]);
 		close(done[0]);
-		if (setup_many(&n) || write(done[1], "r", 1) != 1 ||
+		if (setup_pairs(&n) || write(done[1], "r", 1) != 1 ||
 		    read(go[0], &b, 1) != 1)
 			_exit(1);
 		execl("/bin/sleep", "sleep", "30", (char *)NULL);
@@ -467,7 +452,7 @@ static uint64_t last_end_of_text(pid_t pid)
 	return e;
 }
 
-/* one of setup_many()'s read-write pages (or another such page) */
+/* one of setup_pairs()'s read-write pages (or another such page) */
 static bool rw_page(const struct vmaq_vma *v)
 {
 	return !(v->flags & VMAQ_FILE) && !v->name && v->end - v->start == (uint64_t)pg &&
@@ -751,7 +736,7 @@ TEST_F(be, lookup_of_thousands_of_random_addresses_matches_find)
 	size_t i, nv;
 	int n = 300;
 
-	ASSERT_EQ(0, child_start(&c, setup_many, &n));
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
 	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
 	ASSERT_EQ(0, vmaq_snapshot_new(p, 0, &snap));
 	nv = vmaq_snapshot_count(snap);

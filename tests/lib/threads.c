@@ -17,21 +17,6 @@
 
 #define ROUNDS 12
 
-static int setup_pairs(void *arg)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	int n = *(int *)arg, i;
-	char *m = mmap(NULL, (size_t)n * 2 * pg, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (m == MAP_FAILED)
-		return -1;
-	for (i = 0; i < 2 * n; i += 2)
-		if (mprotect(m + (size_t)i * pg, pg, PROT_READ | PROT_WRITE))
-			return -1;
-	return 0;
-}
-
 struct shared {
 	struct vmaq_proc *p;
 	const char *text;	/* the target's map, which holds still */
