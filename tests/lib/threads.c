@@ -118,20 +118,27 @@ static void *snapshotter(void *arg)
 	return res;
 }
 
-/* The handle itself: finds of every VMA's start, in another thread. */
+/*
+ * The handle itself: finds of every 16th VMA's start, in another thread
+ * (each text find reads the map from its start: all of them would take
+ * minutes on the debug kernels under TCG).
+ */
 static void *finder(void *arg)
 {
 	struct shared *sh = arg;
 	struct result *res = calloc(1, sizeof(*res));
 	const char *l;
+	int k;
 
 	pthread_barrier_wait(&sh->go);
 	for (int i = 0; i < ROUNDS; i++) {
 		res->walks++;
-		for (l = sh->text; *l; l = strchr(l, '\n') + 1) {
+		for (l = sh->text, k = 0; *l; l = strchr(l, '\n') + 1) {
 			unsigned long long start = strtoull(l, NULL, 16);
 			const struct vmaq_vma *v;
 
+			if (k++ % 16 != i % 16)
+				continue;
 			if (vmaq_find(sh->p, start, 0, &v) || v->start != start) {
 				res->wrong++;
 				break;
