@@ -176,8 +176,12 @@ static inline char *maps_text(pid_t pid, size_t *len)
 	return read_whole(path, len);
 }
 
-/* The whole map as text, rendered from the library's records. */
-static inline char *render_map(struct vmaq_proc *p, int *err)
+/*
+ * The whole map as text, rendered from the library's records of a walk
+ * with @flags; *bids (if not NULL) counts the records with a build ID.
+ */
+static inline char *render_map_flags(struct vmaq_proc *p, unsigned int flags,
+				     int *err, size_t *bids)
 {
 	struct vmaq_iter *it;
 	const struct vmaq_vma *v;
@@ -185,7 +189,9 @@ static inline char *render_map(struct vmaq_proc *p, int *err)
 	char *buf = malloc(cap);
 	int r;
 
-	*err = vmaq_iter_new(p, VMAQ_NAME, &it);
+	if (bids)
+		*bids = 0;
+	*err = vmaq_iter_new(p, flags, &it);
 	if (*err) {
 		free(buf);
 		return NULL;
@@ -200,6 +206,8 @@ static inline char *render_map(struct vmaq_proc *p, int *err)
 		}
 		vmaq_format(v, buf + n, cap - n);
 		n += (size_t)need;
+		if (bids)
+			*bids += v->build_id_size > 0;
 	}
 	vmaq_iter_free(it);
 	*err = r;
@@ -208,6 +216,11 @@ static inline char *render_map(struct vmaq_proc *p, int *err)
 		return NULL;
 	}
 	return buf;
+}
+
+static inline char *render_map(struct vmaq_proc *p, int *err)
+{
+	return render_map_flags(p, VMAQ_NAME, err, NULL);
 }
 
 /* Open with a given backend; returns what vmaq_open returns. */

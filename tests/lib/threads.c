@@ -32,37 +32,10 @@ struct result {
 /* One walk of the handle with names and build IDs, rendered as text. */
 static int walk_once(struct vmaq_proc *p, char **out, size_t *bids)
 {
-	struct vmaq_iter *it;
-	const struct vmaq_vma *v;
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	int r;
+	int err;
 
-	*bids = 0;
-	r = vmaq_iter_new(p, VMAQ_NAME | VMAQ_BUILD_ID, &it);
-	if (r || !buf) {
-		free(buf);
-		return r ? r : -ENOMEM;
-	}
-	buf[0] = '\0';
-	while ((r = vmaq_iter_next(it, &v)) == 1) {
-		int need = vmaq_format(v, NULL, 0);
-
-		if (n + (size_t)need + 1 > cap) {
-			cap = (n + (size_t)need + 1) * 2;
-			buf = realloc(buf, cap);
-		}
-		vmaq_format(v, buf + n, cap - n);
-		n += (size_t)need;
-		*bids += v->build_id_size > 0;
-	}
-	vmaq_iter_free(it);
-	if (r) {
-		free(buf);
-		return r;
-	}
-	*out = buf;
-	return 0;
+	*out = render_map_flags(p, VMAQ_NAME | VMAQ_BUILD_ID, &err, bids);
+	return err;
 }
 
 static void check_walk(struct shared *sh, struct result *res)
