@@ -66,7 +66,10 @@ LIB_SRCS := $(wildcard libvmaquery/*.c)
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
 LIB_SO := $(O)/lib/libvmaquery.so.$(VERSION)
 LIB_A := $(O)/lib/libvmaquery.a
-LIB_HDRS := libvmaquery/vmaquery.h libvmaquery/internal.h \
+# Backends and the helpers they share: they include backend.h, never the core.
+LIB_LEAVES := $(wildcard libvmaquery/backend_*.c) libvmaquery/record.c \
+	libvmaquery/maps.c libvmaquery/parse.c libvmaquery/buildid.c
+LIB_HDRS := libvmaquery/vmaquery.h libvmaquery/internal.h libvmaquery/backend.h \
 	libvmaquery/table.h uapi/linux/vmaquery_uapi.h
 
 $(O)/obj/libvmaquery/%.o: libvmaquery/%.c $(LIB_HDRS) | $(O)/.dirs
@@ -77,6 +80,8 @@ $(LIB_SO): $(LIB_OBJS) libvmaquery/libvmaquery.map
 	$(call msg,CCLD,$@)
 	$(Q)grep -q '^$(MAP_NODE) {' libvmaquery/libvmaquery.map || \
 	  { echo "libvmaquery.map: newest node must be $(MAP_NODE)"; exit 1; }
+	$(Q)! grep -l '^#include "\(internal\|table\)\.h"' $(LIB_LEAVES) || \
+	  { echo "backends and helpers must not reach into the core (backend.h only)"; exit 1; }
 	$(Q)$(CC) $(SAN) -shared -Wl,-soname,libvmaquery.so.$(SOVERSION) \
 	  -Wl,--version-script=libvmaquery/libvmaquery.map -Wl,-z,defs \
 	  -o $@ $(LIB_OBJS) $(LDFLAGS) $(LIBS)

@@ -18,7 +18,16 @@
 
 #include <linux/vmaquery_uapi.h>
 
-#include "internal.h"
+#include "backend.h"
+
+/* A walk's: the records of the last range call. */
+struct batch_walk {
+	struct procmap_vma_record *recs;
+	char *strs;
+	uint32_t cap, strs_size, n, pos;
+	uint64_t from, cursor;	/* they cover [from, cursor) */
+	bool valid;
+};
 
 /* Records per walk call: small first (vmaq_find, short walks), then more. */
 #define FIRST_CHUNK	32u
@@ -49,7 +58,7 @@ static void batch_init(struct procmap_batch *b, uint64_t flags)
 	b->flags = flags;
 }
 
-int vmaq_batch_generation(int fd, uint64_t *gen)
+static int batch_generation_fd(int fd, uint64_t *gen)
 {
 	struct procmap_batch b;
 	int err;
@@ -65,10 +74,15 @@ int vmaq_batch_generation(int fd, uint64_t *gen)
 	return err;
 }
 
-int vmaq_batch_probe(int fd)
+static int batch_generation(struct vmaq_maps *m, uint64_t *gen)
+{
+	return batch_generation_fd(m->fd, gen);
+}
+
+static int batch_probe(int fd)
 {
 	uint64_t gen;
-	int err = vmaq_batch_generation(fd, &gen);
+	int err = batch_generation_fd(fd, &gen);
 
 	if (!err)
 		return 1;
@@ -100,18 +114,25 @@ static uint64_t kernel_flags(unsigned int flags)
 	return k;
 }
 
-/* One kernel record, and its strings, as the library's record. */
-static void fill_from_record(struct vmaq_rec *rec, const struct procmap_vma_record *r,
-			     const char *strs)
+/*
+ * One kernel record, and its strings, as the library's record, finished.
+ * A name longer than the kernel returns (PATH_MAX) is the text's.
+ */
+static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
+			    struct vmaq_rec *rec,
+			    const struct procmap_vma_record *r, const char *strs)
 {
 	struct vmaq_vma *v = &rec->vma;
+	struct vmaq_rec t;
+	int err;
 
 	VMAQ_VMA_FROM_KERNEL(v, r);
 	v->name = NULL;
-	if (r->name_size > 1 && r->name_size <= sizeof(rec->name)) {
-		memcpy(rec->name, strs + r->name_off, r->name_size);
-		rec->name[r->name_size - 1] = '\0';
-		v->name = rec->name;
+	v->name_len = 0;
+	if (r->name_size > 1) {
+		err = vmaq_rec_set_name(rec, strs + r->name_off, r->name_size - 1);
+		if (err)
+			return err;
 	}
 	v->build_id = NULL;
 	v->build_id_size = 0;
@@ -120,10 +141,36 @@ static void fill_from_record(struct vmaq_rec *rec, const struct procmap_vma_reco
 		v->build_id = rec->build_id;
 		v->build_id_size = r->build_id_size;
 	}
+	/*
+	 * A file always has a name: one without is too long for the kernel
+	 * to return (the first 6.12 series gives no flag to say so).
+	 */
+	if ((flags & VMAQ_NAME) && ((r->rec_flags & PROCMAP_VMA_NAME_TOO_LONG) ||
+				    (!v->name && (v->flags & VMAQ_FILE)))) {
+		vmaq_rec_init(&t);
+		err = vmaq_maps_line_at(w->maps, v->start, &t);
+		if (!err && (t.vma.end != v->end || !t.vma.name))
+			err = -EAGAIN;	/* the map changed in between */
+		if (!err)
+			err = vmaq_rec_set_name(rec, t.vma.name, t.vma.name_len);
+		vmaq_rec_fini(&t);
+		if (err)
+			return err;
+	}
+	vmaq_rec_finish(rec, flags, !(flags & VMAQ_NAME) ? 0 :
+			(r->rec_flags & PROCMAP_VMA_FILE_DELETED) ? 1 :
+			vmaq_maps_deleted(w->maps, v));
+	return 0;
+}
+
+/* The one filter the kernel cannot apply: VMAQ_ANON. */
+static bool anon_ok(const struct procmap_vma_record *r, unsigned int flags)
+{
+	return !(flags & VMAQ_ANON) || !(r->dev_major || r->dev_minor || r->inode);
 }
 
 /* Room for @n records and their strings in the walk's buffers. */
-static int walk_grow(struct vmaq_walk *w, uint32_t n)
+static int walk_grow(struct vmaq_walk *w, struct batch_walk *bw, uint32_t n)
 {
 	size_t strs = (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID)) ?
 		      (size_t)n * STR_PER_REC : 0;
@@ -131,38 +178,39 @@ static int walk_grow(struct vmaq_walk *w, uint32_t n)
 
 	if (strs && strs < STR_MIN)
 		strs = STR_MIN;
-	if (n <= w->bcap)
+	if (n <= bw->cap)
 		return 0;
-	p = realloc(w->brecs, (size_t)n * sizeof(struct procmap_vma_record));
+	p = realloc(bw->recs, (size_t)n * sizeof(struct procmap_vma_record));
 	if (!p)
 		return -ENOMEM;
-	w->brecs = p;
+	bw->recs = p;
 	if (strs) {
-		p = realloc(w->bstrs, strs);
+		p = realloc(bw->strs, strs);
 		if (!p)
 			return -ENOMEM;
-		w->bstrs = p;
+		bw->strs = p;
 	}
-	w->bcap = n;
-	w->bstrs_size = (uint32_t)strs;
+	bw->cap = n;
+	bw->strs_size = (uint32_t)strs;
 	return 0;
 }
 
 /* Fetch the records from @addr on; the walk then covers [from, cursor). */
 static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 {
-	uint32_t chunk = w->bcap ? w->bcap * 2 : FIRST_CHUNK;
+	struct batch_walk *bw = w->priv;
+	uint32_t chunk = bw->cap ? bw->cap * 2 : FIRST_CHUNK;
 	struct procmap_batch b;
 	int err;
 
 	if (chunk > MAX_CHUNK)
 		chunk = MAX_CHUNK;
-	err = walk_grow(w, chunk);
+	err = walk_grow(w, bw, chunk);
 	if (err)
 		return err;
 	/* the generation before the walk's first record: the records are at least this new */
 	if (!w->have_gen) {
-		err = vmaq_batch_generation(w->proc->fd, &w->gen);
+		err = batch_generation_fd(w->maps->fd, &w->gen);
 		if (err)
 			return err;
 		w->have_gen = true;
@@ -171,37 +219,38 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 	b.start = addr;
 	b.end = UINT64_MAX;
 	b.rec_size = sizeof(struct procmap_vma_record);
-	b.rec_count = w->bcap;
-	b.recs_addr = (uintptr_t)w->brecs;
-	if (w->bstrs_size) {
-		b.strs_size = w->bstrs_size;
-		b.strs_addr = (uintptr_t)w->bstrs;
+	b.rec_count = bw->cap;
+	b.recs_addr = (uintptr_t)bw->recs;
+	if (bw->strs_size) {
+		b.strs_size = bw->strs_size;
+		b.strs_addr = (uintptr_t)bw->strs;
 	}
-	err = batch_ioctl(w->proc->fd, &b);
+	err = batch_ioctl(w->maps->fd, &b);
 	if (err)
 		return err;
-	kernel_wrote(w->brecs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
+	kernel_wrote(bw->recs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
 	if (b.strs_size)
-		kernel_wrote(w->bstrs, b.strs_size);
-	w->bfrom = addr;
-	w->bcursor = b.start;
-	w->bn = b.rec_count;
-	w->bpos = 0;
-	w->bvalid = true;
+		kernel_wrote(bw->strs, b.strs_size);
+	bw->from = addr;
+	bw->cursor = b.start;
+	bw->n = b.rec_count;
+	bw->pos = 0;
+	bw->valid = true;
 	return 0;
 }
 
 static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
+	struct batch_walk *bw = w->priv;
 	const struct procmap_vma_record *r;
 	int err;
 
 	for (;;) {
-		if (w->bvalid && addr >= w->bfrom && addr < w->bcursor) {
-			r = w->brecs;
-			while (w->bpos < w->bn && r[w->bpos].vma_end <= addr)
-				w->bpos++;
-			if (w->bpos < w->bn) {
+		if (bw->valid && addr >= bw->from && addr < bw->cursor) {
+			r = bw->recs;
+			while (bw->pos < bw->n && r[bw->pos].vma_end <= addr)
+				bw->pos++;
+			if (bw->pos < bw->n) {
 				/*
 				 * Range mode clips a VMA that covers the start
 				 * of the call. The walk starts each call at the
@@ -209,20 +258,22 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 				 * since (merge, mremap), and as a record of its
 				 * own it would describe a map that never was.
 				 */
-				if (r[w->bpos].rec_flags & PROCMAP_VMA_CLIPPED)
+				if (r[bw->pos].rec_flags & PROCMAP_VMA_CLIPPED)
 					return -EAGAIN;
-				fill_from_record(rec, &r[w->bpos++], w->bstrs);
-				if (vmaq_match(&rec->vma, w->flags))
-					return 0;
-				addr = rec->vma.end;	/* VMAQ_ANON: not the kernel's */
-				if (!addr)
-					return -ENOENT;
-				continue;
+				/* VMAQ_ANON is not the kernel's to filter */
+				if (!anon_ok(&r[bw->pos], w->flags)) {
+					addr = r[bw->pos++].vma_end;
+					if (!addr)
+						return -ENOENT;
+					continue;
+				}
+				return fill_from_record(w, w->flags, rec,
+							&r[bw->pos++], bw->strs);
 			}
 			/* nothing left below the cursor */
-			addr = w->bcursor;
+			addr = bw->cursor;
 		}
-		if (w->bvalid && w->bcursor == UINT64_MAX && addr >= w->bcursor)
+		if (bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor)
 			return -ENOENT;
 		err = walk_fill(w, addr);
 		if (err)
@@ -230,89 +281,86 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	}
 }
 
-const struct vmaq_backend_ops vmaq_batch_ops = {
-	.next = batch_next,
-};
-
 /*
  * The VMA covering @addr (the gate VMA included), or with VMAQ_NEXT the
  * first one above it, in address mode: range mode would clip a VMA that
  * starts below @addr.
  */
-int vmaq_batch_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
-		    struct vmaq_rec *rec)
+static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct procmap_vma_record r;
-	char strs[STR_MIN];
 	struct procmap_batch b;
 	uint32_t index;
+	char *strs = NULL;
 	int err;
 
-	batch_init(&b, kernel_flags(flags));
+	if (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID)) {
+		strs = malloc(STR_MIN);
+		if (!strs)
+			return -ENOMEM;
+	}
+	batch_init(&b, kernel_flags(w->flags));
 	b.addr_count = 1;
 	b.addrs_addr = (uintptr_t)&addr;
 	b.index_addr = (uintptr_t)&index;
 	b.rec_size = sizeof(r);
 	b.rec_count = 1;
 	b.recs_addr = (uintptr_t)&r;
-	if (flags & (VMAQ_NAME | VMAQ_BUILD_ID)) {
-		b.strs_size = sizeof(strs);
+	if (strs) {
+		b.strs_size = STR_MIN;
 		b.strs_addr = (uintptr_t)strs;
 	}
-	err = batch_ioctl(proc->fd, &b);
+	err = batch_ioctl(w->maps->fd, &b);
+	if (!err && index == 0) {
+		kernel_wrote(&r, sizeof(r));
+		if (b.strs_size)
+			kernel_wrote(strs, b.strs_size);
+		if (anon_ok(&r, w->flags)) {
+			err = fill_from_record(w, w->flags, rec, &r, strs);
+			free(strs);
+			return err;
+		}
+		/* VMAQ_ANON and a file VMA: the next one, if asked */
+		addr = r.vma_end;
+		if (!addr)
+			err = -ENOENT;	/* it ends at the top */
+	}
+	free(strs);
 	if (err)
 		return err;
-	if (index == 0) {
-		kernel_wrote(&r, sizeof(r));
-		kernel_wrote(strs, b.strs_size);
-		fill_from_record(rec, &r, strs);
-		if (vmaq_match(&rec->vma, flags))
-			return 0;
-		/* VMAQ_ANON and a file VMA: the next one, if asked */
-		addr = rec->vma.end;
-		if (!addr)
-			return -ENOENT;	/* it ends at the top */
-	}
-	if (!(flags & VMAQ_NEXT))
+	if (!(w->flags & VMAQ_NEXT))
 		return -ENOENT;
 	/* nothing (matching) covers addr: the next one starts above it */
-	{
-		struct vmaq_walk w;
-
-		vmaq_walk_init(&w, proc, flags);
-		err = batch_next(&w, addr, rec);
-		vmaq_walk_fini(&w);
-	}
-	return err;
+	return batch_next(w, addr, rec);
 }
 
 /*
- * Resolve @count addresses, sorted ascending, into @t (one entry per
- * distinct VMA) and @idx (per address: an entry of @t, or UINT32_MAX),
- * LOOKUP_CHUNK at a time, resuming where the kernel's records ran out.
+ * Resolve @count addresses, sorted ascending: @kidx gets per address the
+ * slot @add gave its record, or UINT32_MAX. LOOKUP_CHUNK at a time,
+ * resuming where the kernel's records ran out.
  */
-int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
-		      size_t count, unsigned int flags,
-		      int (*add)(void *ctx, const struct vmaq_vma *vma, uint32_t *slot),
-		      void *ctx, uint32_t *kidx)
+static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
+			size_t count, vmaq_add_fn add, void *ctx, uint32_t *kidx)
 {
 	uint32_t cap = count < 4096 ? (uint32_t)count : 4096;
 	size_t done = 0, strs_size = 0;
 	struct procmap_vma_record *recs;
-	struct vmaq_rec *rec;
+	struct vmaq_rec rec;
 	uint32_t *slots;
 	char *strs = NULL;
 	int err = 0;
 
-	if (flags & (VMAQ_NAME | VMAQ_BUILD_ID))
+	if (!count)
+		return 0;
+	vmaq_rec_init(&rec);
+	if (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID))
 		strs_size = (size_t)cap * STR_PER_REC < STR_MIN ? STR_MIN :
 			    (size_t)cap * STR_PER_REC;
 	recs = malloc((size_t)cap * sizeof(*recs));
 	slots = malloc((size_t)cap * sizeof(*slots));
-	rec = malloc(sizeof(*rec));
 	if (strs_size)
 		strs = malloc(strs_size);
-	if (!recs || !slots || !rec || (strs_size && !strs)) {
+	if (!recs || !slots || (strs_size && !strs)) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -322,7 +370,7 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 
 		if (n > LOOKUP_CHUNK)
 			n = LOOKUP_CHUNK;
-		batch_init(&b, kernel_flags(flags));
+		batch_init(&b, kernel_flags(w->flags));
 		b.addr_count = (uint32_t)n;
 		b.addrs_addr = (uintptr_t)(sorted + done);
 		b.index_addr = (uintptr_t)(kidx + done);
@@ -331,7 +379,7 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 		b.recs_addr = (uintptr_t)recs;
 		b.strs_size = (uint32_t)strs_size;
 		b.strs_addr = (uintptr_t)strs;
-		err = batch_ioctl(proc->fd, &b);
+		err = batch_ioctl(w->maps->fd, &b);
 		if (err)
 			break;
 		kernel_wrote(kidx + done, n * sizeof(*kidx));
@@ -343,11 +391,12 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 			break;
 		}
 		for (uint32_t i = 0; i < b.rec_count; i++) {
-			fill_from_record(rec, &recs[i], strs);
 			slots[i] = UINT32_MAX;
-			if (!vmaq_match(&rec->vma, flags))
-				continue;	/* VMAQ_ANON: not the kernel's */
-			err = add(ctx, &rec->vma, &slots[i]);
+			if (!anon_ok(&recs[i], w->flags))
+				continue;
+			err = fill_from_record(w, w->flags, &rec, &recs[i], strs);
+			if (!err)
+				err = add(ctx, &rec.vma, &slots[i]);
 			if (err)
 				goto out;
 		}
@@ -358,7 +407,49 @@ int vmaq_batch_lookup(struct vmaq_proc *proc, const uint64_t *sorted,
 out:
 	free(recs);
 	free(slots);
-	free(rec);
 	free(strs);
+	vmaq_rec_fini(&rec);
 	return err;
 }
+
+static int batch_open(struct vmaq_maps *m, void **be)
+{
+	(void)m;
+	*be = NULL;
+	return 0;
+}
+
+static void batch_close(void *be)
+{
+	(void)be;
+}
+
+static int batch_alive(struct vmaq_maps *m, void *be)
+{
+	int q = batch_probe(m->fd);
+
+	(void)be;
+	return q < 0 ? q : 0;
+}
+
+static void batch_walk_fini(struct vmaq_walk *w)
+{
+	struct batch_walk *bw = w->priv;
+
+	free(bw->recs);
+	free(bw->strs);
+}
+
+const struct vmaq_backend_ops vmaq_batch_ops = {
+	.id = VMAQ_BACKEND_BATCH,
+	.probe = batch_probe,
+	.open = batch_open,
+	.close = batch_close,
+	.alive = batch_alive,
+	.walk_size = sizeof(struct batch_walk),
+	.walk_fini = batch_walk_fini,
+	.next = batch_next,
+	.find = batch_find,
+	.lookup = batch_lookup,
+	.generation = batch_generation,
+};

@@ -6,7 +6,7 @@
  *
  * PROCMAP_QUERY never reports the gate VMA ([vsyscall] on x86-64), which
  * /proc/PID/maps prints last, so this backend adds it itself: see
- * gate_lookup_locked().
+ * gate_lookup().
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 #include <linux/vmaquery_uapi.h>
 
-#include "internal.h"
+#include "backend.h"
 
 _Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
 	       PROCMAP_QUERY_VMA_WRITABLE == VMAQ_WRITE &&
@@ -24,8 +24,17 @@ _Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
 	       PROCMAP_QUERY_VMA_SHARED == VMAQ_SHARED,
 	       "flag bits are copied as they are");
 
-/* Highest address a 32-bit (compat) task can map. */
-#define COMPAT_TASK_TOP 0x100000000ull
+/* The handle's: the gate VMA, found once. */
+struct query_state {
+	pthread_mutex_t lock;
+	int gate_state;		/* 0 unknown, 1 present, -1 absent */
+	struct vmaq_rec gate;
+};
+
+/* A walk's: whether it has passed the gate VMA. */
+struct query_walk {
+	bool gate_done;
+};
 
 static int query_ioctl(int fd, struct procmap_query *q)
 {
@@ -37,7 +46,7 @@ static int query_ioctl(int fd, struct procmap_query *q)
 	return ret < 0 ? -errno : 0;
 }
 
-int vmaq_query_probe(int fd)
+static int query_probe(int fd)
 {
 	struct procmap_query q;
 	int err;
@@ -54,6 +63,14 @@ int vmaq_query_probe(int fd)
 	return 0;
 }
 
+static int query_alive(struct vmaq_maps *m, void *be)
+{
+	int q = query_probe(m->fd);
+
+	(void)be;
+	return q < 0 ? q : 0;
+}
+
 static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 {
 	struct vmaq_vma *v = &rec->vma;
@@ -61,157 +78,95 @@ static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 	/* Every field set once (this runs once per VMA: no memset first). */
 	VMAQ_VMA_FROM_KERNEL(v, q);
 	v->name = q->vma_name_size > 1 ? rec->name : NULL;
+	v->name_len = q->vma_name_size > 1 ? q->vma_name_size - 1 : 0;
 	v->build_id = q->build_id_size ? rec->build_id : NULL;
 	v->build_id_size = q->build_id_size;
 }
 
 /*
- * The last line of our own maps text, into rec; 0 if it cannot be read
- * as a line. Only that line is parsed: whatever else the caller has
- * mapped (a name longer than PATH_MAX, say) must not make every query
- * of every process fail.
+ * The gate VMA, which /proc/PID/maps prints last and PROCMAP_QUERY
+ * never reports: the last line of the target's own text, if the ioctl
+ * does not know its address. Read once per handle, on the first walk
+ * that goes past the last VMA, outside the lock (walks in other threads
+ * wait for nothing; if two read it, both find the same).
  */
-static int last_line_of_self(int fd, struct vmaq_rec *rec)
+static int gate_lookup(struct vmaq_maps *m, struct query_state *st)
 {
-	size_t cap = 1 << 16, len = 0, l;
-	char *buf = malloc(cap), *nb;
-	const char *name;
-	size_t name_len;
-	ssize_t n;
-	int found = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (cap - len < 4096) {
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(buf);
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len && buf[len - 1] == '\n') {
-		len--;
-		for (l = len; l > 0 && buf[l - 1] != '\n'; l--)
-			;
-		if (!vmaq_parse_line(buf + l, len - l, &rec->vma, &name,
-				     &name_len) && name &&
-		    vmaq_unescape_name(rec->name, sizeof(rec->name), name,
-				       name_len) != SIZE_MAX) {
-			rec->vma.name = rec->name;
-			rec->vma.build_id = NULL;
-			rec->vma.build_id_size = 0;
-			found = 1;
-		}
-	}
-	free(buf);
-	return found;
-}
-
-static int gate_from_self(struct vmaq_rec *gate)
-{
-	struct vmaq_rec *last;
+	struct vmaq_rec last;
 	struct procmap_query q;
-	int fd, err;
+	int state, err;
 
-	last = malloc(sizeof(*last));
-	if (!last)
-		return -ENOMEM;
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		free(last);
-		return -errno;
-	}
-	err = last_line_of_self(fd, last);
-	if (err <= 0)
-		goto out;
-	/* The last line is the gate VMA if PROCMAP_QUERY cannot see it. */
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.query_addr = last->vma.start;
-	err = query_ioctl(fd, &q);
-	if (err == -ENOENT) {
-		vmaq_rec_copy(gate, last);
-		err = 1;
-	} else if (!err) {
-		err = 0;
-	}
-out:
-	close(fd);
-	free(last);
-	return err;
-}
-
-/*
- * Does the target have a gate VMA? The kernel shows one to every 64-bit
- * task when it shows one to us (the vsyscall= setting is global), and
- * none to 32-bit tasks, which are the ones with nothing above 4 GiB.
- * Found once per handle, under proc->lock: walks in several threads ask.
- */
-static int gate_lookup_locked(struct vmaq_proc *proc)
-{
-	struct procmap_query q;
-	int err;
-
-	if (proc->gate_state)
-		return proc->gate_state > 0;
-	err = gate_from_self(&proc->gate);
-	if (err < 0)
-		return err;
+	pthread_mutex_lock(&st->lock);
+	state = st->gate_state;
+	pthread_mutex_unlock(&st->lock);
+	if (state)
+		return state > 0;
+	vmaq_rec_init(&last);
+	err = vmaq_maps_last_line(m, &last);
 	if (err > 0) {
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
-		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
-		q.query_addr = COMPAT_TASK_TOP;
-		err = query_ioctl(proc->fd, &q);
-		if (err && err != -ENOENT)
-			return err;
-		err = !err && q.vma_start < proc->gate.vma.start;
+		q.query_addr = last.vma.start;
+		err = query_ioctl(m->fd, &q);
+		err = err == -ENOENT ? 1 : err;
 	}
-	proc->gate_state = err ? 1 : -1;
+	if (err >= 0) {
+		pthread_mutex_lock(&st->lock);
+		if (!st->gate_state) {
+			if (err > 0 && vmaq_rec_copy(&st->gate, &last))
+				err = -ENOMEM;
+			else
+				st->gate_state = err > 0 ? 1 : -1;
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	vmaq_rec_fini(&last);
 	return err;
 }
 
 static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
+	struct query_state *st = w->be;
+	struct query_walk *qw = w->priv;
 	int err;
 
-	if (w->gate_done)
+	if (qw->gate_done)
 		return -ENOENT;
-	w->gate_done = true;
-	pthread_mutex_lock(&w->proc->lock);
-	err = gate_lookup_locked(w->proc);
-	if (err > 0 && (w->proc->gate.vma.end <= addr ||
-			!vmaq_match(&w->proc->gate.vma, w->flags)))
-		err = 0;
-	if (err > 0)
-		vmaq_rec_copy(rec, &w->proc->gate);
-	pthread_mutex_unlock(&w->proc->lock);
+	qw->gate_done = true;
+	err = gate_lookup(w->maps, st);
 	if (err <= 0)
 		return err ? err : -ENOENT;
-	if (!(w->flags & VMAQ_NAME))
-		rec->vma.name = NULL;
+	/* set once, never changed: read without the lock */
+	if (st->gate.vma.end <= addr || !vmaq_match(&st->gate.vma, w->flags))
+		return -ENOENT;
+	err = vmaq_rec_copy(rec, &st->gate);
+	if (err)
+		return err;
+	vmaq_rec_finish(rec, w->flags, 0);
 	return 0;
+}
+
+/* A name longer than the ioctl returns (PATH_MAX): the text's. */
+static int long_name(struct vmaq_walk *w, struct vmaq_rec *rec)
+{
+	struct vmaq_rec t;
+	int err;
+
+	vmaq_rec_init(&t);
+	err = vmaq_maps_line_at(w->maps, rec->vma.start, &t);
+	if (!err && (t.vma.end != rec->vma.end || !t.vma.name))
+		err = -EAGAIN;	/* the map changed in between */
+	if (!err)
+		err = vmaq_rec_set_name(rec, t.vma.name, t.vma.name_len);
+	vmaq_rec_fini(&t);
+	return err;
 }
 
 static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct procmap_query q;
 	uint64_t kflags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
-	bool want_name = w->flags & VMAQ_NAME;
+	bool want_name = w->flags & VMAQ_NAME, too_long;
 	int err;
 
 	if (w->flags & VMAQ_READ)
@@ -224,25 +179,38 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		kflags |= PROCMAP_QUERY_VMA_SHARED;
 	if (w->flags & VMAQ_FILE)
 		kflags |= PROCMAP_QUERY_FILE_BACKED_VMA;
-
+	if (want_name) {
+		err = vmaq_rec_reserve(rec, PATH_MAX - 1);
+		if (err)
+			return err;
+	}
 	for (;;) {
+		too_long = false;
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
 		q.query_flags = kflags;
 		q.query_addr = addr;
 		if (want_name) {
 			q.vma_name_addr = (uintptr_t)rec->name;
-			q.vma_name_size = sizeof(rec->name);
+			q.vma_name_size = PATH_MAX;
 		}
 		if (w->flags & VMAQ_BUILD_ID) {
 			q.build_id_addr = (uintptr_t)rec->build_id;
 			q.build_id_size = sizeof(rec->build_id);
 		}
-		err = query_ioctl(w->proc->fd, &q);
+		err = query_ioctl(w->maps->fd, &q);
 		if (err == -ENAMETOOLONG && want_name) {
-			/* a path longer than PATH_MAX: report it unnamed */
-			want_name = false;
-			continue;
+			/* a path longer than PATH_MAX: the rest first, then the name */
+			memset(&q, 0, sizeof(q));
+			q.size = sizeof(q);
+			q.query_flags = kflags;
+			q.query_addr = addr;
+			if (w->flags & VMAQ_BUILD_ID) {
+				q.build_id_addr = (uintptr_t)rec->build_id;
+				q.build_id_size = sizeof(rec->build_id);
+			}
+			err = query_ioctl(w->maps->fd, &q);
+			too_long = true;
 		}
 		if (err == -ENOENT)
 			return query_gate(w, addr, rec);
@@ -255,13 +223,48 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		fill_from_query(rec, &q);
 		/* only VMAQ_ANON is left to check: the kernel did the rest */
 		if (!(w->flags & VMAQ_ANON) || vmaq_match(&rec->vma, w->flags))
-			return 0;
+			break;
 		/* VMAQ_ANON cannot be pushed into the kernel */
 		addr = q.vma_end;
-		want_name = w->flags & VMAQ_NAME;
 	}
+	if (too_long) {
+		err = long_name(w, rec);
+		if (err)
+			return err;
+	}
+	vmaq_rec_finish(rec, w->flags, (w->flags & VMAQ_NAME) ?
+			vmaq_maps_deleted(w->maps, &rec->vma) : 0);
+	return 0;
+}
+
+static int query_open(struct vmaq_maps *m, void **be)
+{
+	struct query_state *st = calloc(1, sizeof(*st));
+
+	(void)m;
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	vmaq_rec_init(&st->gate);
+	*be = st;
+	return 0;
+}
+
+static void query_close(void *be)
+{
+	struct query_state *st = be;
+
+	vmaq_rec_fini(&st->gate);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
 }
 
 const struct vmaq_backend_ops vmaq_query_ops = {
+	.id = VMAQ_BACKEND_QUERY,
+	.probe = query_probe,
+	.open = query_open,
+	.close = query_close,
+	.alive = query_alive,
+	.walk_size = sizeof(struct query_walk),
 	.next = query_next,
 };

@@ -9,12 +9,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
 
 #define TEXT_CHUNK (64 * 1024)
 
+/* A walk's window onto the file, read in order. */
+struct text_walk {
+	char *buf;
+	size_t cap, start, end;
+	off_t off;
+	bool eof;
+	bool got;		/* something was read */
+	uint64_t id;		/* this walk's id, for maps->reader */
+	bool held;		/* the last line returned is still in the window */
+	size_t held_next;	/* where the line after it starts */
+	uint64_t held_end;	/* its VMA's end */
+};
+
+/* The handle's: build IDs read from the mapped files. */
+struct text_state {
+	struct vmaq_bid_cache bids;
+};
+
 /* Make room for at least TEXT_CHUNK more bytes after w->end. */
-static int text_reserve(struct vmaq_walk *w)
+static int text_reserve(struct text_walk *w)
 {
 	char *nbuf;
 	size_t ncap;
@@ -40,51 +58,12 @@ static int text_reserve(struct vmaq_walk *w)
 }
 
 /*
- * End of file is also what every read returns once the address space the
- * file was opened on has gone (the task exited, or exec replaced it):
- * each read() pins the mm for its own length only, so a map can end
- * early at any read boundary and still look whole. The answer is
- * complete only if the address space still exists after the read that
- * saw the end: a live mm always shows at least one line from offset 0.
- * (If it goes away just after, the caller is told ESRCH for a map that
- * was whole: the safe side.)
- */
-int vmaq_text_alive(struct vmaq_proc *proc)
-{
-	ssize_t n;
-	char c;
-
-	pthread_mutex_lock(&proc->text_lock);
-	do {
-		n = pread(proc->fd, &c, 1, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		n = -errno;
-	/* the file's position is now nobody's */
-	proc->text_reader = 0;
-	pthread_mutex_unlock(&proc->text_lock);
-	if (n < 0)
-		return (int)n;
-	return n ? 0 : -ESRCH;
-}
-
-static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
-{
-	ssize_t n;
-
-	do {
-		n = pread(fd, buf, len, off);
-	} while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-/*
  * The rest of the file from w->off into the window, to its end, without
  * letting go of the file: *at_eof is set. Used once another walk has
  * moved the file's position, so that walks taking turns cost one extra
  * pass each, not a pass per read.
  */
-static ssize_t text_read_rest(struct vmaq_walk *w, bool *at_eof)
+static ssize_t text_read_rest(struct text_walk *w, int fd, bool *at_eof)
 {
 	char *nbuf;
 	ssize_t n;
@@ -98,15 +77,14 @@ static ssize_t text_read_rest(struct vmaq_walk *w, bool *at_eof)
 			w->buf = nbuf;
 			w->cap *= 2;
 		}
-		n = pread_all(w->proc->fd, w->buf + w->end, w->cap - w->end,
-			      w->off);
+		n = vmaq_pread(fd, w->buf + w->end, w->cap - w->end, w->off);
 		if (n < 0)
 			return n;
 		if (n == 0)
 			break;
 		w->end += (size_t)n;
 		w->off += n;
-		w->empty = false;
+		w->got = true;
 	}
 	*at_eof = true;
 	return 0;
@@ -119,34 +97,36 @@ static ssize_t text_read_rest(struct vmaq_walk *w, bool *at_eof)
  * skips what the walk has passed, by address. Reads under the handle's
  * lock, so that walks in different threads cannot interleave inside one.
  */
-static ssize_t text_read(struct vmaq_walk *w, bool *at_eof)
+static ssize_t text_read(struct text_walk *w, struct vmaq_maps *m, bool *at_eof)
 {
-	struct vmaq_proc *proc = w->proc;
 	ssize_t n;
 
 	*at_eof = false;
-	pthread_mutex_lock(&proc->text_lock);
-	if (!w->text_id)
-		w->text_id = ++proc->text_ids;
-	if (w->off && (proc->text_reader != w->text_id ||
-		       proc->text_pos != w->off)) {
+	pthread_mutex_lock(&m->lock);
+	if (!w->id)
+		w->id = ++m->ids;
+	if (w->off && (m->reader != w->id || m->pos != w->off)) {
 		w->off = 0;
 		w->start = w->end = 0;
 		w->held = false;
-		n = text_read_rest(w, at_eof);
+		n = text_read_rest(w, m->fd, at_eof);
 	} else {
-		n = pread_all(proc->fd, w->buf + w->end, w->cap - w->end,
-			      w->off);
+		n = vmaq_pread(m->fd, w->buf + w->end, w->cap - w->end, w->off);
 	}
 	if (n >= 0) {
-		proc->text_reader = w->text_id;
-		proc->text_pos = w->off + n;
+		m->reader = w->id;
+		m->pos = w->off + n;
 	}
-	pthread_mutex_unlock(&proc->text_lock);
+	pthread_mutex_unlock(&m->lock);
 	return n;
 }
 
-static int text_fill(struct vmaq_walk *w)
+/*
+ * The answer is complete only if the address space still exists after
+ * the read that saw the end. (If it goes away just after, the caller is
+ * told ESRCH for a map that was whole: the safe side.)
+ */
+static int text_fill(struct text_walk *w, struct vmaq_maps *m)
 {
 	bool at_eof;
 	ssize_t n;
@@ -155,26 +135,27 @@ static int text_fill(struct vmaq_walk *w)
 	err = text_reserve(w);
 	if (err)
 		return err;
-	n = text_read(w, &at_eof);
+	n = text_read(w, m, &at_eof);
 	if (n < 0)
 		return (int)n;
 	if (n > 0) {
-		w->empty = false;
+		w->got = true;
 		w->off += n;
 		w->end += (size_t)n;
 	}
 	if (n == 0 || at_eof) {
 		w->eof = true;
 		/* The kernel shows nothing once the address space is gone. */
-		if (w->empty)
+		if (!w->got)
 			return -ESRCH;
-		return vmaq_text_alive(w->proc);
+		return vmaq_maps_alive(m);
 	}
 	return 0;
 }
 
 /* Next complete line (without '\n'), or -ENOENT at the end of the file. */
-static int text_line(struct vmaq_walk *w, const char **line, size_t *len)
+static int text_line(struct text_walk *w, struct vmaq_maps *m,
+		     const char **line, size_t *len)
 {
 	for (;;) {
 		char *s = NULL, *nl = NULL;
@@ -189,41 +170,59 @@ static int text_line(struct vmaq_walk *w, const char **line, size_t *len)
 			*line = s;
 			*len = (size_t)(nl - s);
 			if (*len > VMAQ_LINE_MAX)
-				return -EBADMSG;
+				return -ENAMETOOLONG;
 			w->start += *len + 1;
 			return 0;
 		}
 		if (w->end - w->start > VMAQ_LINE_MAX)
-			return -EBADMSG;
+			return -ENAMETOOLONG;
 		if (w->eof) {
 			/* maps always ends lines with '\n' */
 			if (w->end > w->start)
 				return -EBADMSG;
 			return -ENOENT;
 		}
-		err = text_fill(w);
+		err = text_fill(w, m);
 		if (err)
 			return err;
 	}
 }
 
+/*
+ * The text writes a newline in a path as "\012", and a path may also
+ * hold those four bytes: ask the kernel which it is (PROCMAP_QUERY, or
+ * map_files), and keep the text's reading where it cannot say.
+ */
+static int text_name(struct vmaq_walk *w, const char *name, size_t len,
+		     struct vmaq_rec *rec)
+{
+	int err = vmaq_rec_set_text_name(rec, name, len);
+
+	if (err || rec->vma.name_len == len || !(rec->vma.flags & VMAQ_FILE))
+		return err;
+	vmaq_maps_raw_name(w->maps, rec);
+	return 0;
+}
+
 static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
+	struct text_walk *t = w->priv;
+	struct text_state *st = w->be;
 	const char *line, *name;
 	size_t len, name_len, saved;
 	int err;
 
 	/* The line returned last time is still in the window: skip it
 	 * without parsing it again if the caller has moved past it. */
-	if (w->held && addr >= w->held_end)
-		w->start = w->held_next;
-	w->held = false;
+	if (t->held && addr >= t->held_end)
+		t->start = t->held_next;
+	t->held = false;
 	for (;;) {
-		err = text_line(w, &line, &len);
+		err = text_line(t, w->maps, &line, &len);
 		if (err)
 			return err;
 		/* where the line starts (a re-read may have moved the window) */
-		saved = (size_t)(line - w->buf);
+		saved = (size_t)(line - t->buf);
 		err = vmaq_parse_line(line, len, &rec->vma, &name, &name_len);
 		if (err)
 			return err;
@@ -234,22 +233,73 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		 * its line in the window. The window only moves in text_fill,
 		 * which is not called before this line is consumed again.
 		 */
-		w->held = true;
-		w->held_next = w->start;
-		w->held_end = rec->vma.end;
-		w->start = saved;
+		t->held = true;
+		t->held_next = t->start;
+		t->held_end = rec->vma.end;
+		t->start = saved;
 		/* the name also leads the build-ID reader to the file */
 		if (name && (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID))) {
-			/* longer than PATH_MAX: not a name the kernel wrote */
-			if (vmaq_unescape_name(rec->name, sizeof(rec->name), name,
-					       name_len) == SIZE_MAX)
-				return -EBADMSG;
-			rec->vma.name = rec->name;
+			err = text_name(w, name, name_len, rec);
+			if (err)
+				return err;
 		}
+		if (w->flags & VMAQ_BUILD_ID) {
+			err = vmaq_build_id_fill(&st->bids, w->maps->pid, rec);
+			if (err)
+				return err;
+		}
+		vmaq_rec_finish(rec, w->flags, (w->flags & VMAQ_NAME) ?
+				vmaq_maps_deleted(w->maps, &rec->vma) : 0);
 		return 0;
 	}
 }
 
+static int text_probe(int fd)
+{
+	(void)fd;
+	return 1;
+}
+
+static int text_open(struct vmaq_maps *m, void **be)
+{
+	struct text_state *st = calloc(1, sizeof(*st));
+
+	(void)m;
+	if (!st)
+		return -ENOMEM;
+	vmaq_bid_cache_init(&st->bids);
+	*be = st;
+	return 0;
+}
+
+static void text_close(void *be)
+{
+	struct text_state *st = be;
+
+	vmaq_bid_cache_fini(&st->bids);
+	free(st);
+}
+
+static int text_alive(struct vmaq_maps *m, void *be)
+{
+	(void)be;
+	return vmaq_maps_alive(m);
+}
+
+static void text_walk_fini(struct vmaq_walk *w)
+{
+	struct text_walk *t = w->priv;
+
+	free(t->buf);
+}
+
 const struct vmaq_backend_ops vmaq_text_ops = {
+	.id = VMAQ_BACKEND_TEXT,
+	.probe = text_probe,
+	.open = text_open,
+	.close = text_close,
+	.alive = text_alive,
+	.walk_size = sizeof(struct text_walk),
+	.walk_fini = text_walk_fini,
 	.next = text_next,
 };

@@ -17,7 +17,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
+
+/* One file's answer, "none" included. */
+struct vmaq_bid_entry {
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint32_t size;		/* 0: the file has none (or cannot be read) */
+	unsigned char id[VMAQ_BUILD_ID_MAX];
+};
 
 #define MAX_PHDRS 256
 #define MAX_NOTE_BYTES (64 * 1024)
@@ -190,29 +198,31 @@ static int cache_grow(struct vmaq_bid_cache *c)
 		if (e->inode || e->dev_major || e->dev_minor)
 			*cache_slot(&n, &key, &found) = *e;
 	}
-	n.used = c->used;
+	/* the table only: the lock, held, stays where it is */
 	free(c->slots);
-	*c = n;
+	c->slots = n.slots;
+	c->nslots = n.nslots;
 	return 0;
 }
 
-static int open_mapped_file(struct vmaq_proc *proc, const struct vmaq_vma *v)
+static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 {
 	char path[PATH_MAX + 64];
 	const char *name = v->name;
 	struct stat st;
 	int fd = -1;
 
-	if (proc->pid > 0) {
+	if (pid > 0) {
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
-			 (int)proc->pid, (unsigned long long)v->start,
+			 (int)pid, (unsigned long long)v->start,
 			 (unsigned long long)v->end);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (fd < 0 && name && name[0] == '/') {
-		if (proc->pid > 0)
+	/* by name: only one that fits a path (and is not cut short) */
+	if (fd < 0 && name && name[0] == '/' && v->name_len < PATH_MAX) {
+		if (pid > 0)
 			snprintf(path, sizeof(path), "/proc/%d/root%s",
-				 (int)proc->pid, name);
+				 (int)pid, name);
 		else
 			snprintf(path, sizeof(path), "%s", name);
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -231,14 +241,13 @@ static int open_mapped_file(struct vmaq_proc *proc, const struct vmaq_vma *v)
 
 /*
  * The handle's cache is shared by all its walks, which may run in several
- * threads: looked up and filled under proc->lock. The file is read
- * outside it (two threads may both read a file the cache lacks; the
- * second to finish finds the first's entry).
+ * threads: looked up and filled under c->lock. The file is read outside
+ * it (two threads may both read a file the cache lacks; the second to
+ * finish finds the first's entry).
  */
-int vmaq_build_id_fill(struct vmaq_proc *proc, struct vmaq_rec *rec)
+int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec)
 {
 	struct vmaq_vma *v = &rec->vma;
-	struct vmaq_bid_cache *c = &proc->bids;
 	struct vmaq_bid_entry *e;
 	unsigned char id[VMAQ_BUILD_ID_MAX];
 	uint32_t size = 0;
@@ -249,21 +258,21 @@ int vmaq_build_id_fill(struct vmaq_proc *proc, struct vmaq_rec *rec)
 	v->build_id_size = 0;
 	if (!(v->flags & VMAQ_FILE) || !v->inode)
 		return 0;
-	pthread_mutex_lock(&proc->lock);
+	pthread_mutex_lock(&c->lock);
 	e = c->nslots ? cache_slot(c, v, &found) : NULL;
 	if (e && found)
 		goto hit;
-	pthread_mutex_unlock(&proc->lock);
+	pthread_mutex_unlock(&c->lock);
 
 	/* The name helps find the file: read the line's name. */
-	fd = open_mapped_file(proc, v);
+	fd = open_mapped_file(pid, v);
 	if (fd < 0)
 		return 0;	/* not cached: the file may become readable later */
 	if (vmaq_elf_build_id(fd, id, &size))
 		size = 0;
 	close(fd);
 
-	pthread_mutex_lock(&proc->lock);
+	pthread_mutex_lock(&c->lock);
 	if (c->used * 2 >= c->nslots) {
 		err = cache_grow(c);
 		if (err)
@@ -285,12 +294,20 @@ hit:
 		v->build_id_size = e->size;
 	}
 out:
-	pthread_mutex_unlock(&proc->lock);
+	pthread_mutex_unlock(&c->lock);
 	return err;
 }
 
-void vmaq_bid_cache_free(struct vmaq_bid_cache *c)
+void vmaq_bid_cache_init(struct vmaq_bid_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void vmaq_bid_cache_fini(struct vmaq_bid_cache *c)
 {
 	free(c->slots);
-	memset(c, 0, sizeof(*c));
+	c->slots = NULL;
+	c->nslots = c->used = 0;
+	pthread_mutex_destroy(&c->lock);
 }

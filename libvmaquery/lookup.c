@@ -81,15 +81,15 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 		   const struct addr_pos *order, size_t count, unsigned int flags)
 {
 	struct vmaq_walk w;
-	struct vmaq_rec *rec;
+	struct vmaq_rec r, *rec = &r;
 	bool have = false, exhausted = false, added = false;
 	size_t k;
-	int err = 0;
+	int err;
 
-	rec = malloc(sizeof(*rec));
-	if (!rec)
-		return -ENOMEM;
-	vmaq_walk_init(&w, proc, flags);
+	err = vmaq_walk_init(&w, proc, VMAQ_OP_LOOKUP, flags);
+	if (err)
+		return err;
+	vmaq_rec_init(rec);
 	for (k = 0; k < count; k++) {
 		size_t i = order[k].pos;
 		uint64_t a = order[k].addr;
@@ -123,7 +123,7 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 		l->idx[i] = (uint32_t)(l->t.n - 1);
 	}
 	vmaq_walk_fini(&w);
-	free(rec);
+	vmaq_rec_fini(rec);
 	return err;
 }
 
@@ -140,23 +140,26 @@ static int table_add_slot(void *ctx, const struct vmaq_vma *vma, uint32_t *slot)
 	return err;
 }
 
-/* Batch backend: the kernel resolves the sorted addresses, 64Ki a call. */
-static int resolve_batch(struct vmaq_lookup *l, struct vmaq_proc *proc,
-			 const struct addr_pos *order, size_t count,
-			 unsigned int flags)
+/* A backend that resolves many sorted addresses itself (the batch ioctl). */
+static int resolve_backend(struct vmaq_lookup *l, struct vmaq_proc *proc,
+			   const struct addr_pos *order, size_t count,
+			   unsigned int flags)
 {
 	uint64_t *sorted = malloc(count * sizeof(*sorted));
 	uint32_t *kidx = malloc(count * sizeof(*kidx));
+	struct vmaq_walk w;
 	size_t k;
 	int err = -ENOMEM;
 
-	if (sorted && kidx) {
+	if (sorted && kidx)
+		err = vmaq_walk_init(&w, proc, VMAQ_OP_LOOKUP, flags);
+	if (!err) {
 		for (k = 0; k < count; k++)
 			sorted[k] = order[k].addr;
-		err = vmaq_batch_lookup(proc, sorted, count, flags, table_add_slot,
-					&l->t, kidx);
+		err = w.ops->lookup(&w, sorted, count, table_add_slot, &l->t, kidx);
 		for (k = 0; !err && k < count; k++)
 			l->idx[order[k].pos] = kidx[k];
+		vmaq_walk_fini(&w);
 	}
 	free(sorted);
 	free(kidx);
@@ -196,8 +199,8 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	err = sort_addrs(&order, count);
 	if (err)
 		goto fail;
-	if (proc->backend == VMAQ_BACKEND_BATCH && count)
-		err = resolve_batch(l, proc, order, count, flags);
+	if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
+		err = resolve_backend(l, proc, order, count, flags);
 	else
 		err = resolve(l, proc, order, count, flags);
 	if (err)

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "backend.h"
 
 static int hexval(char c)
 {
@@ -134,20 +134,31 @@ int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
 	return 0;
 }
 
-/*
- * Copy a name from the text, turning seq_path()'s "\012" back into the
- * newline it stands for. Returns the length written (dst is always
- * NUL-terminated when size > 0), or SIZE_MAX if the name does not fit.
- */
-size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len)
+static bool is_newline_escape(const char *s, size_t left)
+{
+	return left >= 4 && s[0] == '\\' && s[1] == '0' && s[2] == '1' &&
+	       s[3] == '2';
+}
+
+/* The length of a name from the text once seq_path()'s "\012" are newlines. */
+size_t vmaq_text_name_len(const char *src, size_t len)
 {
 	size_t i = 0, o = 0;
 
-	if (!size)
-		return 0;
-	while (i < len && o + 1 < size) {
-		if (src[i] == '\\' && len - i >= 4 && src[i + 1] == '0' &&
-		    src[i + 2] == '1' && src[i + 3] == '2') {
+	while (i < len) {
+		i += is_newline_escape(src + i, len - i) ? 4 : 1;
+		o++;
+	}
+	return o;
+}
+
+/* Copy it so into @dst, which has room for that length and a NUL. */
+void vmaq_unescape_name(char *dst, const char *src, size_t len)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		if (is_newline_escape(src + i, len - i)) {
 			dst[o++] = '\n';
 			i += 4;
 		} else {
@@ -155,5 +166,4 @@ size_t vmaq_unescape_name(char *dst, size_t size, const char *src, size_t len)
 		}
 	}
 	dst[o] = '\0';
-	return i < len ? SIZE_MAX : o;
 }

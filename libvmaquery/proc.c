@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Handles, backend selection, single lookups and walks. */
+/*
+ * Handles, backend selection, single lookups and walks. The backends are
+ * reached through their operations tables only (backend.h).
+ */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +10,15 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+/* Every backend, best first. */
+static const struct vmaq_backend_ops *const backends[] = {
+	&vmaq_batch_ops,
+	&vmaq_query_ops,
+	&vmaq_text_ops,
+};
+
+#define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 int vmaq_opts_check(const void *opts, size_t our_size, size_t min_size)
 {
@@ -24,16 +36,19 @@ int vmaq_opts_check(const void *opts, size_t our_size, size_t min_size)
 	return 0;
 }
 
-static const struct vmaq_backend_ops *ops_of(enum vmaq_backend b)
+uint32_t vmaq_version(void)
 {
-	switch (b) {
-	case VMAQ_BACKEND_BATCH:
-		return &vmaq_batch_ops;
-	case VMAQ_BACKEND_QUERY:
-		return &vmaq_query_ops;
-	default:
-		return &vmaq_text_ops;
-	}
+	return VMAQ_VERSION_CODE(VMAQ_VERSION_MAJOR, VMAQ_VERSION_MINOR,
+				 VMAQ_VERSION_PATCH);
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *vmaq_version_string(void)
+{
+	return STR(VMAQ_VERSION_MAJOR) "." STR(VMAQ_VERSION_MINOR) "."
+	       STR(VMAQ_VERSION_PATCH);
 }
 
 const char *vmaq_backend_name(enum vmaq_backend backend)
@@ -76,50 +91,81 @@ static int backend_from_env(enum vmaq_backend *b)
  */
 static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 {
-	int b = vmaq_batch_probe(proc->fd), q;
+	const struct vmaq_backend_ops *ops = NULL;
+	size_t i;
+	int ok;
 
-	if (b == -ESRCH)
-		return -ESRCH;
-	q = b ? 1 : vmaq_query_probe(proc->fd);
-	if (q == -ESRCH)
-		return -ESRCH;
-	switch (want) {
-	case VMAQ_BACKEND_AUTO:
-		proc->backend = b ? VMAQ_BACKEND_BATCH :
-			q ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT;
-		break;
-	case VMAQ_BACKEND_BATCH:
-		if (!b)
-			return -EOPNOTSUPP;
-		proc->backend = want;
-		break;
-	case VMAQ_BACKEND_QUERY:
-		if (!q)
-			return -EOPNOTSUPP;
-		proc->backend = want;
-		break;
-	case VMAQ_BACKEND_TEXT:
-		proc->backend = want;
-		break;
-	default:
+	if (want < VMAQ_BACKEND_AUTO || want > VMAQ_BACKEND_TEXT)
 		return -EINVAL;
+	for (i = 0; i < NBACKENDS && !ops; i++) {
+		if (want != VMAQ_BACKEND_AUTO && backends[i]->id != want)
+			continue;
+		ok = backends[i]->probe(proc->maps.fd);
+		if (ok < 0)
+			return ok;
+		if (ok)
+			ops = backends[i];
+		else if (want != VMAQ_BACKEND_AUTO)
+			return -EOPNOTSUPP;
 	}
-	return q ? 0 : vmaq_proc_check(proc);
+	if (!ops)
+		return -EOPNOTSUPP;
+	proc->backend = ops->id;
+	for (i = 0; i < VMAQ_OP_COUNT; i++)
+		proc->op[i] = ops;
+	return 0;
+}
+
+/* The state of every backend the handle's operations use. */
+static int open_backends(struct vmaq_proc *proc)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < VMAQ_OP_COUNT; i++) {
+		const struct vmaq_backend_ops *ops = proc->op[i];
+
+		if (proc->be[ops->id])
+			continue;
+		err = ops->open(&proc->maps, &proc->be[ops->id]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void close_backends(struct vmaq_proc *proc)
+{
+	size_t i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (proc->be[backends[i]->id])
+			backends[i]->close(proc->be[backends[i]->id]);
 }
 
 int vmaq_proc_check(struct vmaq_proc *proc)
 {
-	int q;
+	const struct vmaq_backend_ops *ops = proc->op[VMAQ_OP_WALK];
 
-	if (proc->backend == VMAQ_BACKEND_BATCH) {
-		q = vmaq_batch_probe(proc->fd);
-		return q < 0 ? q : 0;
-	}
-	if (proc->backend == VMAQ_BACKEND_QUERY) {
-		q = vmaq_query_probe(proc->fd);
-		return q < 0 ? q : 0;
-	}
-	return vmaq_text_alive(proc);
+	return ops->alive(&proc->maps, proc->be[ops->id]);
+}
+
+int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen)
+{
+	const struct vmaq_backend_ops *ops = proc->op[VMAQ_OP_WALK];
+
+	if (!ops->generation)
+		return -EOPNOTSUPP;
+	return ops->generation(&proc->maps, gen);
+}
+
+/* Everything but the maps fd, which the caller of proc_new() owns. */
+static void proc_free(struct vmaq_proc *proc)
+{
+	close_backends(proc);
+	vmaq_rec_fini(&proc->cur);
+	pthread_mutex_destroy(&proc->maps.lock);
+	free(proc);
 }
 
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
@@ -132,27 +178,28 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	proc = calloc(1, sizeof(*proc));
 	if (!proc)
 		return -ENOMEM;
-	proc->fd = fd;
-	proc->pid = pid;
+	proc->maps.fd = fd;
+	proc->maps.pid = pid;
+	pthread_mutex_init(&proc->maps.lock, NULL);
+	vmaq_rec_init(&proc->cur);
 	proc->refs = 1;
-	pthread_mutex_init(&proc->lock, NULL);
-	pthread_mutex_init(&proc->text_lock, NULL);
 	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
-	if (want == VMAQ_BACKEND_AUTO) {
+	err = 0;
+	if (want == VMAQ_BACKEND_AUTO)
 		err = backend_from_env(&want);
-		if (err)
-			goto fail;
+	if (!err)
+		err = choose_backend(proc, want);
+	if (!err)
+		err = open_backends(proc);
+	/* the text backend's probe cannot tell a gone address space */
+	if (!err)
+		err = vmaq_proc_check(proc);
+	if (err) {
+		proc_free(proc);
+		return err;
 	}
-	err = choose_backend(proc, want);
-	if (err)
-		goto fail;
 	*procp = proc;
 	return 0;
-fail:
-	pthread_mutex_destroy(&proc->text_lock);
-	pthread_mutex_destroy(&proc->lock);
-	free(proc);
-	return err;
 }
 
 static int check_open_args(const struct vmaq_open_opts *opts,
@@ -226,14 +273,14 @@ void vmaq_proc_get(struct vmaq_proc *proc)
 
 void vmaq_proc_put(struct vmaq_proc *proc)
 {
+	int fd;
+
 	/* release: our uses of the handle happen before the free */
 	if (__atomic_sub_fetch(&proc->refs, 1, __ATOMIC_ACQ_REL))
 		return;
-	close(proc->fd);
-	vmaq_bid_cache_free(&proc->bids);
-	pthread_mutex_destroy(&proc->text_lock);
-	pthread_mutex_destroy(&proc->lock);
-	free(proc);
+	fd = proc->maps.fd;
+	proc_free(proc);
+	close(fd);
 }
 
 /* The caller's reference: iterators and snapshots keep their own. */
@@ -250,75 +297,64 @@ enum vmaq_backend vmaq_backend(const struct vmaq_proc *proc)
 
 pid_t vmaq_pid(const struct vmaq_proc *proc)
 {
-	return proc ? proc->pid : -1;
+	return proc ? proc->maps.pid : -1;
 }
 
 int vmaq_kernel_backends(unsigned int *mask)
 {
-	int fd, q, b;
+	unsigned int m = 0;
+	size_t i;
+	int fd, ok;
 
 	if (!mask)
 		return vmaq_err(-EINVAL);
 	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmaq_err(-errno);
-	b = vmaq_batch_probe(fd);
-	q = vmaq_query_probe(fd);
+	for (i = 0; i < NBACKENDS; i++) {
+		ok = backends[i]->probe(fd);
+		if (ok < 0) {
+			close(fd);
+			return vmaq_err(ok);
+		}
+		if (ok)
+			m |= 1u << backends[i]->id;
+	}
 	close(fd);
-	if (q < 0)
-		return vmaq_err(q);
-	if (b < 0)
-		return vmaq_err(b);
-	*mask = 1u << VMAQ_BACKEND_TEXT;
-	if (q)
-		*mask |= 1u << VMAQ_BACKEND_QUERY;
-	if (b)
-		*mask |= 1u << VMAQ_BACKEND_BATCH;
+	*mask = m;
 	return 0;
 }
 
-bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags)
+int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
+		   enum vmaq_op op, unsigned int flags)
 {
-	unsigned int need = flags & (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC |
-				     VMAQ_SHARED | VMAQ_FILE);
+	const struct vmaq_backend_ops *ops = proc->op[op];
 
-	if ((vma->flags & need) != need)
-		return false;
-	if ((flags & VMAQ_ANON) && (vma->flags & VMAQ_FILE))
-		return false;
-	return true;
-}
-
-void vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src)
-{
-	dst->vma = src->vma;
-	if (src->vma.name) {
-		strcpy(dst->name, src->vma.name);
-		dst->vma.name = dst->name;
-	}
-	if (src->vma.build_id) {
-		memcpy(dst->build_id, src->vma.build_id, src->vma.build_id_size);
-		dst->vma.build_id = dst->build_id;
-	}
-}
-
-void vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
-		    unsigned int flags)
-{
 	memset(w, 0, sizeof(*w));
-	w->proc = proc;
+	w->ops = ops;
+	w->maps = &proc->maps;
+	w->be = proc->be[ops->id];
 	w->flags = flags;
-	w->empty = true;
+	if (ops->walk_size) {
+		w->priv = calloc(1, ops->walk_size);
+		if (!w->priv)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 void vmaq_walk_fini(struct vmaq_walk *w)
 {
-	free(w->buf);
-	free(w->brecs);
-	free(w->bstrs);
-	w->buf = NULL;
-	w->brecs = NULL;
-	w->bstrs = NULL;
+	if (w->priv && w->ops->walk_fini)
+		w->ops->walk_fini(w);
+	free(w->priv);
+	w->priv = NULL;
+}
+
+/* The next matching VMA ending above addr, finished by the backend. */
+int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+{
+	return w->ops->next(w, addr, rec);
 }
 
 int vmaq_generation(struct vmaq_proc *proc, uint64_t *gen)
@@ -327,25 +363,8 @@ int vmaq_generation(struct vmaq_proc *proc, uint64_t *gen)
 
 	if (!proc || !gen)
 		return vmaq_err(-EINVAL);
-	if (proc->backend != VMAQ_BACKEND_BATCH)
-		return vmaq_err(-EOPNOTSUPP);
-	err = vmaq_batch_generation(proc->fd, gen);
+	err = vmaq_proc_generation(proc, gen);
 	return err ? vmaq_err(err) : 0;
-}
-
-/* The next matching VMA ending above addr, with its build ID if asked. */
-int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
-{
-	int err = ops_of(w->proc->backend)->next(w, addr, rec);
-
-	if (err)
-		return err;
-	if ((w->flags & VMAQ_BUILD_ID) && w->proc->backend == VMAQ_BACKEND_TEXT) {
-		err = vmaq_build_id_fill(w->proc, rec);
-		if (!(w->flags & VMAQ_NAME))
-			rec->vma.name = NULL;
-	}
-	return err;
 }
 
 int vmaq_check_flags(unsigned int flags, unsigned int allowed)
@@ -368,15 +387,17 @@ int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 	err = vmaq_check_flags(flags, VMAQ_QUERY_MASK);
 	if (err)
 		return vmaq_err(err);
-	if (proc->backend == VMAQ_BACKEND_BATCH) {
-		err = vmaq_batch_find(proc, addr, flags, &proc->cur);
+	err = vmaq_walk_init(&w, proc, VMAQ_OP_FIND, flags);
+	if (err)
+		return vmaq_err(err);
+	if (w.ops->find) {
+		err = w.ops->find(&w, addr, &proc->cur);
 	} else {
-		vmaq_walk_init(&w, proc, flags);
-		err = vmaq_walk_next(&w, addr, &proc->cur);
-		vmaq_walk_fini(&w);
+		err = w.ops->next(&w, addr, &proc->cur);
 		if (!err && !(flags & VMAQ_NEXT) && proc->cur.vma.start > addr)
 			err = -ENOENT;
 	}
+	vmaq_walk_fini(&w);
 	if (err)
 		return vmaq_err(err);
 	*vmap = &proc->cur.vma;
@@ -384,6 +405,7 @@ int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 }
 
 struct vmaq_iter {
+	struct vmaq_proc *proc;
 	struct vmaq_walk walk;
 	uint64_t addr;
 	bool done;
@@ -405,8 +427,14 @@ int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 	it = calloc(1, sizeof(*it));
 	if (!it)
 		return vmaq_err(-ENOMEM);
+	err = vmaq_walk_init(&it->walk, proc, VMAQ_OP_WALK, flags);
+	if (err) {
+		free(it);
+		return vmaq_err(err);
+	}
+	vmaq_rec_init(&it->rec);
 	vmaq_proc_get(proc);
-	vmaq_walk_init(&it->walk, proc, flags);
+	it->proc = proc;
 	*iterp = it;
 	return 0;
 }
@@ -451,7 +479,8 @@ void vmaq_iter_free(struct vmaq_iter *it)
 	if (!it)
 		return;
 	vmaq_walk_fini(&it->walk);
-	vmaq_proc_put(it->walk.proc);
+	vmaq_rec_fini(&it->rec);
+	vmaq_proc_put(it->proc);
 	free(it);
 }
 

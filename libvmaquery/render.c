@@ -66,7 +66,8 @@ int vmaq_format(const struct vmaq_vma *vma, char *buf, size_t size)
 	struct out o = { .buf = buf, .size = size };
 	const char *s;
 
-	if (!vma || (!buf && size))
+	/* the caller says which record it knows: 1.0's at least */
+	if (!vma || (!buf && size) || vma->size < VMAQ_VMA_SIZE_1_0)
 		return vmaq_err(-EINVAL);
 	put_hex(&o, vma->start, 8);
 	put_c(&o, '-');

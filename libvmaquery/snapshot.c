@@ -99,7 +99,7 @@ int vmaq_snapshot_stale(struct vmaq_snapshot *s)
 	if (s->t.have_gen) {
 		uint64_t gen;
 
-		err = vmaq_batch_generation(s->proc->fd, &gen);
+		err = vmaq_proc_generation(s->proc, &gen);
 		if (err)
 			return vmaq_err(err);
 		if (gen == s->t.gen)
@@ -147,4 +147,30 @@ void vmaq_snapshot_free(struct vmaq_snapshot *s)
 	if (s->proc)
 		vmaq_proc_put(s->proc);
 	free(s);
+}
+
+int vmaq_snapshot_copy(const struct vmaq_snapshot *s, size_t first, size_t count,
+		       void *recs, size_t rec_size)
+{
+	size_t i, n = sizeof(struct vmaq_vma);
+	unsigned char *out = recs;
+	uint32_t size;
+
+	if (!s || (count && !recs) || rec_size < VMAQ_VMA_SIZE_1_0 ||
+	    rec_size > UINT32_MAX || first > s->t.n)
+		return vmaq_err(-EINVAL);
+	if (count > s->t.n - first)
+		count = s->t.n - first;
+	if (count > INT32_MAX)
+		count = INT32_MAX;
+	if (rec_size < n)
+		n = rec_size;
+	for (i = 0; i < count; i++, out += rec_size) {
+		memcpy(out, &s->t.v[first + i], n);
+		memset(out + n, 0, rec_size - n);
+		/* what this copy holds: the caller's size or ours */
+		size = (uint32_t)n;
+		memcpy(out + offsetof(struct vmaq_vma, size), &size, sizeof(size));
+	}
+	return (int)count;
 }

@@ -82,7 +82,7 @@ int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 	t->name_off[i] = NO_OFF;
 	t->bid_off[i] = NO_OFF;
 	if (vma->name) {
-		err = arena_put(t, vma->name, strlen(vma->name) + 1,
+		err = arena_put(t, vma->name, (size_t)vma->name_len + 1,
 				&t->name_off[i]);
 		if (err)
 			return err;
@@ -141,7 +141,8 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 	return a->start == b->start && a->end == b->end &&
 	       a->offset == b->offset && a->inode == b->inode &&
 	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
-	       a->flags == b->flags && str_eq(a->name, b->name);
+	       a->flags == b->flags && a->page_size == b->page_size &&
+	       a->kind == b->kind && str_eq(a->name, b->name);
 }
 
 /* One walk into t; -EAGAIN if a record overlaps the one before it. */
@@ -154,7 +155,9 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 
 	t->n = 0;
 	t->alen = 0;
-	vmaq_walk_init(&w, proc, flags);
+	err = vmaq_walk_init(&w, proc, VMAQ_OP_WALK, flags);
+	if (err)
+		return err;
 	while (!(err = vmaq_walk_next(&w, addr, rec))) {
 		/* grew over the cursor between two steps: see vmaq_iter_next */
 		if (rec->vma.start < addr) {
@@ -182,16 +185,14 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		    unsigned int flags)
 {
-	struct vmaq_rec *rec;
+	struct vmaq_rec rec;
 	int err, tries = 0;
 
-	rec = malloc(sizeof(*rec));
-	if (!rec)
-		return -ENOMEM;
+	vmaq_rec_init(&rec);
 	do {
-		err = table_read_once(t, proc, flags, rec);
+		err = table_read_once(t, proc, flags, &rec);
 	} while (err == -EAGAIN && ++tries < VMAQ_TABLE_TRIES);
-	free(rec);
+	vmaq_rec_fini(&rec);
 	if (err)
 		return err;
 	vmaq_table_finish(t);

@@ -39,9 +39,12 @@
 extern "C" {
 #endif
 
-#define VMAQ_VERSION_MAJOR 0
-#define VMAQ_VERSION_MINOR 2
+#define VMAQ_VERSION_MAJOR 1
+#define VMAQ_VERSION_MINOR 0
 #define VMAQ_VERSION_PATCH 0
+/* One number per release, comparable: VMAQ_VERSION_CODE(1, 0, 0). */
+#define VMAQ_VERSION_CODE(major, minor, patch) \
+	(((major) << 16) | ((minor) << 8) | (patch))
 
 #define VMAQ_API __attribute__((visibility("default")))
 
@@ -70,38 +73,72 @@ enum vmaq_backend {
 #define VMAQ_SHARED	0x0008u	/* may be shared ('s' rather than 'p') */
 #define VMAQ_FILE	0x0010u	/* backed by a file (device or inode non-zero) */
 #define VMAQ_ANON	0x0020u	/* filter only: not backed by a file */
+#define VMAQ_DELETED	0x0040u	/* the mapped file has been unlinked */
 #define VMAQ_NEXT	0x0100u	/* vmaq_find: the VMA at or after addr */
 #define VMAQ_NAME	0x0200u	/* fill in vmaq_vma.name */
 #define VMAQ_BUILD_ID	0x0400u	/* fill in vmaq_vma.build_id */
 
 #define VMAQ_BUILD_ID_MAX 20
 
-/* One VMA, as one line of /proc/PID/maps describes it. */
+/* What a VMA is, for a symbolizer: struct vmaq_vma.kind. */
+enum vmaq_kind {
+	VMAQ_KIND_UNKNOWN = 0,	/* VMAQ_NAME was not asked for */
+	VMAQ_KIND_FILE = 1,	/* a mapped file (memfd and shared anonymous too) */
+	VMAQ_KIND_ANON = 2,	/* anonymous memory, "[anon:...]" names included */
+	VMAQ_KIND_HEAP = 3,	/* [heap] */
+	VMAQ_KIND_STACK = 4,	/* [stack] */
+	VMAQ_KIND_VDSO = 5,	/* [vdso] */
+	VMAQ_KIND_VVAR = 6,	/* [vvar], [vvar_vclock] */
+	VMAQ_KIND_GATE = 7,	/* [vsyscall] or another gate VMA */
+	VMAQ_KIND_SPECIAL = 8,	/* another kernel mapping: [uprobes], [sigpage], ... */
+};
+
+/*
+ * One VMA, as one line of /proc/PID/maps describes it.
+ *
+ * The struct grows at its end in later releases. The library sets .size
+ * to the size of the struct it was built with; a member is there only if
+ * VMAQ_VMA_HAS() says so, which is always true for the members below in
+ * a program built against this header and a library of this version or
+ * later. Where a caller hands records in (vmaq_format()) or asks for
+ * copies (vmaq_snapshot_copy()), it says which size it knows.
+ */
 struct vmaq_vma {
+	uint32_t size;		/* bytes of this record that are filled in */
+	uint32_t flags;		/* VMAQ_READ ... VMAQ_FILE; VMAQ_DELETED
+				 * when VMAQ_NAME was asked for */
 	uint64_t start;		/* first address */
 	uint64_t end;		/* one past the last address */
 	uint64_t offset;	/* file offset of start (0 when anonymous) */
 	uint64_t inode;
 	uint32_t dev_major;
 	uint32_t dev_minor;
-	uint32_t flags;		/* VMAQ_READ ... VMAQ_FILE */
 	/*
 	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
 	 * the backend cannot tell (the text backend).
 	 */
-	uint32_t page_size;
+	uint64_t page_size;
 	/*
-	 * Name as /proc/PID/maps shows it ("/usr/lib/x.so", "[heap]",
-	 * "[anon:name]", "/tmp/f (deleted)"), with a newline in a path given
-	 * as a newline, not as the text file's "\012". NULL when the VMA has
+	 * The name the kernel gives the VMA ("/usr/lib/x.so", "[heap]",
+	 * "[anon:name]", "/tmp/f (deleted)"), whatever its length: the
+	 * bytes of the path, where /proc/PID/maps writes a newline as
+	 * "\012" (vmaq_format() writes it so again). NULL when the VMA has
 	 * no name or VMAQ_NAME was not asked for.
 	 */
 	const char *name;
 	/* ELF build ID, when VMAQ_BUILD_ID was asked for and one exists. */
 	const unsigned char *build_id;
 	uint32_t build_id_size;
-	uint32_t reserved;
+	uint32_t name_len;	/* strlen(name); 0 without one */
+	uint32_t kind;		/* enum vmaq_kind */
+	uint32_t reserved;	/* 0 */
 };
+
+/* Does record @v have member @field? */
+#define VMAQ_VMA_HAS(v, field) \
+	((v)->size >= offsetof(struct vmaq_vma, field) + sizeof((v)->field))
+/* The size of the first 1.0 record: the least a caller may declare. */
+#define VMAQ_VMA_SIZE_1_0 (offsetof(struct vmaq_vma, reserved) + sizeof(uint32_t))
 
 /*
  * Extensible options: set .sz to sizeof the struct (VMAQ_OPTS does), so
@@ -125,6 +162,11 @@ struct vmaq_open_opts {
  */
 #define VMAQ_OPTS(TYPE, NAME, ...) \
 	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+/* The library's version, VMAQ_VERSION_CODE() of the one running. */
+VMAQ_API uint32_t vmaq_version(void);
+/* The same as a string: "1.0.0". */
+VMAQ_API const char *vmaq_version_string(void);
 
 /* Handles. */
 VMAQ_API int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
@@ -174,6 +216,15 @@ VMAQ_API const struct vmaq_vma *vmaq_snapshot_find(const struct vmaq_snapshot *s
 VMAQ_API int vmaq_snapshot_stale(struct vmaq_snapshot *snap);
 VMAQ_API int vmaq_snapshot_refresh(struct vmaq_snapshot *snap);
 VMAQ_API void vmaq_snapshot_free(struct vmaq_snapshot *snap);
+/*
+ * Copy records first .. first + count - 1 into @recs, an array of
+ * elements of @rec_size bytes (the caller's sizeof(struct vmaq_vma), at
+ * least VMAQ_VMA_SIZE_1_0): what both sides know is copied, the rest of
+ * each element zeroed, and .size says how much is filled. Names and
+ * build IDs stay the snapshot's. Returns the number copied.
+ */
+VMAQ_API int vmaq_snapshot_copy(const struct vmaq_snapshot *snap, size_t first,
+				size_t count, void *recs, size_t rec_size);
 
 /* Many processes. */
 #define VMAQ_CACHE_NO_EVENTS 0x1u	/* do not listen to process events */

@@ -675,6 +675,216 @@ TEST_F(be, our_own_long_path_mapping_does_not_break_other_walks)
 	ASSERT_EQ(0, child_finish(&c));
 }
 
+/*
+ * Names as the kernel has them, whatever their length or bytes: a path of
+ * more than 5,000 bytes (the ioctls return at most PATH_MAX), a file
+ * named with the four bytes "\012" (which the text also writes for a
+ * newline), a real newline, a live file whose name ends in " (deleted)"
+ * and a deleted one. Each backend must give the very bytes, the same
+ * kind and deletion flag, and still render the text byte for byte.
+ */
+#define DEEP_LEVELS 25		/* 25 * 201 bytes: far past PATH_MAX */
+
+static char *deep_path(const char *dir)
+{
+	size_t len = strlen(dir) + DEEP_LEVELS * 201 + 16, o;
+	char *p = malloc(len);
+	int i;
+
+	o = (size_t)snprintf(p, len, "%s", dir);
+	for (i = 0; i < DEEP_LEVELS; i++) {
+		p[o++] = '/';
+		memset(p + o, 'd', 200);
+		o += 200;
+	}
+	snprintf(p + o, len - o, "/mapped");
+	return p;
+}
+
+static int setup_odd_names(void *arg)
+{
+	const char *dir = arg;
+	char comp[201], p[512];
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd, i;
+
+	snprintf(p, sizeof(p), "%s/back\\012slash", dir);
+	if (map_file(p, 1, 0, PROT_READ, MAP_PRIVATE, false))
+		return -1;
+	snprintf(p, sizeof(p), "%s/real\nnewline", dir);
+	if (map_file(p, 1, 0, PROT_READ, MAP_PRIVATE, false))
+		return -1;
+	snprintf(p, sizeof(p), "%s/live (deleted)", dir);
+	if (map_file(p, 1, 0, PROT_READ, MAP_PRIVATE, false))
+		return -1;
+	snprintf(p, sizeof(p), "%s/gone", dir);
+	if (map_file(p, 1, 0, PROT_READ, MAP_PRIVATE, true))
+		return -1;
+	memset(comp, 'd', 200);
+	comp[200] = '\0';
+	if (cwd < 0 || chdir(dir))
+		return -1;
+	for (i = 0; i < DEEP_LEVELS; i++)
+		if ((mkdir(comp, 0700) && errno != EEXIST) || chdir(comp))
+			return -1;
+	fd = open("mapped", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, pg) || fchdir(cwd))
+		return -1;
+	if (mmap(NULL, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+		return -1;
+	close(fd);
+	close(cwd);
+	return 0;
+}
+
+struct want_name {
+	char *name;
+	bool deleted;
+	int seen;
+};
+
+TEST_F(be, names_of_any_length_are_the_kernels_bytes)
+{
+	struct want_name want[5];
+	struct test_child c;
+	struct vmaq_proc *p;
+	struct vmaq_snapshot *s;
+	const struct vmaq_vma *v;
+	size_t i, k, n = 0;
+
+	ASSERT_EQ(0, child_start(&c, setup_odd_names, self->dir));
+	ASSERT_LE(0, asprintf(&want[n].name, "%s/back\\012slash", self->dir));
+	want[n++].deleted = false;
+	ASSERT_LE(0, asprintf(&want[n].name, "%s/real\nnewline", self->dir));
+	want[n++].deleted = false;
+	ASSERT_LE(0, asprintf(&want[n].name, "%s/live (deleted)", self->dir));
+	want[n++].deleted = false;
+	ASSERT_LE(0, asprintf(&want[n].name, "%s/gone (deleted)", self->dir));
+	want[n++].deleted = true;
+	want[n].name = deep_path(self->dir);
+	want[n++].deleted = false;
+	for (k = 0; k < n; k++)
+		want[k].seen = 0;
+
+	/* the text, byte for byte, first */
+	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	for (i = 0; i < vmaq_snapshot_count(s); i++) {
+		v = vmaq_snapshot_vma(s, i);
+		ASSERT_EQ(sizeof(*v), v->size);
+		if (!v->name || strncmp(v->name, self->dir, strlen(self->dir)))
+			continue;
+		for (k = 0; k < n; k++) {
+			if (strcmp(v->name, want[k].name))
+				continue;
+			want[k].seen++;
+			EXPECT_EQ(strlen(want[k].name), v->name_len);
+			EXPECT_EQ(VMAQ_KIND_FILE, v->kind);
+			EXPECT_EQ(want[k].deleted, !!(v->flags & VMAQ_DELETED))
+				TH_LOG("%s", v->name);
+		}
+	}
+	for (k = 0; k < n; k++) {
+		EXPECT_EQ(1, want[k].seen)
+			TH_LOG("%.80s: seen %d times", want[k].name, want[k].seen);
+		/* one address of each, found alone, gives the same name */
+	}
+	/* single finds and lookups take the same path to the names */
+	for (i = 0; i < vmaq_snapshot_count(s); i++) {
+		const struct vmaq_vma *sv = vmaq_snapshot_vma(s, i);
+		struct vmaq_lookup *l;
+		uint64_t a = sv->start;
+
+		if (!sv->name || sv->name_len < PATH_MAX)
+			continue;
+		ASSERT_EQ(0, vmaq_find(p, a, VMAQ_NAME, &v));
+		EXPECT_STREQ(sv->name, v->name);
+		ASSERT_EQ(0, vmaq_lookup(p, &a, 1, VMAQ_NAME, &l));
+		ASSERT_NE(NULL, vmaq_lookup_vma(l, 0));
+		EXPECT_STREQ(sv->name, vmaq_lookup_vma(l, 0)->name);
+		vmaq_lookup_free(l);
+	}
+	vmaq_snapshot_free(s);
+	vmaq_close(p);
+	for (k = 0; k < n; k++)
+		free(want[k].name);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+static int count_in_text(const char *needle)
+{
+	size_t len;
+	char *t = maps_text(getpid(), &len), *p;
+	int n = 0;
+
+	for (p = t; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(t);
+	return n;
+}
+
+/* Kinds follow the names, and are only claimed when names are asked for. */
+TEST_F(be, kinds_follow_the_names)
+{
+	const struct vmaq_vma *v;
+	struct vmaq_iter *it;
+	int heap = 0, stack = 0, vdso = 0, file = 0, anon = 0, bare = 0;
+	char *m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *brk0 = sbrk(0);
+
+	ASSERT_NE(MAP_FAILED, m);
+	/* make sure there is a heap */
+	ASSERT_NE((void *)-1, sbrk(pg));
+	ASSERT_EQ(0, vmaq_iter_new(self->self, VMAQ_NAME, &it));
+	while (vmaq_iter_next(it, &v) > 0) {
+		ASSERT_EQ(sizeof(*v), v->size);
+		if (!v->name) {
+			EXPECT_EQ(VMAQ_KIND_ANON, v->kind);
+			EXPECT_FALSE(v->flags & VMAQ_FILE);
+			anon++;
+		} else if (!strcmp(v->name, "[heap]")) {
+			EXPECT_EQ(VMAQ_KIND_HEAP, v->kind);
+			heap++;
+		} else if (!strcmp(v->name, "[stack]")) {
+			EXPECT_EQ(VMAQ_KIND_STACK, v->kind);
+			stack++;
+		} else if (!strcmp(v->name, "[vdso]")) {
+			EXPECT_EQ(VMAQ_KIND_VDSO, v->kind);
+			vdso++;
+		} else if (!strcmp(v->name, "[vvar]") || !strcmp(v->name, "[vvar_vclock]")) {
+			EXPECT_EQ(VMAQ_KIND_VVAR, v->kind);
+		} else if (!strcmp(v->name, "[vsyscall]")) {
+			EXPECT_EQ(VMAQ_KIND_GATE, v->kind);
+		} else if (v->name[0] == '/') {
+			EXPECT_EQ(VMAQ_KIND_FILE, v->kind);
+			EXPECT_TRUE(v->flags & VMAQ_FILE);
+			file++;
+		}
+	}
+	vmaq_iter_free(it);
+	/* as many as the text shows (valgrind, say, has no [heap]) */
+	EXPECT_EQ(count_in_text("[heap]\n"), heap);
+	EXPECT_EQ(count_in_text("[stack]\n"), stack);
+	EXPECT_EQ(count_in_text("[vdso]\n"), vdso);
+	EXPECT_GT(stack + heap + vdso, 0);
+	EXPECT_GT(file, 0);
+	EXPECT_GT(anon, 0);
+	/* without names nothing is claimed */
+	ASSERT_EQ(0, vmaq_iter_new(self->self, 0, &it));
+	while (vmaq_iter_next(it, &v) > 0) {
+		EXPECT_EQ(VMAQ_KIND_UNKNOWN, v->kind);
+		EXPECT_EQ(NULL, v->name);
+		EXPECT_EQ(0u, v->name_len);
+		EXPECT_FALSE(v->flags & VMAQ_DELETED);
+		bare++;
+	}
+	vmaq_iter_free(it);
+	EXPECT_GT(bare, file);	/* it walked the map */
+	ASSERT_EQ(0, brk(brk0));
+	munmap(m, pg);
+}
+
 TEST_F(be, find_covering_next_and_filters)
 {
 	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

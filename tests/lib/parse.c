@@ -17,8 +17,10 @@ static void roundtrip(struct __test_metadata *_metadata, const char *line)
 	size_t len = strlen(line) - 1;	/* without '\n' */
 
 	ASSERT_EQ(0, vmaq_parse_line(line, len, &v, &name, &name_len));
+	v.size = sizeof(v);
 	if (name) {
-		vmaq_unescape_name(nbuf, sizeof(nbuf), name, name_len);
+		ASSERT_LT(vmaq_text_name_len(name, name_len), sizeof(nbuf));
+		vmaq_unescape_name(nbuf, name, name_len);
 		v.name = nbuf;
 	}
 	ASSERT_EQ((int)strlen(line), vmaq_format(&v, out, sizeof(out)));
@@ -102,18 +104,24 @@ TEST(newline_in_path_is_unescaped)
 	char buf[64];
 
 	ASSERT_EQ(0, vmaq_parse_line(l, strlen(l) - 1, &v, &name, &nl));
-	vmaq_unescape_name(buf, sizeof(buf), name, nl);
+	ASSERT_EQ(8u, vmaq_text_name_len(name, nl));
+	vmaq_unescape_name(buf, name, nl);
 	EXPECT_STREQ("/tmp/a\nb", buf);
 }
 
-TEST(unescape_refuses_to_truncate)
+TEST(unescaped_length_counts_each_escape_once)
 {
 	char small[4];
 
-	EXPECT_EQ(3u, vmaq_unescape_name(small, sizeof(small), "abc", 3));
-	EXPECT_EQ(SIZE_MAX, vmaq_unescape_name(small, sizeof(small), "abcd", 4));
-	EXPECT_EQ(1u, vmaq_unescape_name(small, sizeof(small), "\\012", 4));
+	EXPECT_EQ(3u, vmaq_text_name_len("abc", 3));
+	EXPECT_EQ(1u, vmaq_text_name_len("\\012", 4));
+	/* a cut escape is four plain bytes */
+	EXPECT_EQ(3u, vmaq_text_name_len("\\01", 3));
+	EXPECT_EQ(3u, vmaq_text_name_len("\\012\\012x", 9));
+	vmaq_unescape_name(small, "\\012", 4);
 	EXPECT_STREQ("\n", small);
+	vmaq_unescape_name(small, "\\01", 3);
+	EXPECT_STREQ("\\01", small);
 }
 
 TEST(malformed_lines_are_rejected)
@@ -188,7 +196,7 @@ TEST(parser_never_reads_past_the_line)
 
 TEST(format_reports_needed_size_and_truncates)
 {
-	struct vmaq_vma v = { .start = 0x1000, .end = 0x2000,
+	struct vmaq_vma v = { .size = sizeof(v), .start = 0x1000, .end = 0x2000,
 			      .flags = VMAQ_READ, .name = "[heap]" };
 	char small[10];
 	int need = vmaq_format(&v, NULL, 0);
@@ -198,6 +206,47 @@ TEST(format_reports_needed_size_and_truncates)
 	EXPECT_STREQ("00001000-", small);
 	EXPECT_EQ(-EINVAL, vmaq_format(NULL, small, sizeof(small)));
 	EXPECT_EQ(EINVAL, errno);
+}
+
+/*
+ * A caller hands a record in with the size it knows: 1.0's at least,
+ * and what lies past it is never read.
+ */
+TEST(format_takes_the_callers_record_size)
+{
+	struct {
+		struct vmaq_vma v;
+		unsigned char later[64];	/* a later release's members */
+	} big;
+	struct vmaq_vma v = { .start = 0x1000, .end = 0x2000, .flags = VMAQ_READ };
+	char out[128];
+
+	EXPECT_EQ(-EINVAL, vmaq_format(&v, out, sizeof(out)));
+	v.size = VMAQ_VMA_SIZE_1_0 - 1;
+	EXPECT_EQ(-EINVAL, vmaq_format(&v, out, sizeof(out)));
+	v.size = VMAQ_VMA_SIZE_1_0;
+	EXPECT_EQ(41, vmaq_format(&v, out, sizeof(out)));
+	memset(&big, 0xff, sizeof(big));
+	big.v = v;
+	big.v.size = sizeof(big);
+	EXPECT_EQ(41, vmaq_format(&big.v, out, sizeof(out)));
+	/* and the layout is the one 1.0 promised, on every ABI */
+	EXPECT_EQ(0u, offsetof(struct vmaq_vma, size));
+	EXPECT_EQ(8u, offsetof(struct vmaq_vma, start));
+	EXPECT_EQ(48u, offsetof(struct vmaq_vma, page_size));
+	EXPECT_EQ(sizeof(struct vmaq_vma), VMAQ_VMA_SIZE_1_0);
+}
+
+TEST(version_is_the_headers)
+{
+	char want[32];
+
+	EXPECT_EQ((uint32_t)VMAQ_VERSION_CODE(VMAQ_VERSION_MAJOR, VMAQ_VERSION_MINOR,
+					      VMAQ_VERSION_PATCH), vmaq_version());
+	snprintf(want, sizeof(want), "%d.%d.%d", VMAQ_VERSION_MAJOR,
+		 VMAQ_VERSION_MINOR, VMAQ_VERSION_PATCH);
+	EXPECT_STREQ(want, vmaq_version_string());
+	EXPECT_GE(vmaq_version(), (uint32_t)VMAQ_VERSION_CODE(1, 0, 0));
 }
 
 int main(int argc, char **argv)

@@ -186,6 +186,49 @@ TEST_F(snap, finds_like_the_live_process)
 	EXPECT_EQ(NULL, vmaq_snapshot_vma(self->s, vmaq_snapshot_count(self->s)));
 }
 
+/*
+ * Copies at the caller's record size: a program built against 1.0 (the
+ * smallest size), one built against a later, larger record (the tail is
+ * zeroed and .size says what is filled), and sizes the library refuses.
+ */
+TEST_F(snap, copies_at_the_callers_record_size)
+{
+	size_t n = vmaq_snapshot_count(self->s), big = sizeof(struct vmaq_vma) + 24;
+	unsigned char *out = malloc(n * big);
+	struct vmaq_vma v;
+	size_t i, j;
+
+	ASSERT_GT(n, 2u);
+	ASSERT_EQ((int)n, vmaq_snapshot_copy(self->s, 0, n + 5, out,
+					     VMAQ_VMA_SIZE_1_0));
+	for (i = 0; i < n; i++) {
+		memcpy(&v, out + i * VMAQ_VMA_SIZE_1_0, sizeof(v));
+		EXPECT_EQ(0, memcmp(&v, vmaq_snapshot_vma(self->s, i), sizeof(v)));
+	}
+	memset(out, 0xa5, n * big);
+	ASSERT_EQ((int)(n - 1), vmaq_snapshot_copy(self->s, 1, n, out, big));
+	for (i = 0; i + 1 < n; i++) {
+		const unsigned char *e = out + i * big;
+		const struct vmaq_vma *want = vmaq_snapshot_vma(self->s, i + 1);
+
+		memcpy(&v, e, sizeof(v));
+		EXPECT_EQ(sizeof(v), v.size);
+		EXPECT_EQ(want->start, v.start);
+		EXPECT_EQ(want->name, v.name);
+		EXPECT_TRUE(VMAQ_VMA_HAS(&v, reserved));
+		for (j = sizeof(v); j < big; j++)
+			ASSERT_EQ(0, e[j]);
+	}
+	EXPECT_EQ(0, vmaq_snapshot_copy(self->s, n, 3, out, big));
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_copy(self->s, n + 1, 1, out, big));
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_copy(self->s, 0, 1, out,
+					      VMAQ_VMA_SIZE_1_0 - 8));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_copy(self->s, 0, 1, NULL, big));
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_copy(NULL, 0, 1, out, big));
+	free(out);
+}
+
 TEST_F(snap, every_kind_of_change_is_noticed)
 {
 	char *m;

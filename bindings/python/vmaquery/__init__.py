@@ -14,7 +14,7 @@ PermissionError, ...
 
 libvmaquery is loaded from $VMAQUERY_LIBRARY, else from the build folder of
 the vmaquery source tree this package lives in, else as the installed
-libvmaquery.so.0. vmaquery.LibraryNotFound says where it looked.
+libvmaquery.so.1. vmaquery.LibraryNotFound says where it looked.
 """
 from __future__ import annotations
 
@@ -63,6 +63,14 @@ class Vma:
     page_size: int
     name: Optional[str]
     build_id: Optional[bytes]
+    # "file", "anon", "heap", "stack", "vdso", "vvar", "gate", "special";
+    # "unknown" when names were not asked for
+    kind: str = "unknown"
+
+    @property
+    def is_deleted(self) -> bool:
+        """The mapped file has been unlinked (known when names are asked for)."""
+        return bool(self.flags & _lib.DELETED)
 
     @property
     def perms(self) -> str:
@@ -98,12 +106,14 @@ class Vma:
     def _from_c(cls, p) -> "Vma":
         v = p.contents
         bid = bytes(v.build_id[:v.build_id_size]) if v.build_id_size else None
+        kind = _lib.KINDS[v.kind] if v.kind < len(_lib.KINDS) else "special"
         return cls(v.start, v.end, v.offset, (v.dev_major, v.dev_minor), v.inode,
-                   v.flags, v.page_size, _name(v.name), bid)
+                   v.flags, v.page_size, _name(v.name), bid, kind)
 
 
 def _to_c(v: Vma) -> _lib.Vma:
     raw = _lib.Vma()
+    raw.size = ctypes.sizeof(_lib.Vma)
     raw.start, raw.end, raw.offset, raw.inode = v.start, v.end, v.offset, v.inode
     raw.dev_major, raw.dev_minor = v.dev
     raw.flags, raw.page_size = v.flags, v.page_size

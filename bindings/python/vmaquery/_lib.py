@@ -10,7 +10,7 @@ import ctypes.util
 import os
 from pathlib import Path
 
-SONAME = "libvmaquery.so.0"
+SONAME = "libvmaquery.so.1"
 
 
 class LibraryNotFound(ImportError):
@@ -20,17 +20,20 @@ class LibraryNotFound(ImportError):
 class Vma(ctypes.Structure):
     """struct vmaq_vma"""
     _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
         ("start", ctypes.c_uint64),
         ("end", ctypes.c_uint64),
         ("offset", ctypes.c_uint64),
         ("inode", ctypes.c_uint64),
         ("dev_major", ctypes.c_uint32),
         ("dev_minor", ctypes.c_uint32),
-        ("flags", ctypes.c_uint32),
-        ("page_size", ctypes.c_uint32),
+        ("page_size", ctypes.c_uint64),
         ("name", ctypes.c_char_p),
         ("build_id", ctypes.POINTER(ctypes.c_ubyte)),
         ("build_id_size", ctypes.c_uint32),
+        ("name_len", ctypes.c_uint32),
+        ("kind", ctypes.c_uint32),
         ("reserved", ctypes.c_uint32),
     ]
 
@@ -45,7 +48,9 @@ class OpenOpts(ctypes.Structure):
 
 
 # Flags, as in vmaquery.h.
-READ, WRITE, EXEC, SHARED, FILE, ANON = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+READ, WRITE, EXEC, SHARED, FILE, ANON, DELETED = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
+# enum vmaq_kind, by value
+KINDS = ("unknown", "file", "anon", "heap", "stack", "vdso", "vvar", "gate", "special")
 NEXT, NAME, BUILD_ID = 0x100, 0x200, 0x400
 BACKENDS = {"auto": 0, "batch": 1, "query": 2, "text": 3}
 
@@ -77,6 +82,7 @@ _PROTOTYPES = [
     ("vmaq_snapshot_stale", ctypes.c_int, [_p]),
     ("vmaq_snapshot_refresh", ctypes.c_int, [_p]),
     ("vmaq_snapshot_free", None, [_p]),
+    ("vmaq_version", ctypes.c_uint32, []),
     ("vmaq_format", ctypes.c_int, [ctypes.POINTER(Vma), ctypes.c_char_p, ctypes.c_size_t]),
 ]
 

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The backend interface: what the core (proc.c, lookup.c, table.c,
+ * snapshot.c) asks of a backend, and the helpers backends share (records
+ * in record.c, the maps file in maps.c, the text parser in parse.c, build
+ * IDs in buildid.c). Backends include this file only: they never call
+ * into the core, which reaches them through struct vmaq_backend_ops.
+ */
+#ifndef VMAQUERY_BACKEND_H
+#define VMAQUERY_BACKEND_H
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmaquery.h"
+
+/*
+ * Valgrind does not know that the ioctls write the records, names and
+ * build IDs: tell it which bytes the kernel filled, so that programs using
+ * the library can be checked with memcheck. Costs a few instructions.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define kernel_wrote(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef kernel_wrote
+#define kernel_wrote(p, n) ((void)(p), (void)(n))
+#endif
+
+#define VMAQ_FILTER_MASK (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED | \
+			  VMAQ_FILE | VMAQ_ANON)
+#define VMAQ_QUERY_MASK (VMAQ_FILTER_MASK | VMAQ_NEXT | VMAQ_NAME | VMAQ_BUILD_ID)
+#define VMAQ_WALK_MASK (VMAQ_FILTER_MASK | VMAQ_NAME | VMAQ_BUILD_ID)
+
+/*
+ * Longest maps line accepted: far beyond any name a file system gives
+ * (a path may be longer than PATH_MAX, and the text writes each newline
+ * in it as four bytes), short of what a broken or hostile file could
+ * make the library allocate.
+ */
+#define VMAQ_LINE_MAX (1u << 20)
+
+/* ---- records (record.c) ---- */
+
+/* A VMA record that owns storage for its name, of any length, and build ID. */
+struct vmaq_rec {
+	struct vmaq_vma vma;
+	char *name;		/* name_cap bytes, or NULL */
+	size_t name_cap;
+	unsigned char build_id[VMAQ_BUILD_ID_MAX];
+};
+
+void vmaq_rec_init(struct vmaq_rec *rec);
+void vmaq_rec_fini(struct vmaq_rec *rec);
+/* Room for a name of @len bytes and its NUL in rec->name. */
+int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len);
+/* rec->vma.name becomes a copy of @s (@len bytes, no NUL in them). */
+int vmaq_rec_set_name(struct vmaq_rec *rec, const char *s, size_t len);
+/* The same from the text's form, "\012" meaning a newline. */
+int vmaq_rec_set_text_name(struct vmaq_rec *rec, const char *s, size_t len);
+int vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src);
+bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags);
+/*
+ * What every backend does to a record before handing it out: its size,
+ * name length and kind, VMAQ_DELETED (@deleted: 1 the backend knows the
+ * file is unlinked, 0 it knows it is not, -1 the name's " (deleted)"
+ * decides), and no name unless VMAQ_NAME was asked for.
+ */
+void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted);
+
+/*
+ * The fields a PROCMAP_QUERY answer (@k a struct procmap_query) and a
+ * PROCMAP_QUERY_BATCH record (a struct procmap_vma_record) share by
+ * name, into struct vmaq_vma @v; name and build ID are the caller's.
+ * PROCMAP_QUERY_VMA_* and VMAQ_READ..VMAQ_SHARED are the same bits, and
+ * VMAQ_FILE follows the text backend's rule so filters agree.
+ */
+#define VMAQ_VMA_FROM_KERNEL(v, k) do {					\
+	(v)->start = (k)->vma_start;					\
+	(v)->end = (k)->vma_end;					\
+	(v)->offset = (k)->vma_offset;					\
+	(v)->inode = (k)->inode;					\
+	(v)->dev_major = (k)->dev_major;				\
+	(v)->dev_minor = (k)->dev_minor;				\
+	(v)->page_size = (k)->vma_page_size;				\
+	(v)->flags = (uint32_t)((k)->vma_flags &			\
+		(VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED));	\
+	if ((v)->dev_major || (v)->dev_minor || (v)->inode)		\
+		(v)->flags |= VMAQ_FILE;				\
+	(v)->reserved = 0;						\
+} while (0)
+
+/* ---- the text parser (parse.c) ---- */
+
+/* One line, without its newline. */
+int vmaq_parse_line(const char *line, size_t len, struct vmaq_vma *vma,
+		    const char **name, size_t *name_len);
+/* The unescaped length of a text name, and the unescaping itself. */
+size_t vmaq_text_name_len(const char *src, size_t len);
+void vmaq_unescape_name(char *dst, const char *src, size_t len);
+
+/* ---- the maps file (maps.c) ---- */
+
+/*
+ * A handle's /proc/PID/maps file, which every backend of the handle uses.
+ * It has one read position, which the kernel keeps in its seq_file: a
+ * read at any other offset makes it render the map again from the start
+ * and count bytes, which tears lines if the map changed. Readers take
+ * @lock around their reads and say whose position the file holds.
+ */
+struct vmaq_maps {
+	int fd;
+	pid_t pid;		/* -1 when opened from a caller's fd */
+	pthread_mutex_t lock;
+	uint64_t reader;	/* id of the reader that read last, 0: none */
+	off_t pos;		/* where that read ended */
+	uint64_t ids;		/* last reader id handed out */
+};
+
+ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off);
+/* 0 while the address space exists, -ESRCH once it is gone. */
+int vmaq_maps_alive(struct vmaq_maps *m);
+/* The whole text from offset 0, NUL-terminated; the caller frees *@bufp. */
+int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp);
+/*
+ * The text's line for the VMA starting at @start, into @rec (name
+ * included): for names that an ioctl cannot return. -ENOENT if gone.
+ */
+int vmaq_maps_line_at(struct vmaq_maps *m, uint64_t start, struct vmaq_rec *rec);
+/* The text's last line into @rec: 1, or 0 if the map is empty. */
+int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);
+/*
+ * The name of @rec's VMA as the kernel has it, not as the text escapes
+ * it (PROCMAP_QUERY, else /proc/PID/map_files): 0 and rec->vma.name set,
+ * or a negative errno and @rec unchanged.
+ */
+int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec);
+/* Does a name ending in " (deleted)" name an unlinked file? 1, 0, or -1: unknown. */
+int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v);
+
+/* ---- build IDs read from files (buildid.c) ---- */
+
+struct vmaq_bid_entry;
+/* Cache keyed by (device, inode), shared by a handle's walks. */
+struct vmaq_bid_cache {
+	pthread_mutex_t lock;
+	struct vmaq_bid_entry *slots;
+	size_t nslots, used;
+};
+
+int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);
+void vmaq_bid_cache_init(struct vmaq_bid_cache *c);
+void vmaq_bid_cache_fini(struct vmaq_bid_cache *c);
+int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec);
+
+/* ---- backends ---- */
+
+/* A walk up the address space, through one backend. */
+struct vmaq_walk {
+	const struct vmaq_backend_ops *ops;
+	struct vmaq_maps *maps;
+	void *be;		/* the backend's state for the handle */
+	void *priv;		/* the backend's state for this walk */
+	unsigned int flags;
+	/* the address-space generation, when the backend reports one */
+	bool have_gen;
+	uint64_t gen;
+};
+
+/* vmaq_batch_lookup()'s way of handing the core one record. */
+typedef int (*vmaq_add_fn)(void *ctx, const struct vmaq_vma *vma, uint32_t *slot);
+
+struct vmaq_backend_ops {
+	enum vmaq_backend id;
+	/* 1 if the kernel answers this backend on @fd, 0 if not, -ESRCH. */
+	int (*probe)(int fd);
+	/* The backend's state for one handle (NULL is fine). */
+	int (*open)(struct vmaq_maps *m, void **be);
+	void (*close)(void *be);
+	/* 0 while the address space exists, -ESRCH once it is gone. */
+	int (*alive)(struct vmaq_maps *m, void *be);
+	/* Bytes of per-walk state (zeroed), and what frees what it holds. */
+	size_t walk_size;
+	void (*walk_fini)(struct vmaq_walk *w);
+	/*
+	 * The first VMA matching w->flags with end > @addr, or -ENOENT past
+	 * the last, finished (vmaq_rec_finish()), build ID included if asked.
+	 */
+	int (*next)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+	/* Optional: the VMA covering @addr, or (VMAQ_NEXT in w->flags) the next. */
+	int (*find)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+	/*
+	 * Optional: @count addresses, sorted ascending; @kidx gets per
+	 * address the slot @add gave its record, or UINT32_MAX.
+	 */
+	int (*lookup)(struct vmaq_walk *w, const uint64_t *sorted, size_t count,
+		      vmaq_add_fn add, void *ctx, uint32_t *kidx);
+	/* Optional: the address-space generation. */
+	int (*generation)(struct vmaq_maps *m, uint64_t *gen);
+};
+
+extern const struct vmaq_backend_ops vmaq_text_ops;
+extern const struct vmaq_backend_ops vmaq_query_ops;
+extern const struct vmaq_backend_ops vmaq_batch_ops;
+
+#endif /* VMAQUERY_BACKEND_H */

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The maps file of a handle, shared by its backends: reads that keep
+ * count of whose read position the file holds, whether the address space
+ * still exists, and the text's answers for what the ioctls cannot give
+ * (a name longer than PATH_MAX, the gate VMA) or the text cannot tell
+ * apart (a newline in a path from the four bytes "\012").
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/vmaquery_uapi.h>
+
+#include "backend.h"
+
+#define DELETED_SUFFIX " (deleted)"
+
+ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, len, off);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * End of file is also what every read returns once the address space the
+ * file was opened on has gone (the task exited, or exec replaced it):
+ * each read() pins the mm for its own length only, so a map can end
+ * early at any read boundary and still look whole. A live mm always
+ * shows at least one line from offset 0.
+ */
+int vmaq_maps_alive(struct vmaq_maps *m)
+{
+	ssize_t n;
+	char c;
+
+	pthread_mutex_lock(&m->lock);
+	n = vmaq_pread(m->fd, &c, 1, 0);
+	/* the file's position is now nobody's */
+	m->reader = 0;
+	pthread_mutex_unlock(&m->lock);
+	if (n < 0)
+		return (int)n;
+	return n ? 0 : -ESRCH;
+}
+
+int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap), *nb;
+	ssize_t n;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		if (cap - len < 4096) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = vmaq_pread(m->fd, buf + len, cap - len - 1, (off_t)len);
+		if (n <= 0) {
+			err = (int)n;
+			break;
+		}
+		len += (size_t)n;
+	}
+	m->reader = 0;
+	pthread_mutex_unlock(&m->lock);
+	/* the kernel shows nothing once the address space is gone */
+	if (!err && !len)
+		err = -ESRCH;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+/* Parse one line of @buf into @rec, name included. */
+static int line_into(const char *line, size_t len, struct vmaq_rec *rec)
+{
+	const char *name;
+	size_t name_len;
+	int err = vmaq_parse_line(line, len, &rec->vma, &name, &name_len);
+
+	if (err)
+		return err;
+	rec->vma.name = NULL;
+	rec->vma.build_id = NULL;
+	rec->vma.build_id_size = 0;
+	return name ? vmaq_rec_set_text_name(rec, name, name_len) : 0;
+}
+
+int vmaq_maps_line_at(struct vmaq_maps *m, uint64_t start, struct vmaq_rec *rec)
+{
+	struct vmaq_vma v;
+	const char *name;
+	size_t len, name_len;
+	char *buf, *p, *nl;
+	int err;
+
+	err = vmaq_maps_read_all(m, &buf, &len);
+	if (err)
+		return err;
+	err = -ENOENT;
+	for (p = buf; (nl = memchr(p, '\n', (size_t)(buf + len - p))); p = nl + 1) {
+		if (vmaq_parse_line(p, (size_t)(nl - p), &v, &name, &name_len))
+			continue;
+		if (v.start == start) {
+			err = line_into(p, (size_t)(nl - p), rec);
+			break;
+		}
+		if (v.start > start)
+			break;
+	}
+	free(buf);
+	return err;
+}
+
+int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec)
+{
+	size_t len, l;
+	char *buf;
+	int err;
+
+	err = vmaq_maps_read_all(m, &buf, &len);
+	if (err)
+		return err;
+	err = -EBADMSG;		/* maps always ends lines with '\n' */
+	if (buf[len - 1] == '\n') {
+		len--;
+		for (l = len; l > 0 && buf[l - 1] != '\n'; l--)
+			;
+		err = line_into(buf + l, len - l, rec);
+		if (!err)
+			err = 1;
+	}
+	free(buf);
+	return err;
+}
+
+static int query_name(int fd, struct vmaq_rec *rec)
+{
+	struct procmap_query q;
+	char *name = malloc(PATH_MAX);
+	int err;
+
+	if (!name)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = rec->vma.start;
+	q.vma_name_addr = (uintptr_t)name;
+	q.vma_name_size = PATH_MAX;
+	do {
+		err = ioctl(fd, PROCMAP_QUERY, &q) ? -errno : 0;
+	} while (err == -EINTR);
+	if (!err && q.vma_name_size)
+		kernel_wrote(name, q.vma_name_size);
+	/* the same VMA, or the map changed: the text's reading stands */
+	if (!err && (q.vma_start != rec->vma.start || q.vma_end != rec->vma.end ||
+		     q.inode != rec->vma.inode || q.vma_name_size < 2))
+		err = -ESTALE;
+	if (!err)
+		err = vmaq_rec_set_name(rec, name, q.vma_name_size - 1);
+	free(name);
+	return err;
+}
+
+static int map_files_name(pid_t pid, struct vmaq_rec *rec)
+{
+	char path[80], *name;
+	ssize_t n;
+	int err;
+
+	if (pid <= 0)
+		return -ENOENT;
+	name = malloc(PATH_MAX);
+	if (!name)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)rec->vma.start,
+		 (unsigned long long)rec->vma.end);
+	n = readlink(path, name, PATH_MAX);
+	err = n < 0 ? -errno : n >= PATH_MAX ? -ENAMETOOLONG : 0;
+	if (!err)
+		err = vmaq_rec_set_name(rec, name, (size_t)n);
+	free(name);
+	return err;
+}
+
+int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec)
+{
+	int err = query_name(m->fd, rec);
+
+	/* before 6.11; map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE */
+	if (err == -ENOTTY)
+		err = map_files_name(m->pid, rec);
+	return err;
+}
+
+int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v)
+{
+	size_t n = sizeof(DELETED_SUFFIX) - 1;
+	char *path;
+	struct stat st;
+	int ret = -1;
+
+	if (!v->name || !(v->flags & VMAQ_FILE) || v->name_len < n ||
+	    memcmp(v->name + v->name_len - n, DELETED_SUFFIX, n))
+		return 0;
+	/*
+	 * The kernel adds the suffix to an unlinked file's path; a file may
+	 * also be named so. The one that exists under that very name, as
+	 * the process sees the file system, is not deleted.
+	 */
+	if (m->pid <= 0 || v->name[0] != '/' || v->name_len >= PATH_MAX)
+		return -1;
+	path = malloc(PATH_MAX + 32);
+	if (!path)
+		return -1;
+	snprintf(path, PATH_MAX + 32, "/proc/%d/root%s", (int)m->pid, v->name);
+	if (!stat(path, &st))
+		ret = (uint64_t)st.st_ino == v->inode ? 0 : 1;
+	else if (errno == ENOENT || errno == ENOTDIR)
+		ret = 1;
+	free(path);
+	return ret;
+}

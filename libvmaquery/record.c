@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Records: storage for names of any length, copies, filters, and what
+ * every backend does to a record before it is handed out, so that the
+ * three describe a VMA the same way.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+#define DELETED_SUFFIX " (deleted)"
+
+void vmaq_rec_init(struct vmaq_rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+}
+
+void vmaq_rec_fini(struct vmaq_rec *rec)
+{
+	free(rec->name);
+	vmaq_rec_init(rec);
+}
+
+int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
+{
+	size_t cap;
+	char *n;
+
+	if (len < rec->name_cap)
+		return 0;
+	if (len >= VMAQ_LINE_MAX)
+		return -ENAMETOOLONG;
+	/* one allocation holds any name the ioctls return */
+	for (cap = rec->name_cap ? rec->name_cap : PATH_MAX; cap <= len; cap *= 2)
+		;
+	n = realloc(rec->name, cap);
+	if (!n)
+		return -ENOMEM;
+	rec->name = n;
+	rec->name_cap = cap;
+	return 0;
+}
+
+int vmaq_rec_set_name(struct vmaq_rec *rec, const char *s, size_t len)
+{
+	int err = vmaq_rec_reserve(rec, len);
+
+	if (err)
+		return err;
+	memmove(rec->name, s, len);
+	rec->name[len] = '\0';
+	rec->vma.name = rec->name;
+	rec->vma.name_len = (uint32_t)len;
+	return 0;
+}
+
+int vmaq_rec_set_text_name(struct vmaq_rec *rec, const char *s, size_t len)
+{
+	size_t n = vmaq_text_name_len(s, len);
+	int err = vmaq_rec_reserve(rec, n);
+
+	if (err)
+		return err;
+	vmaq_unescape_name(rec->name, s, len);
+	rec->vma.name = rec->name;
+	rec->vma.name_len = (uint32_t)n;
+	return 0;
+}
+
+int vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src)
+{
+	int err;
+
+	dst->vma = src->vma;
+	dst->vma.name = NULL;
+	if (src->vma.name) {
+		err = vmaq_rec_set_name(dst, src->vma.name, src->vma.name_len);
+		if (err)
+			return err;
+	}
+	if (src->vma.build_id) {
+		memcpy(dst->build_id, src->vma.build_id, src->vma.build_id_size);
+		dst->vma.build_id = dst->build_id;
+	}
+	return 0;
+}
+
+bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags)
+{
+	unsigned int need = flags & (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC |
+				     VMAQ_SHARED | VMAQ_FILE);
+
+	if ((vma->flags & need) != need)
+		return false;
+	if ((flags & VMAQ_ANON) && (vma->flags & VMAQ_FILE))
+		return false;
+	return true;
+}
+
+static bool is(const struct vmaq_vma *v, const char *s)
+{
+	return !strcmp(v->name, s);
+}
+
+static bool starts(const struct vmaq_vma *v, const char *s)
+{
+	return !strncmp(v->name, s, strlen(s));
+}
+
+/* The kind of a VMA whose name is known. */
+static uint32_t kind_of(const struct vmaq_vma *v)
+{
+	if (!v->name)
+		return v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
+	if (starts(v, "[anon:") || starts(v, "[anon_shmem:"))
+		return VMAQ_KIND_ANON;
+	if (v->flags & VMAQ_FILE)
+		return VMAQ_KIND_FILE;
+	if (v->name[0] != '[')
+		return VMAQ_KIND_ANON;
+	if (is(v, "[heap]"))
+		return VMAQ_KIND_HEAP;
+	/* "[stack:TID]": thread stacks, before Linux 4.5 */
+	if (is(v, "[stack]") || starts(v, "[stack:"))
+		return VMAQ_KIND_STACK;
+	if (is(v, "[vdso]"))
+		return VMAQ_KIND_VDSO;
+	if (is(v, "[vvar]") || is(v, "[vvar_vclock]"))
+		return VMAQ_KIND_VVAR;
+	if (is(v, "[vsyscall]"))
+		return VMAQ_KIND_GATE;
+	return VMAQ_KIND_SPECIAL;
+}
+
+static bool deleted_name(const struct vmaq_vma *v)
+{
+	size_t n = sizeof(DELETED_SUFFIX) - 1;
+
+	return v->name && (v->flags & VMAQ_FILE) && v->name_len >= n &&
+	       !memcmp(v->name + v->name_len - n, DELETED_SUFFIX, n);
+}
+
+void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted)
+{
+	struct vmaq_vma *v = &rec->vma;
+
+	v->size = (uint32_t)sizeof(*v);
+	v->reserved = 0;
+	v->flags &= ~VMAQ_DELETED;
+	if (!(flags & VMAQ_NAME)) {
+		v->name = NULL;
+		v->name_len = 0;
+		v->kind = VMAQ_KIND_UNKNOWN;
+		return;
+	}
+	if (!v->name)
+		v->name_len = 0;
+	v->kind = kind_of(v);
+	if (deleted < 0)
+		deleted = deleted_name(v);
+	if (deleted && (v->flags & VMAQ_FILE))
+		v->flags |= VMAQ_DELETED;
+}
