@@ -129,11 +129,19 @@ ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off);
 int vmaq_maps_alive(struct vmaq_maps *m);
 /* The whole text from offset 0, NUL-terminated; the caller frees *@bufp. */
 int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp);
+/* A walk's copy of the whole text, for vmaq_maps_line_cached(). */
+struct vmaq_text_copy {
+	char *buf;
+	size_t len, pos;
+};
 /*
  * The text's line for the VMA starting at @start, into @rec (name
  * included): for names that an ioctl cannot return. -ENOENT if gone.
+ * The text is read once into @t, the first time a walk asks.
  */
-int vmaq_maps_line_at(struct vmaq_maps *m, uint64_t start, struct vmaq_rec *rec);
+int vmaq_maps_line_cached(struct vmaq_maps *m, struct vmaq_text_copy *t,
+			  uint64_t start, struct vmaq_rec *rec);
+void vmaq_text_copy_fini(struct vmaq_text_copy *t);
 /* The text's last line into @rec: 1, or 0 if the map is empty. */
 int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);
 /*
@@ -142,7 +150,10 @@ int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);
  * or a negative errno and @rec unchanged.
  */
 int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec);
-/* Does a name ending in " (deleted)" name an unlinked file? 1, 0, or -1: unknown. */
+/*
+ * Is the file of a name ending in " (deleted)" unlinked? 1, 0, or -1:
+ * cannot tell (0 for a name without the suffix).
+ */
 int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v);
 
 /* ---- build IDs read from files (buildid.c) ---- */

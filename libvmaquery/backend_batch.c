@@ -27,6 +27,7 @@ struct batch_walk {
 	uint32_t cap, strs_size, n, pos;
 	uint64_t from, cursor;	/* they cover [from, cursor) */
 	bool valid;
+	struct vmaq_text_copy text;	/* for names too long for the kernel */
 };
 
 /* Records per walk call: small first (vmaq_find, short walks), then more. */
@@ -147,8 +148,10 @@ static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 	 */
 	if ((flags & VMAQ_NAME) && ((r->rec_flags & PROCMAP_VMA_NAME_TOO_LONG) ||
 				    (!v->name && (v->flags & VMAQ_FILE)))) {
+		struct batch_walk *bw = w->priv;
+
 		vmaq_rec_init(&t);
-		err = vmaq_maps_line_at(w->maps, v->start, &t);
+		err = vmaq_maps_line_cached(w->maps, &bw->text, v->start, &t);
 		if (!err && (t.vma.end != v->end || !t.vma.name))
 			err = -EAGAIN;	/* the map changed in between */
 		if (!err)
@@ -160,6 +163,8 @@ static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 	vmaq_rec_finish(rec, flags, !(flags & VMAQ_NAME) ? 0 :
 			(r->rec_flags & PROCMAP_VMA_FILE_DELETED) ? 1 :
 			vmaq_maps_deleted(w->maps, v));
+	if ((flags & VMAQ_NAME) && (r->rec_flags & PROCMAP_VMA_GATE))
+		v->kind = VMAQ_KIND_GATE;
 	return 0;
 }
 
@@ -438,6 +443,7 @@ static void batch_walk_fini(struct vmaq_walk *w)
 
 	free(bw->recs);
 	free(bw->strs);
+	vmaq_text_copy_fini(&bw->text);
 }
 
 const struct vmaq_backend_ops vmaq_batch_ops = {

@@ -24,6 +24,9 @@ _Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
 	       PROCMAP_QUERY_VMA_SHARED == VMAQ_SHARED,
 	       "flag bits are copied as they are");
 
+/* Where user space ends, for any task the library can be running with. */
+#define GATE_MIN (UINTPTR_MAX > 0xffffffffu ? 1ull << 56 : 0xc0000000ull)
+
 /* The handle's: the gate VMA, found once. */
 struct query_state {
 	pthread_mutex_t lock;
@@ -31,9 +34,10 @@ struct query_state {
 	struct vmaq_rec gate;
 };
 
-/* A walk's: whether it has passed the gate VMA. */
+/* A walk's: whether it has passed the gate VMA; the text, for long names. */
 struct query_walk {
 	bool gate_done;
+	struct vmaq_text_copy text;
 };
 
 static int query_ioctl(int fd, struct procmap_query *q)
@@ -103,6 +107,13 @@ static int gate_lookup(struct vmaq_maps *m, struct query_state *st)
 		return state > 0;
 	vmaq_rec_init(&last);
 	err = vmaq_maps_last_line(m, &last);
+	/*
+	 * A gate VMA lies above every address a task can map (x86-64:
+	 * 0xffffffffff600000, arm: 0xffff0000): a last line below that is
+	 * an ordinary VMA, even if it was unmapped before the ioctl below.
+	 */
+	if (err > 0 && last.vma.start < GATE_MIN)
+		err = 0;
 	if (err > 0) {
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
@@ -142,18 +153,23 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	err = vmaq_rec_copy(rec, &st->gate);
 	if (err)
 		return err;
+	/* the text has no page size; the gate is one page */
+	rec->vma.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	vmaq_rec_finish(rec, w->flags, 0);
+	if (w->flags & VMAQ_NAME)
+		rec->vma.kind = VMAQ_KIND_GATE;
 	return 0;
 }
 
 /* A name longer than the ioctl returns (PATH_MAX): the text's. */
 static int long_name(struct vmaq_walk *w, struct vmaq_rec *rec)
 {
+	struct query_walk *qw = w->priv;
 	struct vmaq_rec t;
 	int err;
 
 	vmaq_rec_init(&t);
-	err = vmaq_maps_line_at(w->maps, rec->vma.start, &t);
+	err = vmaq_maps_line_cached(w->maps, &qw->text, rec->vma.start, &t);
 	if (!err && (t.vma.end != rec->vma.end || !t.vma.name))
 		err = -EAGAIN;	/* the map changed in between */
 	if (!err)
@@ -259,6 +275,13 @@ static void query_close(void *be)
 	free(st);
 }
 
+static void query_walk_fini(struct vmaq_walk *w)
+{
+	struct query_walk *qw = w->priv;
+
+	vmaq_text_copy_fini(&qw->text);
+}
+
 const struct vmaq_backend_ops vmaq_query_ops = {
 	.id = VMAQ_BACKEND_QUERY,
 	.probe = query_probe,
@@ -266,5 +289,6 @@ const struct vmaq_backend_ops vmaq_query_ops = {
 	.close = query_close,
 	.alive = query_alive,
 	.walk_size = sizeof(struct query_walk),
+	.walk_fini = query_walk_fini,
 	.next = query_next,
 };

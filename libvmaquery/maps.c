@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/vmaquery_uapi.h>
@@ -109,32 +110,6 @@ static int line_into(const char *line, size_t len, struct vmaq_rec *rec)
 	return name ? vmaq_rec_set_text_name(rec, name, name_len) : 0;
 }
 
-int vmaq_maps_line_at(struct vmaq_maps *m, uint64_t start, struct vmaq_rec *rec)
-{
-	struct vmaq_vma v;
-	const char *name;
-	size_t len, name_len;
-	char *buf, *p, *nl;
-	int err;
-
-	err = vmaq_maps_read_all(m, &buf, &len);
-	if (err)
-		return err;
-	err = -ENOENT;
-	for (p = buf; (nl = memchr(p, '\n', (size_t)(buf + len - p))); p = nl + 1) {
-		if (vmaq_parse_line(p, (size_t)(nl - p), &v, &name, &name_len))
-			continue;
-		if (v.start == start) {
-			err = line_into(p, (size_t)(nl - p), rec);
-			break;
-		}
-		if (v.start > start)
-			break;
-	}
-	free(buf);
-	return err;
-}
-
 int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec)
 {
 	size_t len, l;
@@ -220,28 +195,72 @@ int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec)
 int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v)
 {
 	size_t n = sizeof(DELETED_SUFFIX) - 1;
-	char *path;
 	struct stat st;
-	int ret = -1;
 
+	(void)m;
 	if (!v->name || !(v->flags & VMAQ_FILE) || v->name_len < n ||
 	    memcmp(v->name + v->name_len - n, DELETED_SUFFIX, n))
 		return 0;
 	/*
 	 * The kernel adds the suffix to an unlinked file's path; a file may
-	 * also be named so. The one that exists under that very name, as
-	 * the process sees the file system, is not deleted.
+	 * also be named so. The kernel writes the path as the reader sees
+	 * it (relative to the reader's root, as d_path() does), so the one
+	 * that exists under that very name for us, with the VMA's device and
+	 * inode, is not deleted.
 	 */
-	if (m->pid <= 0 || v->name[0] != '/' || v->name_len >= PATH_MAX)
+	if (v->name[0] != '/' || v->name_len >= PATH_MAX)
 		return -1;
-	path = malloc(PATH_MAX + 32);
-	if (!path)
-		return -1;
-	snprintf(path, PATH_MAX + 32, "/proc/%d/root%s", (int)m->pid, v->name);
-	if (!stat(path, &st))
-		ret = (uint64_t)st.st_ino == v->inode ? 0 : 1;
-	else if (errno == ENOENT || errno == ENOTDIR)
-		ret = 1;
-	free(path);
-	return ret;
+	if (!stat(v->name, &st))
+		return (uint64_t)st.st_ino == v->inode &&
+		       major(st.st_dev) == v->dev_major &&
+		       minor(st.st_dev) == v->dev_minor ? 0 : 1;
+	return errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+}
+
+/*
+ * The text's line for the VMA at @start, from a copy of the whole text
+ * read once per walk (@t): a walk meeting many names too long for the
+ * ioctls reads the file once, not once per name. The walk asks in
+ * ascending order, so the search goes on from where it stopped.
+ */
+int vmaq_maps_line_cached(struct vmaq_maps *m, struct vmaq_text_copy *t,
+			  uint64_t start, struct vmaq_rec *rec)
+{
+	struct vmaq_vma v;
+	const char *name;
+	size_t name_len;
+	char *p, *nl;
+	int err, pass;
+
+	if (!t->buf) {
+		err = vmaq_maps_read_all(m, &t->buf, &t->len);
+		if (err)
+			return err;
+		t->pos = 0;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		for (p = t->buf + t->pos;
+		     (nl = memchr(p, '\n', (size_t)(t->buf + t->len - p)));
+		     p = nl + 1) {
+			if (vmaq_parse_line(p, (size_t)(nl - p), &v, &name, &name_len))
+				continue;
+			if (v.start > start)
+				break;
+			if (v.start == start) {
+				t->pos = (size_t)(p - t->buf);
+				return line_into(p, (size_t)(nl - p), rec);
+			}
+		}
+		/* not ahead of the last answer: from the top, once */
+		if (!t->pos)
+			break;
+		t->pos = 0;
+	}
+	return -ENOENT;
+}
+
+void vmaq_text_copy_fini(struct vmaq_text_copy *t)
+{
+	free(t->buf);
+	t->buf = NULL;
 }

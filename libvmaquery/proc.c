@@ -113,17 +113,6 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 	proc->backend = ops->id;
 	for (i = 0; i < VMAQ_OP_COUNT; i++)
 		proc->op[i] = ops;
-	/*
-	 * The fastest way per operation, where the choice was ours. Without
-	 * the batch ioctl, a whole walk is faster as text than as one
-	 * PROCMAP_QUERY call per VMA (bench-lib: about 1.5x on 6.18, at 1,000
-	 * and 10,000 VMAs, names wanted), while a find or a lookup, whose
-	 * cost through PROCMAP_QUERY grows with the VMAs it touches rather
-	 * than with the size of the map, stays with the ioctl. See
-	 * bench/REPORT.md.
-	 */
-	if (want == VMAQ_BACKEND_AUTO && ops == &vmaq_query_ops)
-		proc->op[VMAQ_OP_WALK] = &vmaq_text_ops;
 	return 0;
 }
 

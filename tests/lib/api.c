@@ -8,7 +8,6 @@
 
 #include "kselftest_harness.h"
 #include "vmaq_test.h"
-#include "internal.h"	/* which backend does which operation */
 
 FIXTURE(api) {
 	int fds_before;
@@ -420,44 +419,6 @@ TEST(backend_from_environment)
 	vmaq_close(p);
 	EXPECT_STREQ("text", vmaq_backend_name(VMAQ_BACKEND_TEXT));
 	EXPECT_EQ(NULL, vmaq_backend_name((enum vmaq_backend)9));
-}
-
-/*
- * The automatic choice takes the fastest backend per operation (the rule
- * in proc.c, measured in bench/REPORT.md); one asked for does everything.
- */
-TEST(auto_takes_the_fastest_backend_per_operation)
-{
-	VMAQ_OPTS(vmaq_open_opts, o);
-	struct vmaq_proc *p;
-	unsigned int mask;
-	enum vmaq_backend b;
-	int op;
-
-	ASSERT_EQ(0, unsetenv("VMAQ_BACKEND"));
-	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
-	ASSERT_EQ(0, vmaq_open(0, NULL, &p));
-	if (mask & (1u << VMAQ_BACKEND_BATCH)) {
-		for (op = 0; op < VMAQ_OP_COUNT; op++)
-			EXPECT_EQ(VMAQ_BACKEND_BATCH, p->op[op]->id);
-	} else if (mask & (1u << VMAQ_BACKEND_QUERY)) {
-		EXPECT_EQ(VMAQ_BACKEND_TEXT, p->op[VMAQ_OP_WALK]->id);
-		EXPECT_EQ(VMAQ_BACKEND_QUERY, p->op[VMAQ_OP_FIND]->id);
-		EXPECT_EQ(VMAQ_BACKEND_QUERY, p->op[VMAQ_OP_LOOKUP]->id);
-	} else {
-		for (op = 0; op < VMAQ_OP_COUNT; op++)
-			EXPECT_EQ(VMAQ_BACKEND_TEXT, p->op[op]->id);
-	}
-	vmaq_close(p);
-	for (b = VMAQ_BACKEND_BATCH; b <= VMAQ_BACKEND_TEXT; b++) {
-		if (!(mask & (1u << b)))
-			continue;
-		o.backend = b;
-		ASSERT_EQ(0, vmaq_open(0, &o, &p));
-		for (op = 0; op < VMAQ_OP_COUNT; op++)
-			EXPECT_EQ(b, p->op[op]->id);
-		vmaq_close(p);
-	}
 }
 
 TEST(null_objects_are_harmless)

@@ -746,6 +746,7 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 {
 	struct want_name want[5];
 	struct test_child c;
+	int h;
 	struct vmaq_proc *p;
 	struct vmaq_snapshot *s;
 	const struct vmaq_vma *v;
@@ -762,51 +763,65 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 	want[n++].deleted = true;
 	want[n].name = deep_path(self->dir);
 	want[n++].deleted = false;
-	for (k = 0; k < n; k++)
-		want[k].seen = 0;
 
 	/* the text, byte for byte, first */
 	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
 
-	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
-	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
-	for (i = 0; i < vmaq_snapshot_count(s); i++) {
-		v = vmaq_snapshot_vma(s, i);
-		ASSERT_EQ(sizeof(*v), v->size);
-		if (!v->name || strncmp(v->name, self->dir, strlen(self->dir)))
-			continue;
-		for (k = 0; k < n; k++) {
-			if (strcmp(v->name, want[k].name))
-				continue;
-			want[k].seen++;
-			EXPECT_EQ(strlen(want[k].name), v->name_len);
-			EXPECT_EQ(VMAQ_KIND_FILE, v->kind);
-			EXPECT_EQ(want[k].deleted, !!(v->flags & VMAQ_DELETED))
-				TH_LOG("%s", v->name);
-		}
-	}
-	for (k = 0; k < n; k++) {
-		EXPECT_EQ(1, want[k].seen)
-			TH_LOG("%.80s: seen %d times", want[k].name, want[k].seen);
-		/* one address of each, found alone, gives the same name */
-	}
-	/* single finds and lookups take the same path to the names */
-	for (i = 0; i < vmaq_snapshot_count(s); i++) {
-		const struct vmaq_vma *sv = vmaq_snapshot_vma(s, i);
-		struct vmaq_lookup *l;
-		uint64_t a = sv->start;
+	/* a handle from a passed fd (no pid) must tell the same */
+	for (h = 0; h < 2; h++) {
+		for (k = 0; k < n; k++)
+			want[k].seen = 0;
+		if (h == 0) {
+			ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+		} else {
+			VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+			char path[64];
+			int fd;
 
-		if (!sv->name || sv->name_len < PATH_MAX)
-			continue;
-		ASSERT_EQ(0, vmaq_find(p, a, VMAQ_NAME, &v));
-		EXPECT_STREQ(sv->name, v->name);
-		ASSERT_EQ(0, vmaq_lookup(p, &a, 1, VMAQ_NAME, &l));
-		ASSERT_NE(NULL, vmaq_lookup_vma(l, 0));
-		EXPECT_STREQ(sv->name, vmaq_lookup_vma(l, 0)->name);
-		vmaq_lookup_free(l);
+			snprintf(path, sizeof(path), "/proc/%d/maps", c.pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			ASSERT_LE(0, fd);
+			ASSERT_EQ(0, vmaq_open_fd(fd, &o, &p));
+			close(fd);
+		}
+		ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+		for (i = 0; i < vmaq_snapshot_count(s); i++) {
+			v = vmaq_snapshot_vma(s, i);
+			ASSERT_EQ(sizeof(*v), v->size);
+			if (!v->name || strncmp(v->name, self->dir, strlen(self->dir)))
+				continue;
+			for (k = 0; k < n; k++) {
+				if (strcmp(v->name, want[k].name))
+					continue;
+				want[k].seen++;
+				EXPECT_EQ(strlen(want[k].name), v->name_len);
+				EXPECT_EQ(VMAQ_KIND_FILE, v->kind);
+				EXPECT_EQ(want[k].deleted, !!(v->flags & VMAQ_DELETED))
+					TH_LOG("%s", v->name);
+			}
+		}
+		for (k = 0; k < n; k++) {
+			EXPECT_EQ(1, want[k].seen)
+				TH_LOG("%.80s: seen %d times", want[k].name, want[k].seen);
+		}
+		/* single finds and lookups take the same path to the names */
+		for (i = 0; i < vmaq_snapshot_count(s); i++) {
+			const struct vmaq_vma *sv = vmaq_snapshot_vma(s, i);
+			struct vmaq_lookup *l;
+			uint64_t a = sv->start;
+
+			if (!sv->name || sv->name_len < PATH_MAX)
+				continue;
+			ASSERT_EQ(0, vmaq_find(p, a, VMAQ_NAME, &v));
+			EXPECT_STREQ(sv->name, v->name);
+			ASSERT_EQ(0, vmaq_lookup(p, &a, 1, VMAQ_NAME, &l));
+			ASSERT_NE(NULL, vmaq_lookup_vma(l, 0));
+			EXPECT_STREQ(sv->name, vmaq_lookup_vma(l, 0)->name);
+			vmaq_lookup_free(l);
+		}
+		vmaq_snapshot_free(s);
+		vmaq_close(p);
 	}
-	vmaq_snapshot_free(s);
-	vmaq_close(p);
 	for (k = 0; k < n; k++)
 		free(want[k].name);
 	ASSERT_EQ(0, child_finish(&c));
