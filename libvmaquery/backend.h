@@ -141,6 +141,9 @@ struct vmaq_text_copy {
  */
 int vmaq_maps_line_cached(struct vmaq_maps *m, struct vmaq_text_copy *t,
 			  uint64_t start, struct vmaq_rec *rec);
+/* @rec's name (or none) from that line: EAGAIN if the map changed. */
+int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
+			struct vmaq_rec *rec);
 void vmaq_text_copy_fini(struct vmaq_text_copy *t);
 /* The text's last line into @rec: 1, or 0 if the map is empty. */
 int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);

@@ -28,6 +28,7 @@ struct batch_walk {
 	uint64_t from, cursor;	/* they cover [from, cursor) */
 	bool valid;
 	struct vmaq_text_copy text;	/* for names too long for the kernel */
+	bool text_names;	/* the last call's records have no names */
 };
 
 /* Records per walk call: small first (vmaq_find, short walks), then more. */
@@ -50,6 +51,26 @@ static int batch_ioctl(int fd, struct procmap_batch *b)
 		ret = ioctl(fd, PROCMAP_QUERY_BATCH, b);
 	} while (ret < 0 && errno == EINTR);
 	return ret < 0 ? -errno : 0;
+}
+
+/*
+ * A call of a walk: the first 6.12 series fails a whole call with
+ * ENAMETOOLONG when one name is longer than PATH_MAX. Then the call is
+ * made again without names, which the walk takes from the text
+ * (*text_names set).
+ */
+static int walk_ioctl(struct vmaq_walk *w, struct procmap_batch *b,
+		      bool *text_names)
+{
+	int err = batch_ioctl(w->maps->fd, b);
+
+	*text_names = false;
+	if (err == -ENAMETOOLONG && (b->flags & PROCMAP_BATCH_NAMES)) {
+		b->flags &= ~(uint64_t)PROCMAP_BATCH_NAMES;
+		err = batch_ioctl(w->maps->fd, b);
+		*text_names = !err;
+	}
+	return err;
 }
 
 static void batch_init(struct procmap_batch *b, uint64_t flags)
@@ -121,10 +142,10 @@ static uint64_t kernel_flags(unsigned int flags)
  */
 static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 			    struct vmaq_rec *rec,
-			    const struct procmap_vma_record *r, const char *strs)
+			    const struct procmap_vma_record *r, const char *strs,
+			    bool text_names)
 {
 	struct vmaq_vma *v = &rec->vma;
-	struct vmaq_rec t;
 	int err;
 
 	VMAQ_VMA_FROM_KERNEL(v, r);
@@ -146,17 +167,12 @@ static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 	 * A file always has a name: one without is too long for the kernel
 	 * to return (the first 6.12 series gives no flag to say so).
 	 */
-	if ((flags & VMAQ_NAME) && ((r->rec_flags & PROCMAP_VMA_NAME_TOO_LONG) ||
+	if ((flags & VMAQ_NAME) && (text_names ||
+				    (r->rec_flags & PROCMAP_VMA_NAME_TOO_LONG) ||
 				    (!v->name && (v->flags & VMAQ_FILE)))) {
 		struct batch_walk *bw = w->priv;
 
-		vmaq_rec_init(&t);
-		err = vmaq_maps_line_cached(w->maps, &bw->text, v->start, &t);
-		if (!err && (t.vma.end != v->end || !t.vma.name))
-			err = -EAGAIN;	/* the map changed in between */
-		if (!err)
-			err = vmaq_rec_set_name(rec, t.vma.name, t.vma.name_len);
-		vmaq_rec_fini(&t);
+		err = vmaq_maps_long_name(w->maps, &bw->text, rec);
 		if (err)
 			return err;
 	}
@@ -230,7 +246,7 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 		b.strs_size = bw->strs_size;
 		b.strs_addr = (uintptr_t)bw->strs;
 	}
-	err = batch_ioctl(w->maps->fd, &b);
+	err = walk_ioctl(w, &b, &bw->text_names);
 	if (err)
 		return err;
 	kernel_wrote(bw->recs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
@@ -273,7 +289,8 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 					continue;
 				}
 				return fill_from_record(w, w->flags, rec,
-							&r[bw->pos++], bw->strs);
+							&r[bw->pos++], bw->strs,
+							bw->text_names);
 			}
 			/* nothing left below the cursor */
 			addr = bw->cursor;
@@ -297,6 +314,7 @@ static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	struct procmap_batch b;
 	uint32_t index;
 	char *strs = NULL;
+	bool text_names;
 	int err;
 
 	if (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID)) {
@@ -315,13 +333,14 @@ static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		b.strs_size = STR_MIN;
 		b.strs_addr = (uintptr_t)strs;
 	}
-	err = batch_ioctl(w->maps->fd, &b);
+	err = walk_ioctl(w, &b, &text_names);
 	if (!err && index == 0) {
 		kernel_wrote(&r, sizeof(r));
 		if (b.strs_size)
 			kernel_wrote(strs, b.strs_size);
 		if (anon_ok(&r, w->flags)) {
-			err = fill_from_record(w, w->flags, rec, &r, strs);
+			err = fill_from_record(w, w->flags, rec, &r, strs,
+					       text_names);
 			free(strs);
 			return err;
 		}
@@ -353,6 +372,7 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 	struct vmaq_rec rec;
 	uint32_t *slots;
 	char *strs = NULL;
+	bool text_names;
 	int err = 0;
 
 	if (!count)
@@ -384,7 +404,7 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 		b.recs_addr = (uintptr_t)recs;
 		b.strs_size = (uint32_t)strs_size;
 		b.strs_addr = (uintptr_t)strs;
-		err = batch_ioctl(w->maps->fd, &b);
+		err = walk_ioctl(w, &b, &text_names);
 		if (err)
 			break;
 		kernel_wrote(kidx + done, n * sizeof(*kidx));
@@ -399,7 +419,8 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			slots[i] = UINT32_MAX;
 			if (!anon_ok(&recs[i], w->flags))
 				continue;
-			err = fill_from_record(w, w->flags, &rec, &recs[i], strs);
+			err = fill_from_record(w, w->flags, &rec, &recs[i], strs,
+					       text_names);
 			if (!err)
 				err = add(ctx, &rec.vma, &slots[i]);
 			if (err)

@@ -161,23 +161,6 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	return 0;
 }
 
-/* A name longer than the ioctl returns (PATH_MAX): the text's. */
-static int long_name(struct vmaq_walk *w, struct vmaq_rec *rec)
-{
-	struct query_walk *qw = w->priv;
-	struct vmaq_rec t;
-	int err;
-
-	vmaq_rec_init(&t);
-	err = vmaq_maps_line_cached(w->maps, &qw->text, rec->vma.start, &t);
-	if (!err && (t.vma.end != rec->vma.end || !t.vma.name))
-		err = -EAGAIN;	/* the map changed in between */
-	if (!err)
-		err = vmaq_rec_set_name(rec, t.vma.name, t.vma.name_len);
-	vmaq_rec_fini(&t);
-	return err;
-}
-
 static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct procmap_query q;
@@ -243,8 +226,11 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		/* VMAQ_ANON cannot be pushed into the kernel */
 		addr = q.vma_end;
 	}
+	/* a name longer than the ioctl returns (PATH_MAX): the text's */
 	if (too_long) {
-		err = long_name(w, rec);
+		struct query_walk *qw = w->priv;
+
+		err = vmaq_maps_long_name(w->maps, &qw->text, rec);
 		if (err)
 			return err;
 	}

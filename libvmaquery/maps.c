@@ -259,6 +259,24 @@ int vmaq_maps_line_cached(struct vmaq_maps *m, struct vmaq_text_copy *t,
 	return -ENOENT;
 }
 
+int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
+			struct vmaq_rec *rec)
+{
+	struct vmaq_rec line;
+	int err;
+
+	vmaq_rec_init(&line);
+	err = vmaq_maps_line_cached(m, t, rec->vma.start, &line);
+	if (err == -ENOENT || (!err && line.vma.end != rec->vma.end))
+		err = -EAGAIN;	/* the map changed in between */
+	if (!err && line.vma.name)
+		err = vmaq_rec_set_name(rec, line.vma.name, line.vma.name_len);
+	else if (!err)
+		rec->vma.name = NULL;
+	vmaq_rec_fini(&line);
+	return err;
+}
+
 void vmaq_text_copy_fini(struct vmaq_text_copy *t)
 {
 	free(t->buf);
