@@ -274,6 +274,10 @@ int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
 	else if (!err)
 		rec->vma.name = NULL;
 	vmaq_rec_fini(&line);
+	/* a newline here was "\012" in the text: which one, the kernel says */
+	if (!err && rec->vma.name && (rec->vma.flags & VMAQ_FILE) &&
+	    memchr(rec->vma.name, '\n', rec->vma.name_len))
+		vmaq_maps_raw_name(m, rec);
 	return err;
 }
 
