@@ -188,7 +188,7 @@ struct vmaq_walk {
 	uint64_t gen;
 };
 
-/* vmaq_batch_lookup()'s way of handing the core one record. */
+/* How a backend's lookup hands the core one record, and gets its slot. */
 typedef int (*vmaq_add_fn)(void *ctx, const struct vmaq_vma *vma, uint32_t *slot);
 
 struct vmaq_backend_ops {
