@@ -183,6 +183,15 @@ struct vmaq_walk {
 	void *be;		/* the backend's state for the handle */
 	void *priv;		/* the backend's state for this walk */
 	unsigned int flags;
+	/*
+	 * Where priv points when the backend's walk state fits: a find or a
+	 * lookup is one walk, and must not cost an allocation.
+	 */
+	union {
+		unsigned char bytes[128];
+		uint64_t align;
+		void *align_ptr;
+	} inline_priv;
 	/* the address-space generation, when the backend reports one */
 	bool have_gen;
 	uint64_t gen;

@@ -467,6 +467,9 @@ static void batch_walk_fini(struct vmaq_walk *w)
 	vmaq_text_copy_fini(&bw->text);
 }
 
+_Static_assert(sizeof(struct batch_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),
+	       "a walk's state lives in the walk: no allocation per find");
+
 const struct vmaq_backend_ops vmaq_batch_ops = {
 	.id = VMAQ_BACKEND_BATCH,
 	.probe = batch_probe,

@@ -268,6 +268,9 @@ static void query_walk_fini(struct vmaq_walk *w)
 	vmaq_text_copy_fini(&qw->text);
 }
 
+_Static_assert(sizeof(struct query_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),
+	       "a walk's state lives in the walk: no allocation per find");
+
 const struct vmaq_backend_ops vmaq_query_ops = {
 	.id = VMAQ_BACKEND_QUERY,
 	.probe = query_probe,

@@ -293,6 +293,9 @@ static void text_walk_fini(struct vmaq_walk *w)
 	free(t->buf);
 }
 
+_Static_assert(sizeof(struct text_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),
+	       "a walk's state lives in the walk: no allocation per find");
+
 const struct vmaq_backend_ops vmaq_text_ops = {
 	.id = VMAQ_BACKEND_TEXT,
 	.probe = text_probe,

@@ -335,7 +335,10 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 	w->maps = &proc->maps;
 	w->be = proc->be[ops->id];
 	w->flags = flags;
-	if (ops->walk_size) {
+	/* memset() above zeroed the inline state */
+	if (ops->walk_size <= sizeof(w->inline_priv)) {
+		w->priv = &w->inline_priv;
+	} else {
 		w->priv = calloc(1, ops->walk_size);
 		if (!w->priv)
 			return -ENOMEM;
@@ -347,7 +350,8 @@ void vmaq_walk_fini(struct vmaq_walk *w)
 {
 	if (w->priv && w->ops->walk_fini)
 		w->ops->walk_fini(w);
-	free(w->priv);
+	if (w->priv != (void *)&w->inline_priv)
+		free(w->priv);
 	w->priv = NULL;
 }
 
