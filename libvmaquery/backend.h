@@ -68,6 +68,11 @@ int vmaq_rec_set_text_name(struct vmaq_rec *rec, const char *s, size_t len);
 int vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src);
 bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags);
 /*
+ * The PROCMAP_QUERY_* filters both ioctls apply for VMAQ_READ ...
+ * VMAQ_FILE; VMAQ_ANON has none and is the caller's to check.
+ */
+uint64_t vmaq_kernel_filters(unsigned int flags);
+/*
  * What every backend does to a record before handing it out: its size,
  * name length and kind, VMAQ_DELETED (@deleted: 1 the backend knows the
  * file is unlinked, 0 it knows it is not, -1 the name's " (deleted)"

@@ -117,18 +117,8 @@ static int batch_probe(int fd)
 /* The kernel's filters for the library's flags (VMAQ_ANON has none). */
 static uint64_t kernel_flags(unsigned int flags)
 {
-	uint64_t k = 0;
+	uint64_t k = vmaq_kernel_filters(flags);
 
-	if (flags & VMAQ_READ)
-		k |= PROCMAP_QUERY_VMA_READABLE;
-	if (flags & VMAQ_WRITE)
-		k |= PROCMAP_QUERY_VMA_WRITABLE;
-	if (flags & VMAQ_EXEC)
-		k |= PROCMAP_QUERY_VMA_EXECUTABLE;
-	if (flags & VMAQ_SHARED)
-		k |= PROCMAP_QUERY_VMA_SHARED;
-	if (flags & VMAQ_FILE)
-		k |= PROCMAP_QUERY_FILE_BACKED_VMA;
 	if (flags & VMAQ_NAME)
 		k |= PROCMAP_BATCH_NAMES;
 	if (flags & VMAQ_BUILD_ID)

@@ -164,20 +164,11 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct procmap_query q;
-	uint64_t kflags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	uint64_t kflags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA |
+			  vmaq_kernel_filters(w->flags);
 	bool want_name = w->flags & VMAQ_NAME, too_long;
 	int err;
 
-	if (w->flags & VMAQ_READ)
-		kflags |= PROCMAP_QUERY_VMA_READABLE;
-	if (w->flags & VMAQ_WRITE)
-		kflags |= PROCMAP_QUERY_VMA_WRITABLE;
-	if (w->flags & VMAQ_EXEC)
-		kflags |= PROCMAP_QUERY_VMA_EXECUTABLE;
-	if (w->flags & VMAQ_SHARED)
-		kflags |= PROCMAP_QUERY_VMA_SHARED;
-	if (w->flags & VMAQ_FILE)
-		kflags |= PROCMAP_QUERY_FILE_BACKED_VMA;
 	if (want_name) {
 		err = vmaq_rec_reserve(rec, PATH_MAX - 1);
 		if (err)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/vmaquery_uapi.h>
+
 #include "backend.h"
 
 #define DELETED_SUFFIX " (deleted)"
@@ -96,6 +98,23 @@ bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags)
 	if ((flags & VMAQ_ANON) && (vma->flags & VMAQ_FILE))
 		return false;
 	return true;
+}
+
+uint64_t vmaq_kernel_filters(unsigned int flags)
+{
+	uint64_t k = 0;
+
+	if (flags & VMAQ_READ)
+		k |= PROCMAP_QUERY_VMA_READABLE;
+	if (flags & VMAQ_WRITE)
+		k |= PROCMAP_QUERY_VMA_WRITABLE;
+	if (flags & VMAQ_EXEC)
+		k |= PROCMAP_QUERY_VMA_EXECUTABLE;
+	if (flags & VMAQ_SHARED)
+		k |= PROCMAP_QUERY_VMA_SHARED;
+	if (flags & VMAQ_FILE)
+		k |= PROCMAP_QUERY_FILE_BACKED_VMA;
+	return k;
 }
 
 static bool is(const struct vmaq_vma *v, const char *s)
