@@ -12,17 +12,30 @@
 #include "table.h"
 
 #define UNMAPPED UINT32_MAX
-
-struct vmaq_lookup {
-	struct vmaq_table t;
-	size_t count;
-	uint32_t *idx;		/* per address: record index or UNMAPPED */
-};
+/*
+ * A lookup of up to this many addresses keeps them in its own allocation
+ * and sorts them there, by insertion: below it that beats the radix sort,
+ * which needs a second array.
+ */
+#define SMALL_LOOKUP 64
 
 /* Addresses are sorted with their positions, on contiguous memory. */
 struct addr_pos {
 	uint64_t addr;
 	size_t pos;
+};
+
+struct vmaq_lookup {
+	struct vmaq_table t;
+	size_t count;
+	uint32_t *idx;		/* per address: record index or UNMAPPED */
+	/*
+	 * A small lookup's index and sort space, in the same allocation: a
+	 * profiler resolving a handful of addresses should pay for the
+	 * ioctls, not for malloc().
+	 */
+	uint32_t small_idx[SMALL_LOOKUP];
+	struct addr_pos small_order[SMALL_LOOKUP];
 };
 
 /*
@@ -32,7 +45,8 @@ struct addr_pos {
  * faster than qsort() on the thousands of addresses a profile brings,
  * which otherwise cost more than resolving them with the batch ioctl.
  * *@vp is replaced by the sorted array (the caller frees it), so that the
- * last pass is not followed by a copy back.
+ * last pass is not followed by a copy back; up to SMALL_LOOKUP addresses
+ * are sorted in place, by insertion, and *@vp is left as it is.
  */
 static int sort_addrs(struct addr_pos **vp, size_t n)
 {
@@ -48,6 +62,18 @@ static int sort_addrs(struct addr_pos **vp, size_t n)
 	}
 	if (in_order)
 		return 0;
+	if (n <= SMALL_LOOKUP) {
+		/* insertion sort, stable, in place: no allocation */
+		for (i = 1; i < n; i++) {
+			struct addr_pos x = src[i];
+			size_t j = i;
+
+			for (; j > 0 && src[j - 1].addr > x.addr; j--)
+				src[j] = src[j - 1];
+			src[j] = x;
+		}
+		return 0;
+	}
 	dst = malloc(n * sizeof(*dst));
 	if (!dst)
 		return -ENOMEM;
@@ -180,11 +206,15 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		return vmaq_err(-EINVAL);
 	if (count > SIZE_MAX / sizeof(*order))
 		return vmaq_err(-E2BIG);
-	l = calloc(1, sizeof(*l));
+	l = malloc(sizeof(*l));
 	if (!l)
 		return vmaq_err(-ENOMEM);
+	memset(&l->t, 0, sizeof(l->t));
 	l->count = count;
-	if (count) {
+	if (count <= SMALL_LOOKUP) {
+		l->idx = l->small_idx;
+		order = l->small_order;
+	} else {
 		l->idx = malloc(count * sizeof(*l->idx));
 		order = malloc(count * sizeof(*order));
 		if (!l->idx || !order) {
@@ -199,6 +229,8 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	err = sort_addrs(&order, count);
 	if (err)
 		goto fail;
+	/* no more records than addresses */
+	vmaq_table_hint(&l->t, count < SMALL_LOOKUP ? count : SMALL_LOOKUP);
 	if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
 		err = resolve_backend(l, proc, order, count, flags);
 	else
@@ -206,11 +238,13 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	if (err)
 		goto fail;
 	vmaq_table_finish(&l->t);
-	free(order);
+	if (order != l->small_order)
+		free(order);
 	*lookupp = l;
 	return 0;
 fail:
-	free(order);
+	if (order != l->small_order)
+		free(order);
 	vmaq_lookup_free(l);
 	return vmaq_err(err);
 }
@@ -238,6 +272,7 @@ void vmaq_lookup_free(struct vmaq_lookup *l)
 	if (!l)
 		return;
 	vmaq_table_free(&l->t);
-	free(l->idx);
+	if (l->idx != l->small_idx)
+		free(l->idx);
 	free(l);
 }

@@ -10,15 +10,20 @@
 
 #include "table.h"
 
-#define NO_OFF SIZE_MAX
+/*
+ * Until a table is finished, a record's name and build_id hold the
+ * offset of their bytes in the arena, plus one (NULL: none): the arena
+ * moves while it grows, and a second array of offsets would cost two
+ * more allocations a table, which small lookups notice.
+ */
+#define ARENA_REF(off) ((void *)(uintptr_t)((off) + 1))
+#define ARENA_OFF(p) ((size_t)(uintptr_t)(p) - 1)
 /* walks of a map that keeps changing under them, before EAGAIN */
 #define VMAQ_TABLE_TRIES 8
 
 void vmaq_table_free(struct vmaq_table *t)
 {
 	free(t->v);
-	free(t->name_off);
-	free(t->bid_off);
 	free(t->arena);
 	memset(t, 0, sizeof(*t));
 }
@@ -29,7 +34,7 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 	if (len > SIZE_MAX / 2 - t->alen)
 		return -ENOMEM;
 	if (t->alen + len > t->acap) {
-		size_t ncap = t->acap ? t->acap : 4096;
+		size_t ncap = t->acap ? t->acap : t->ahint ? t->ahint : 4096;
 		char *n;
 
 		while (ncap < t->alen + len)
@@ -48,29 +53,29 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 
 static int grow(struct vmaq_table *t)
 {
-	size_t ncap = t->cap ? t->cap * 2 : 64;
+	size_t ncap = t->cap ? t->cap * 2 : t->hint ? t->hint : 64;
 	struct vmaq_vma *v;
-	size_t *no, *bo;
 
+	if (ncap > SIZE_MAX / sizeof(*v))
+		return -ENOMEM;
 	v = realloc(t->v, ncap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	t->v = v;
-	no = realloc(t->name_off, ncap * sizeof(*no));
-	if (!no)
-		return -ENOMEM;
-	t->name_off = no;
-	bo = realloc(t->bid_off, ncap * sizeof(*bo));
-	if (!bo)
-		return -ENOMEM;
-	t->bid_off = bo;
 	t->cap = ncap;
 	return 0;
 }
 
+void vmaq_table_hint(struct vmaq_table *t, size_t records)
+{
+	t->hint = records ? records : 1;
+	/* a name or two of a few dozen bytes a record */
+	t->ahint = records < 64 ? 128 * t->hint : 0;
+}
+
 int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 {
-	size_t i = t->n;
+	size_t i = t->n, off;
 	int err;
 
 	if (t->n == t->cap) {
@@ -79,22 +84,20 @@ int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 			return err;
 	}
 	t->v[i] = *vma;
-	t->name_off[i] = NO_OFF;
-	t->bid_off[i] = NO_OFF;
-	if (vma->name) {
-		err = arena_put(t, vma->name, (size_t)vma->name_len + 1,
-				&t->name_off[i]);
-		if (err)
-			return err;
-	}
-	if (vma->build_id) {
-		err = arena_put(t, vma->build_id, vma->build_id_size,
-				&t->bid_off[i]);
-		if (err)
-			return err;
-	}
 	t->v[i].name = NULL;
 	t->v[i].build_id = NULL;
+	if (vma->name) {
+		err = arena_put(t, vma->name, (size_t)vma->name_len + 1, &off);
+		if (err)
+			return err;
+		t->v[i].name = ARENA_REF(off);
+	}
+	if (vma->build_id) {
+		err = arena_put(t, vma->build_id, vma->build_id_size, &off);
+		if (err)
+			return err;
+		t->v[i].build_id = ARENA_REF(off);
+	}
 	t->n++;
 	return 0;
 }
@@ -104,10 +107,11 @@ void vmaq_table_finish(struct vmaq_table *t)
 	size_t i;
 
 	for (i = 0; i < t->n; i++) {
-		t->v[i].name = t->name_off[i] == NO_OFF ? NULL :
-			t->arena + t->name_off[i];
-		t->v[i].build_id = t->bid_off[i] == NO_OFF ? NULL :
-			(const unsigned char *)t->arena + t->bid_off[i];
+		if (t->v[i].name)
+			t->v[i].name = t->arena + ARENA_OFF(t->v[i].name);
+		if (t->v[i].build_id)
+			t->v[i].build_id = (const unsigned char *)t->arena +
+					   ARENA_OFF(t->v[i].build_id);
 	}
 }
 

@@ -7,13 +7,15 @@
 struct vmaq_table {
 	struct vmaq_vma *v;
 	size_t n, cap;
-	size_t *name_off, *bid_off;	/* arena offsets until finished */
-	char *arena;
-	size_t alen, acap;
+	size_t hint;		/* records to make room for first */
+	char *arena;		/* names and build IDs */
+	size_t alen, acap, ahint;
 	bool have_gen;		/* read with a backend that reports one: */
 	uint64_t gen;		/* the generation sampled before reading */
 };
 
+/* Expect about @records records: the first allocations' sizes. */
+void vmaq_table_hint(struct vmaq_table *t, size_t records);
 int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma);
 void vmaq_table_finish(struct vmaq_table *t);
 void vmaq_table_free(struct vmaq_table *t);
