@@ -159,10 +159,28 @@ int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);
  */
 int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec);
 /*
- * Is the file of a name ending in " (deleted)" unlinked? 1, 0, or -1:
- * cannot tell (0 for a name without the suffix).
+ * The kernel's page size for the file VMA @v describes, through
+ * PROCMAP_QUERY: -ESTALE if no VMA of that file covers v->start any more.
  */
-int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v);
+int vmaq_maps_page_size(struct vmaq_maps *m, const struct vmaq_vma *v,
+			uint64_t *page_size);
+/* A walk's last answer of vmaq_maps_deleted(), by name, device and inode. */
+struct vmaq_deleted_memo {
+	char *name;		/* NULL: none yet */
+	size_t len;
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	int answer;
+};
+
+void vmaq_deleted_memo_fini(struct vmaq_deleted_memo *d);
+/*
+ * Is the file of a name ending in " (deleted)" unlinked? 1, 0, or -1:
+ * cannot tell (0 for a name without the suffix). @d (or NULL) spares
+ * the VMAs of one file a stat() each.
+ */
+int vmaq_maps_deleted(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+		      const struct vmaq_vma *v);
 
 /* ---- build IDs read from files (buildid.c) ---- */
 
@@ -200,6 +218,7 @@ struct vmaq_walk {
 	/* the address-space generation, when the backend reports one */
 	bool have_gen;
 	uint64_t gen;
+	struct vmaq_deleted_memo deleted;
 };
 
 /* How a backend's lookup hands the core one record, and gets its slot. */

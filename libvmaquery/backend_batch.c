@@ -168,7 +168,7 @@ static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 	}
 	vmaq_rec_finish(rec, flags, !(flags & VMAQ_NAME) ? 0 :
 			(r->rec_flags & PROCMAP_VMA_FILE_DELETED) ? 1 :
-			vmaq_maps_deleted(w->maps, v));
+			vmaq_maps_deleted(w->maps, &w->deleted, v));
 	if ((flags & VMAQ_NAME) && (r->rec_flags & PROCMAP_VMA_GATE))
 		v->kind = VMAQ_KIND_GATE;
 	return 0;

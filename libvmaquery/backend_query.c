@@ -161,10 +161,15 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	return 0;
 }
 
-static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+/*
+ * The first VMA matching w->flags with end > @addr (@next), or the one
+ * covering @addr if it matches.
+ */
+static int query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec,
+		    bool next)
 {
 	struct procmap_query q;
-	uint64_t kflags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA |
+	uint64_t kflags = (next ? PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0) |
 			  vmaq_kernel_filters(w->flags);
 	bool want_name = w->flags & VMAQ_NAME, too_long;
 	int err;
@@ -202,8 +207,12 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 			err = query_ioctl(w->maps->fd, &q);
 			too_long = true;
 		}
-		if (err == -ENOENT)
-			return query_gate(w, addr, rec);
+		if (err == -ENOENT) {
+			err = query_gate(w, addr, rec);
+			if (!err && !next && rec->vma.start > addr)
+				err = -ENOENT;
+			return err;
+		}
 		if (err)
 			return err;
 		if (q.vma_name_size)
@@ -215,6 +224,8 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		if (!(w->flags & VMAQ_ANON) || vmaq_match(&rec->vma, w->flags))
 			break;
 		/* VMAQ_ANON cannot be pushed into the kernel */
+		if (!next)
+			return -ENOENT;
 		addr = q.vma_end;
 	}
 	/* a name longer than the ioctl returns (PATH_MAX): the text's */
@@ -226,8 +237,19 @@ static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 			return err;
 	}
 	vmaq_rec_finish(rec, w->flags, (w->flags & VMAQ_NAME) ?
-			vmaq_maps_deleted(w->maps, &rec->vma) : 0);
+			vmaq_maps_deleted(w->maps, &w->deleted, &rec->vma) : 0);
 	return 0;
+}
+
+static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+{
+	return query_at(w, addr, rec, true);
+}
+
+/* A find asks the kernel for the covering VMA only, unless VMAQ_NEXT. */
+static int query_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+{
+	return query_at(w, addr, rec, w->flags & VMAQ_NEXT);
 }
 
 static int query_open(struct vmaq_maps *m, void **be)
@@ -256,7 +278,8 @@ static void query_walk_fini(struct vmaq_walk *w)
 {
 	struct query_walk *qw = w->priv;
 
-	vmaq_text_copy_fini(&qw->text);
+	if (qw->text.buf)
+		vmaq_text_copy_fini(&qw->text);
 }
 
 _Static_assert(sizeof(struct query_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),
@@ -271,4 +294,5 @@ const struct vmaq_backend_ops vmaq_query_ops = {
 	.walk_size = sizeof(struct query_walk),
 	.walk_fini = query_walk_fini,
 	.next = query_next,
+	.find = query_find,
 };

@@ -13,6 +13,18 @@
 
 #define TEXT_CHUNK (64 * 1024)
 
+/* A walk's page sizes of the files it met, by device and inode. */
+struct text_page {
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint64_t size;		/* 0: free slot */
+};
+
+struct text_pages {
+	size_t used, mask;	/* mask + 1 slots, a power of two */
+	struct text_page slot[];
+};
+
 /* A walk's window onto the file, read in order. */
 struct text_walk {
 	char *buf;
@@ -24,6 +36,8 @@ struct text_walk {
 	bool held;		/* the last line returned is still in the window */
 	size_t held_next;	/* where the line after it starts */
 	uint64_t held_end;	/* its VMA's end */
+	int pages_state;	/* PROCMAP_QUERY: 0 not asked yet, 1 offered, -1 not */
+	struct text_pages *pages;
 };
 
 /* The handle's: build IDs read from the mapped files. */
@@ -204,6 +218,103 @@ static int text_name(struct vmaq_walk *w, const char *name, size_t len,
 	return 0;
 }
 
+static struct text_page *page_slot(struct text_pages *p, const struct vmaq_vma *v)
+{
+	size_t i = (size_t)((v->inode * 0x9e3779b97f4a7c15ull) >> 32 ^
+			    v->dev_minor ^ (uint64_t)v->dev_major << 20) & p->mask;
+
+	while (p->slot[i].size && (p->slot[i].inode != v->inode ||
+				   p->slot[i].dev_major != v->dev_major ||
+				   p->slot[i].dev_minor != v->dev_minor))
+		i = (i + 1) & p->mask;
+	return &p->slot[i];
+}
+
+static int page_remember(struct text_walk *t, const struct vmaq_vma *v)
+{
+	struct text_pages *p = t->pages, *np;
+	size_t n, i;
+
+	if (!p || 2 * (p->used + 1) > p->mask + 1) {
+		n = p ? 2 * (p->mask + 1) : 64;
+		np = calloc(1, sizeof(*np) + n * sizeof(np->slot[0]));
+		if (!np)
+			return -ENOMEM;
+		np->mask = n - 1;
+		for (i = 0; p && i <= p->mask; i++) {
+			if (p->slot[i].size) {
+				struct vmaq_vma k = {
+					.inode = p->slot[i].inode,
+					.dev_major = p->slot[i].dev_major,
+					.dev_minor = p->slot[i].dev_minor,
+				};
+
+				*page_slot(np, &k) = p->slot[i];
+				np->used++;
+			}
+		}
+		free(p);
+		t->pages = p = np;
+	}
+	*page_slot(p, v) = (struct text_page){
+		.inode = v->inode, .dev_major = v->dev_major,
+		.dev_minor = v->dev_minor, .size = v->page_size,
+	};
+	p->used++;
+	return 0;
+}
+
+/*
+ * The text has no page size. Where the kernel offers PROCMAP_QUERY the
+ * record gets the one that ioctl reports, so that a handle's records are
+ * the same whichever backend reads them: the base page size for a VMA
+ * without a file (only hugetlbfs and device-DAX files map larger pages),
+ * else what the kernel says of the file's VMA, asked once per file a walk
+ * meets. A VMA whose file no longer covers its start when asked (the map
+ * changed since its line was read) keeps 0, as on kernels without the
+ * ioctl.
+ */
+static int text_page_size(struct text_walk *t, struct vmaq_maps *m,
+			  struct vmaq_vma *v)
+{
+	bool anon = !v->inode && !v->dev_major && !v->dev_minor;
+	struct text_page *hit;
+	uint64_t size = 0;
+	int err;
+
+	v->page_size = 0;
+	if (t->pages_state < 0)
+		return 0;
+	if (t->pages_state > 0) {
+		if (anon) {
+			v->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+			return 0;
+		}
+		hit = t->pages ? page_slot(t->pages, v) : NULL;
+		if (hit && hit->size) {
+			v->page_size = hit->size;
+			return 0;
+		}
+	}
+	/* for the first VMA of a walk, the question is also the probe */
+	err = vmaq_maps_page_size(m, v, &size);
+	if (err == -ESRCH || err == -ENOMEM)
+		return err;
+	if (err && err != -ESTALE) {
+		t->pages_state = -1;	/* ENOTTY: before Linux 6.11 */
+		return 0;
+	}
+	t->pages_state = 1;
+	if (anon) {
+		v->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+		return 0;
+	}
+	if (err)
+		return 0;
+	v->page_size = size;
+	return page_remember(t, v);
+}
+
 static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct text_walk *t = w->priv;
@@ -237,6 +348,9 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		t->held_next = t->start;
 		t->held_end = rec->vma.end;
 		t->start = saved;
+		err = text_page_size(t, w->maps, &rec->vma);
+		if (err)
+			return err;
 		/* the name also leads the build-ID reader to the file */
 		if (name && (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID))) {
 			err = text_name(w, name, name_len, rec);
@@ -249,7 +363,7 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 				return err;
 		}
 		vmaq_rec_finish(rec, w->flags, (w->flags & VMAQ_NAME) ?
-				vmaq_maps_deleted(w->maps, &rec->vma) : 0);
+				vmaq_maps_deleted(w->maps, &w->deleted, &rec->vma) : 0);
 		return 0;
 	}
 }
@@ -291,6 +405,7 @@ static void text_walk_fini(struct vmaq_walk *w)
 	struct text_walk *t = w->priv;
 
 	free(t->buf);
+	free(t->pages);
 }
 
 _Static_assert(sizeof(struct text_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),

@@ -37,6 +37,11 @@ enum vmaq_op {
 	VMAQ_OP_WALK,		/* iterators, snapshots, caches */
 	VMAQ_OP_FIND,		/* vmaq_find() */
 	VMAQ_OP_LOOKUP,		/* vmaq_lookup() */
+	/*
+	 * A walk the kernel can do nothing for: no permission or file
+	 * filter to apply, no build ID to read (vmaq_walk_init() tells).
+	 */
+	VMAQ_OP_SCAN,
 	VMAQ_OP_COUNT
 };
 

@@ -160,6 +160,28 @@ static int query_name(int fd, struct vmaq_rec *rec)
 	return err;
 }
 
+int vmaq_maps_page_size(struct vmaq_maps *m, const struct vmaq_vma *v,
+			uint64_t *page_size)
+{
+	struct procmap_query q;
+	int err;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = v->start;
+	do {
+		err = ioctl(m->fd, PROCMAP_QUERY, &q) ? -errno : 0;
+	} while (err == -EINTR);
+	if (err)
+		return err == -ENOENT ? -ESTALE : err;
+	/* a VMA of the same file still covers the start (it may have grown) */
+	if (q.inode != v->inode || q.dev_major != v->dev_major ||
+	    q.dev_minor != v->dev_minor)
+		return -ESTALE;
+	*page_size = q.vma_page_size;
+	return 0;
+}
+
 static int map_files_name(pid_t pid, struct vmaq_rec *rec)
 {
 	char path[80], *name;
@@ -192,10 +214,43 @@ int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec)
 	return err;
 }
 
-int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v)
+void vmaq_deleted_memo_fini(struct vmaq_deleted_memo *d)
+{
+	free(d->name);
+	d->name = NULL;
+}
+
+static bool memo_has(const struct vmaq_deleted_memo *d, const struct vmaq_vma *v)
+{
+	return d->name && d->len == v->name_len && d->inode == v->inode &&
+	       d->dev_major == v->dev_major && d->dev_minor == v->dev_minor &&
+	       !memcmp(d->name, v->name, v->name_len);
+}
+
+static int memo_keep(struct vmaq_deleted_memo *d, const struct vmaq_vma *v,
+		     int answer)
+{
+	char *n = realloc(d->name, v->name_len + 1);
+
+	/* without room, the next VMA of the file asks again */
+	if (n) {
+		memcpy(n, v->name, v->name_len + 1);
+		d->name = n;
+		d->len = v->name_len;
+		d->inode = v->inode;
+		d->dev_major = v->dev_major;
+		d->dev_minor = v->dev_minor;
+		d->answer = answer;
+	}
+	return answer;
+}
+
+int vmaq_maps_deleted(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+		      const struct vmaq_vma *v)
 {
 	size_t n = sizeof(DELETED_SUFFIX) - 1;
 	struct stat st;
+	int answer;
 
 	(void)m;
 	if (!v->name || !(v->flags & VMAQ_FILE) || v->name_len < n ||
@@ -210,11 +265,16 @@ int vmaq_maps_deleted(struct vmaq_maps *m, const struct vmaq_vma *v)
 	 */
 	if (v->name[0] != '/' || v->name_len >= PATH_MAX)
 		return -1;
+	/* the VMAs of one file follow each other: one stat() for them all */
+	if (d && memo_has(d, v))
+		return d->answer;
 	if (!stat(v->name, &st))
-		return (uint64_t)st.st_ino == v->inode &&
-		       major(st.st_dev) == v->dev_major &&
-		       minor(st.st_dev) == v->dev_minor ? 0 : 1;
-	return errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+		answer = (uint64_t)st.st_ino == v->inode &&
+			 major(st.st_dev) == v->dev_major &&
+			 minor(st.st_dev) == v->dev_minor ? 0 : 1;
+	else
+		answer = errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+	return d ? memo_keep(d, v, answer) : answer;
 }
 
 /*

@@ -115,7 +115,7 @@ struct vmaq_vma {
 	uint32_t dev_minor;
 	/*
 	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
-	 * the backend cannot tell (the text backend).
+	 * the kernel cannot tell (the text backend before Linux 6.11).
 	 */
 	uint64_t page_size;
 	/*

@@ -7,6 +7,7 @@
  * machine. Then find/lookup/filter semantics on known layouts.
  */
 #include <dirent.h>
+#include <inttypes.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -182,6 +183,158 @@ TEST_F(be, files_deleted_newlines_offsets_match_text)
 	ASSERT_EQ(0, child_start(&c, setup_files, self->dir));
 	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
 	ASSERT_EQ(0, child_finish(&c));
+}
+
+/* setup_files, and a hugetlb mapping where the machine has huge pages */
+static int setup_files_huge(void *arg)
+{
+	if (setup_files(arg))
+		return -1;
+	/* no reserved huge pages (the usual case) is not an error */
+	mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	return 0;
+}
+
+/*
+ * Every field of two records: what "the same records on every backend"
+ * promises, beyond what vmaq_format() renders (page size, kind, name
+ * length, the deleted flag).
+ */
+static void expect_same_record(struct __test_metadata *_metadata,
+			       const struct vmaq_vma *a, const struct vmaq_vma *b)
+{
+	EXPECT_EQ(a->start, b->start);
+	EXPECT_EQ(a->end, b->end);
+	EXPECT_EQ(a->offset, b->offset);
+	EXPECT_EQ(a->inode, b->inode);
+	EXPECT_EQ(a->dev_major, b->dev_major);
+	EXPECT_EQ(a->dev_minor, b->dev_minor);
+	EXPECT_EQ(a->flags, b->flags);
+	EXPECT_EQ(a->page_size, b->page_size);
+	EXPECT_EQ(a->kind, b->kind);
+	EXPECT_EQ(a->name_len, b->name_len);
+	EXPECT_EQ(!a->name, !b->name);
+	if (a->name && b->name)
+		EXPECT_EQ(0, memcmp(a->name, b->name, a->name_len + 1));
+	if (_metadata->exit_code != KSFT_PASS)
+		TH_LOG("records differ at %" PRIx64 " (%s)", a->start,
+		       a->name ? a->name : "no name");
+}
+
+/* Snapshots of @pid through @a and @b, record by record; the count. */
+static size_t expect_same_snapshots(struct __test_metadata *_metadata,
+				    struct vmaq_proc *a, struct vmaq_proc *b,
+				    unsigned int flags)
+{
+	struct vmaq_snapshot *sa, *sb;
+	size_t i, n = 0;
+
+	EXPECT_EQ(0, vmaq_snapshot_new(a, flags, &sa));
+	EXPECT_EQ(0, vmaq_snapshot_new(b, flags, &sb));
+	if (_metadata->exit_code != KSFT_PASS)
+		return 0;
+	n = vmaq_snapshot_count(sa);
+	EXPECT_EQ(n, vmaq_snapshot_count(sb));
+	for (i = 0; i < n && i < vmaq_snapshot_count(sb) &&
+		    _metadata->exit_code == KSFT_PASS; i++)
+		expect_same_record(_metadata, vmaq_snapshot_vma(sa, i),
+				   vmaq_snapshot_vma(sb, i));
+	vmaq_snapshot_free(sa);
+	vmaq_snapshot_free(sb);
+	return n;
+}
+
+/*
+ * Each backend's records are PROCMAP_QUERY's, field by field, for walks
+ * of everything (which the text backend answers alone, asking the kernel
+ * only for page sizes) and walks the kernel filters.
+ */
+TEST_F(be, records_are_the_query_backends_field_by_field)
+{
+	static const unsigned int walks[] = {
+		VMAQ_NAME, 0, VMAQ_NAME | VMAQ_EXEC | VMAQ_FILE, VMAQ_ANON,
+	};
+	struct vmaq_snapshot *s;
+	struct vmaq_proc *p, *q;
+	struct test_child c;
+	size_t i, huge = 0;
+	int err;
+
+	ASSERT_EQ(0, child_start(&c, setup_files_huge, self->dir));
+	err = open_backend(c.pid, VMAQ_BACKEND_QUERY, &q);
+	if (err == -EOPNOTSUPP) {
+		child_finish(&c);
+		SKIP(return, "no PROCMAP_QUERY to compare with");
+	}
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	for (i = 0; i < sizeof(walks) / sizeof(walks[0]); i++)
+		EXPECT_LT(0, expect_same_snapshots(_metadata, p, q, walks[i]));
+	/* the page size is known for every VMA: the kernel's, never 0 */
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	for (i = 0; i < vmaq_snapshot_count(s); i++) {
+		const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
+
+		EXPECT_LE((uint64_t)pg, v->page_size);
+		huge += v->page_size > (uint64_t)pg;
+	}
+	TH_LOG("%zu hugetlb VMAs among %zu", huge, vmaq_snapshot_count(s));
+	vmaq_snapshot_free(s);
+	vmaq_close(p);
+	vmaq_close(q);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+/*
+ * One handle, one record per VMA: whichever backend the library picks
+ * for each operation of an automatic handle, a walk, a find and a
+ * lookup of the same VMA agree on every field.
+ */
+TEST(auto_handle_gives_one_record_per_vma)
+{
+	static const unsigned int walks[] = { VMAQ_NAME, VMAQ_NAME | VMAQ_FILE };
+	struct vmaq_proc *p, *e;
+	struct vmaq_snapshot *s;
+	struct vmaq_lookup *l;
+	const struct vmaq_vma *v;
+	char dir[] = "/tmp/vmaq-auto.XXXXXX", cmd[64];
+	struct test_child c;
+	uint64_t *addrs;
+	size_t i, n;
+
+	pg = sysconf(_SC_PAGESIZE);
+	ASSERT_NE(NULL, mkdtemp(dir));
+	ASSERT_EQ(0, child_start(&c, setup_files_huge, dir));
+	ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
+	/* the backend it reports does every operation alike */
+	ASSERT_EQ(0, open_backend(c.pid, vmaq_backend(p), &e));
+	for (i = 0; i < sizeof(walks) / sizeof(walks[0]); i++)
+		EXPECT_LT(0, expect_same_snapshots(_metadata, p, e, walks[i]));
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	n = vmaq_snapshot_count(s);
+	addrs = calloc(n, sizeof(*addrs));
+	ASSERT_NE(NULL, addrs);
+	for (i = 0; i < n; i++)
+		addrs[i] = vmaq_snapshot_vma(s, i)->start;
+	ASSERT_EQ(0, vmaq_lookup(p, addrs, n, VMAQ_NAME, &l));
+	for (i = 0; i < n && _metadata->exit_code == KSFT_PASS; i++) {
+		const struct vmaq_vma *w = vmaq_snapshot_vma(s, i);
+
+		ASSERT_EQ(0, vmaq_find(p, w->start, VMAQ_NAME, &v));
+		expect_same_record(_metadata, w, v);
+		v = vmaq_lookup_vma(l, i);
+		ASSERT_NE(NULL, v);
+		expect_same_record(_metadata, w, v);
+	}
+	vmaq_lookup_free(l);
+	free(addrs);
+	vmaq_snapshot_free(s);
+	vmaq_close(p);
+	vmaq_close(e);
+	ASSERT_EQ(0, child_finish(&c));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	EXPECT_EQ(0, system(cmd));
 }
 
 TEST_F(be, file_records_carry_offsets_and_names)
