@@ -138,7 +138,7 @@ tests: $(TEST_BINS)
 # upstream's own proc selftests (tests/vm/build-upstream).
 VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(filter-out tests/kernel/uapi_agree.c,$(TEST_SRCS)))
 VM_UPSTREAM := $(O)/vm/upstream/.built
-VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench
+VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench $(O)/vm/bench/libbench
 
 # Debian ships no static libmnl: the VM's static library goes without the
 # process-events connector (the cache then relies on its pidfd and ESRCH
@@ -226,8 +226,9 @@ $(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $<
 
-# The batch benchmark measures the library's backends: linked with it.
-$(O)/vm/bench/batchbench: bench/batchbench.c bench/rawmaps.h uapi/linux/vmaquery_uapi.h $(VM_LIB_A) | $(O)/.dirs
+# The batch and library benchmarks measure the library: linked with it.
+$(O)/vm/bench/batchbench $(O)/vm/bench/libbench: $(O)/vm/bench/%: bench/%.c bench/rawmaps.h \
+		uapi/linux/vmaquery_uapi.h libvmaquery/vmaquery.h $(VM_LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $< $(VM_LIB_A)
 

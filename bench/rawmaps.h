@@ -28,13 +28,14 @@ static int cmp_u64(const void *a, const void *b)
 
 /* ---- the typical text parser ---- */
 struct tvma {
-	uint64_t start, end, off;
+	uint64_t start, end, off, ino;
+	char perms[8];
 	char name[256];
 };
 
 static size_t text_parse(pid_t pid, struct tvma *out, size_t max)
 {
-	char path[64], line[4600], perms[8], dev[16];
+	char path[64], line[4600], dev[16];
 	unsigned long long s, e, off, ino;
 	size_t n = 0;
 	FILE *f;
@@ -46,11 +47,12 @@ static size_t text_parse(pid_t pid, struct tvma *out, size_t max)
 	while (n < max && fgets(line, sizeof(line), f)) {
 		out[n].name[0] = '\0';
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %255[^\n]", &s, &e,
-			   perms, &off, dev, &ino, out[n].name) < 6)
+			   out[n].perms, &off, dev, &ino, out[n].name) < 6)
 			continue;
 		out[n].start = s;
 		out[n].end = e;
 		out[n].off = off;
+		out[n].ino = ino;
 		n++;
 	}
 	fclose(f);
@@ -85,7 +87,7 @@ static int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
 }
 
 /* The four operations measured, each as programs would write them. */
-static void do_raw_dump(int fd, char *name)
+static inline void do_raw_dump(int fd, char *name)
 {
 	struct procmap_query q;
 	uint64_t a = 0;
@@ -94,7 +96,7 @@ static void do_raw_dump(int fd, char *name)
 		a = q.vma_end;
 }
 
-static void do_raw_symbolize(int fd, const uint64_t *addrs, uint64_t *sorted,
+static inline void do_raw_symbolize(int fd, const uint64_t *addrs, uint64_t *sorted,
 			  int n, char *name)
 {
 	struct procmap_query q = { 0 };
