@@ -54,10 +54,17 @@ struct vmaq_rec {
 	struct vmaq_vma vma;
 	char *name;		/* name_cap bytes, or NULL */
 	size_t name_cap;
+	bool name_borrowed;	/* name is the caller's buffer: never freed */
 	unsigned char build_id[VMAQ_BUILD_ID_MAX];
 };
 
 void vmaq_rec_init(struct vmaq_rec *rec);
+/*
+ * The same, with @buf (@size bytes, at least PATH_MAX) as the first name
+ * buffer: a short-lived record on the stack needs no allocation for the
+ * names the ioctls return. A longer name moves to the heap.
+ */
+void vmaq_rec_init_buf(struct vmaq_rec *rec, char *buf, size_t size);
 void vmaq_rec_fini(struct vmaq_rec *rec);
 /* Room for a name of @len bytes and its NUL in rec->name. */
 int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len);

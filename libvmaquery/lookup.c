@@ -13,9 +13,9 @@
 
 #define UNMAPPED UINT32_MAX
 /*
- * A lookup of up to this many addresses keeps them in its own allocation
- * and sorts them there, by insertion: below it that beats the radix sort,
- * which needs a second array.
+ * A lookup of up to this many addresses sorts them on the stack, by
+ * insertion: below it that beats the radix sort, which needs a second
+ * array.
  */
 #define SMALL_LOOKUP 64
 
@@ -28,15 +28,16 @@ struct addr_pos {
 struct vmaq_lookup {
 	struct vmaq_table t;
 	size_t count;
-	uint32_t *idx;		/* per address: record index or UNMAPPED */
 	/*
-	 * A small lookup's index and sort space, in the same allocation: a
-	 * profiler resolving a handful of addresses should pay for the
-	 * ioctls, not for malloc().
+	 * Per address: record index or UNMAPPED. A small lookup's records
+	 * and names follow, in the same allocation: a profiler resolving a
+	 * handful of addresses should pay for the ioctls, not for malloc().
 	 */
-	uint32_t small_idx[SMALL_LOOKUP];
-	struct addr_pos small_order[SMALL_LOOKUP];
+	uint32_t idx[];
 };
+
+/* Room for names in a small lookup's own allocation, a record. */
+#define SMALL_NAME_ROOM 128
 
 /*
  * Sort by address: a stable LSD radix sort, a byte a pass, over the bytes
@@ -109,13 +110,15 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 	struct vmaq_walk w;
 	struct vmaq_rec r, *rec = &r;
 	bool have = false, exhausted = false, added = false;
+	char name[PATH_MAX];
 	size_t k;
 	int err;
 
 	err = vmaq_walk_init(&w, proc, VMAQ_OP_LOOKUP, flags);
 	if (err)
 		return err;
-	vmaq_rec_init(rec);
+	/* each record is copied into the table: one name buffer will do */
+	vmaq_rec_init_buf(rec, name, sizeof(name));
 	for (k = 0; k < count; k++) {
 		size_t i = order[k].pos;
 		uint64_t a = order[k].addr;
@@ -195,29 +198,38 @@ static int resolve_backend(struct vmaq_lookup *l, struct vmaq_proc *proc,
 int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		unsigned int flags, struct vmaq_lookup **lookupp)
 {
+	struct addr_pos small_order[SMALL_LOOKUP], *order = small_order;
 	struct vmaq_lookup *l;
-	struct addr_pos *order = NULL;
-	size_t i;
+	size_t i, nsmall, vsmall;
 	int err;
 
 	if (!proc || !lookupp || (count && !addrs))
 		return vmaq_err(-EINVAL);
 	if (vmaq_check_flags(flags, VMAQ_WALK_MASK))
 		return vmaq_err(-EINVAL);
-	if (count > SIZE_MAX / sizeof(*order))
+	if (count > (SIZE_MAX - sizeof(*l)) / sizeof(struct addr_pos))
 		return vmaq_err(-E2BIG);
-	l = malloc(sizeof(*l));
+	/* no more records than addresses */
+	nsmall = count <= SMALL_LOOKUP ? count : 0;
+	vsmall = sizeof(*l) + count * sizeof(l->idx[0]);
+	vsmall = (vsmall + _Alignof(struct vmaq_vma) - 1) &
+		 ~(_Alignof(struct vmaq_vma) - 1);
+	l = malloc(vsmall + nsmall * (sizeof(struct vmaq_vma) + SMALL_NAME_ROOM));
 	if (!l)
 		return vmaq_err(-ENOMEM);
 	memset(&l->t, 0, sizeof(l->t));
 	l->count = count;
-	if (count <= SMALL_LOOKUP) {
-		l->idx = l->small_idx;
-		order = l->small_order;
+	if (nsmall) {
+		struct vmaq_vma *v = (struct vmaq_vma *)((char *)l + vsmall);
+
+		vmaq_table_use(&l->t, v, nsmall, (char *)(v + nsmall),
+			       nsmall * SMALL_NAME_ROOM);
 	} else {
-		l->idx = malloc(count * sizeof(*l->idx));
+		vmaq_table_hint(&l->t, SMALL_LOOKUP);
+	}
+	if (count > SMALL_LOOKUP) {
 		order = malloc(count * sizeof(*order));
-		if (!l->idx || !order) {
+		if (!order) {
 			err = -ENOMEM;
 			goto fail;
 		}
@@ -229,8 +241,6 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	err = sort_addrs(&order, count);
 	if (err)
 		goto fail;
-	/* no more records than addresses */
-	vmaq_table_hint(&l->t, count < SMALL_LOOKUP ? count : SMALL_LOOKUP);
 	if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
 		err = resolve_backend(l, proc, order, count, flags);
 	else
@@ -238,12 +248,12 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	if (err)
 		goto fail;
 	vmaq_table_finish(&l->t);
-	if (order != l->small_order)
+	if (order != small_order)
 		free(order);
 	*lookupp = l;
 	return 0;
 fail:
-	if (order != l->small_order)
+	if (order != small_order)
 		free(order);
 	vmaq_lookup_free(l);
 	return vmaq_err(err);
@@ -272,7 +282,5 @@ void vmaq_lookup_free(struct vmaq_lookup *l)
 	if (!l)
 		return;
 	vmaq_table_free(&l->t);
-	if (l->idx != l->small_idx)
-		free(l->idx);
 	free(l);
 }

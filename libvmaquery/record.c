@@ -18,9 +18,18 @@ void vmaq_rec_init(struct vmaq_rec *rec)
 	memset(rec, 0, sizeof(*rec));
 }
 
+void vmaq_rec_init_buf(struct vmaq_rec *rec, char *buf, size_t size)
+{
+	vmaq_rec_init(rec);
+	rec->name = buf;
+	rec->name_cap = size;
+	rec->name_borrowed = true;
+}
+
 void vmaq_rec_fini(struct vmaq_rec *rec)
 {
-	free(rec->name);
+	if (!rec->name_borrowed)
+		free(rec->name);
 	vmaq_rec_init(rec);
 }
 
@@ -36,10 +45,17 @@ int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
 	/* one allocation holds any name the ioctls return */
 	for (cap = rec->name_cap ? rec->name_cap : PATH_MAX; cap <= len; cap *= 2)
 		;
-	n = realloc(rec->name, cap);
+	if (rec->name_borrowed) {
+		n = malloc(cap);
+		if (n)
+			memcpy(n, rec->name, rec->name_cap);
+	} else {
+		n = realloc(rec->name, cap);
+	}
 	if (!n)
 		return -ENOMEM;
 	rec->name = n;
+	rec->name_borrowed = false;
 	rec->name_cap = cap;
 	return 0;
 }

@@ -23,8 +23,10 @@
 
 void vmaq_table_free(struct vmaq_table *t)
 {
-	free(t->v);
-	free(t->arena);
+	if (!t->borrowed_v)
+		free(t->v);
+	if (!t->borrowed_arena)
+		free(t->arena);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -39,11 +41,18 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 
 		while (ncap < t->alen + len)
 			ncap *= 2;
-		n = realloc(t->arena, ncap);
+		if (t->borrowed_arena) {
+			n = malloc(ncap);
+			if (n)
+				memcpy(n, t->arena, t->alen);
+		} else {
+			n = realloc(t->arena, ncap);
+		}
 		if (!n)
 			return -ENOMEM;
 		t->arena = n;
 		t->acap = ncap;
+		t->borrowed_arena = false;
 	}
 	memcpy(t->arena + t->alen, data, len);
 	*off = t->alen;
@@ -58,12 +67,30 @@ static int grow(struct vmaq_table *t)
 
 	if (ncap > SIZE_MAX / sizeof(*v))
 		return -ENOMEM;
-	v = realloc(t->v, ncap * sizeof(*v));
+	if (t->borrowed_v) {
+		v = malloc(ncap * sizeof(*v));
+		if (v)
+			memcpy(v, t->v, t->n * sizeof(*v));
+	} else {
+		v = realloc(t->v, ncap * sizeof(*v));
+	}
 	if (!v)
 		return -ENOMEM;
 	t->v = v;
 	t->cap = ncap;
+	t->borrowed_v = false;
 	return 0;
+}
+
+void vmaq_table_use(struct vmaq_table *t, struct vmaq_vma *v, size_t nv,
+		    char *arena, size_t na)
+{
+	t->v = v;
+	t->cap = nv;
+	t->borrowed_v = true;
+	t->arena = arena;
+	t->acap = na;
+	t->borrowed_arena = true;
 }
 
 void vmaq_table_hint(struct vmaq_table *t, size_t records)

@@ -972,6 +972,31 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 			EXPECT_STREQ(sv->name, vmaq_lookup_vma(l, 0)->name);
 			vmaq_lookup_free(l);
 		}
+		/*
+		 * Lookups of up to 64 addresses start in buffers of their own
+		 * and move to the heap when long names outgrow them: every
+		 * record must come out whole, whatever the batch size.
+		 */
+		for (size_t batch = 1; batch <= 65; batch += 16) {
+			size_t total = vmaq_snapshot_count(s);
+
+			for (i = 0; i < total; i += batch) {
+				size_t m = total - i < batch ? total - i : batch, j;
+				uint64_t a[65];
+				struct vmaq_lookup *l;
+
+				for (j = 0; j < m; j++)
+					a[j] = vmaq_snapshot_vma(s, i + m - 1 - j)->start;
+				ASSERT_EQ(0, vmaq_lookup(p, a, m, VMAQ_NAME, &l));
+				for (j = 0; j < m; j++) {
+					v = vmaq_lookup_vma(l, j);
+					ASSERT_NE(NULL, v);
+					expect_same_record(_metadata,
+							   vmaq_snapshot_vma(s, i + m - 1 - j), v);
+				}
+				vmaq_lookup_free(l);
+			}
+		}
 		vmaq_snapshot_free(s);
 		vmaq_close(p);
 	}
