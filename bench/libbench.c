@@ -250,7 +250,9 @@ static void way_raw_query(struct bench *b, enum op op)
 				break;
 			keep_query(&b->tv[n++], &q, b->name);
 		}
-		sink += x >= b->tv[n - 1].start;
+		/* what the library's caller gets: the file offset */
+		if (x >= b->tv[n - 1].start)
+			sink += x - b->tv[n - 1].start + b->tv[n - 1].off;
 	}
 }
 
@@ -293,6 +295,15 @@ static void way_raw_batch(struct bench *b, enum op op)
 		if (ioctl(b->fd, PROCMAP_QUERY_BATCH, &q))
 			die("PROCMAP_QUERY_BATCH");
 		sink += q.rec_count;
+		/* what the library's caller gets: the file offset */
+		for (uint32_t i = 0; !range && i < count; i++) {
+			const struct procmap_vma_record *r;
+
+			if (b->index[i] >= q.rec_count)
+				continue;
+			r = &b->recs[b->index[i]];
+			sink += addrs[i] - r->vma_start + r->vma_offset;
+		}
 		start = q.start;
 	} while (range && start != UINT64_MAX);
 }
