@@ -205,38 +205,62 @@ static int cache_grow(struct vmaq_bid_cache *c)
 	return 0;
 }
 
+static bool same_file(int fd, const struct vmaq_vma *v)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && S_ISREG(st.st_mode) &&
+	       (uint64_t)st.st_ino == v->inode &&
+	       major(st.st_dev) == v->dev_major &&
+	       minor(st.st_dev) == v->dev_minor;
+}
+
 static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 {
 	char path[PATH_MAX + 64];
 	const char *name = v->name;
-	struct stat st;
-	int fd = -1;
+	int fd = -1, pfd;
 
 	if (pid > 0) {
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
 			 (int)pid, (unsigned long long)v->start,
 			 (unsigned long long)v->end);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && !same_file(fd, v)) {
+			close(fd);
+			return -ENOENT;
+		}
+		if (fd >= 0)
+			return fd;
 	}
 	/* by name: only one that fits a path (and is not cut short) */
-	if (fd < 0 && name && name[0] == '/' && v->name_len < PATH_MAX) {
-		if (pid > 0)
-			snprintf(path, sizeof(path), "/proc/%d/root%s",
-				 (int)pid, name);
-		else
-			snprintf(path, sizeof(path), "%s", name);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	}
-	if (fd < 0)
+	if (!name || name[0] != '/' || v->name_len >= PATH_MAX)
 		return -ENOENT;
-	/* Only the very file mapped: a same-named file proves nothing. */
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_ino != v->inode || major(st.st_dev) != v->dev_major ||
-	    minor(st.st_dev) != v->dev_minor) {
-		close(fd);
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, name);
+	else
+		snprintf(path, sizeof(path), "%s", name);
+	/*
+	 * The name is the target's to choose (a deleted file's name, a
+	 * path in another mount namespace, a planted symlink): open(2) of
+	 * a device, FIFO or FUSE file has side effects. An O_PATH descriptor
+	 * opens nothing; only the very file mapped (a same-named file
+	 * proves nothing) is then opened for reading, through it.
+	 */
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
 		return -ENOENT;
+	if (same_file(pfd, v)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		/* the same inode: checked again all the same */
+		if (fd >= 0 && !same_file(fd, v)) {
+			close(fd);
+			fd = -1;
+		}
 	}
-	return fd;
+	close(pfd);
+	return fd < 0 ? -ENOENT : fd;
 }
 
 /*

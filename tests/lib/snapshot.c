@@ -5,6 +5,7 @@
  * exec), and build IDs agree between the kernel (query backend), the
  * library's own ELF reader (text backend) and the file itself.
  */
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -334,6 +335,105 @@ TEST(build_id_of_deleted_and_non_elf_files)
 	EXPECT_EQ(0u, v->build_id_size);
 	munmap(m, 6);
 	vmaq_close(p);
+	free(exe);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	EXPECT_EQ(0, system(cmd));
+}
+
+/*
+ * Reading a build ID by name (no map_files: a handle from a maps fd, or
+ * an agent without CAP_SYS_ADMIN) must open nothing but the mapped file:
+ * the name is the target's to choose, and open(2) of a FIFO, a device or
+ * a FUSE file has side effects. Audit finding F9: a FIFO planted under a
+ * deleted file's name, or a symlink to it, was opened. inotify reports
+ * every open (O_PATH ones excepted) as it happens: no timing involved.
+ */
+static int opens_in(int in, const char *leaf)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t n;
+	int opens = 0;
+
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+
+			if ((e->mask & IN_OPEN) && e->len && !strcmp(e->name, leaf))
+				opens++;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	return opens;
+}
+
+TEST(build_id_by_name_opens_only_the_mapped_file)
+{
+	char dir[] = "/tmp/vmaq-bidname.XXXXXX", path[64], fifo[96], cmd[128];
+	VMAQ_OPTS(vmaq_open_opts, o, .backend = VMAQ_BACKEND_TEXT);
+	unsigned char want[VMAQ_BUILD_ID_MAX];
+	uint32_t want_sz = 0;
+	const struct vmaq_vma *v;
+	struct vmaq_proc *p;
+	unsigned char *exe, *m;
+	size_t len;
+	int fd, in, maps;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	exe = (unsigned char *)read_whole("/proc/self/exe", &len);
+	ASSERT_NE(NULL, exe);
+	snprintf(path, sizeof(path), "%s/copy", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ((ssize_t)len, write(fd, exe, len));
+	ASSERT_EQ(0, vmaq_elf_build_id(fd, want, &want_sz));
+	ASSERT_GT(want_sz, 0u);
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	close(fd);
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ASSERT_GE(in, 0);
+	ASSERT_LE(0, inotify_add_watch(in, dir, IN_OPEN));
+	/* a handle from a maps fd reads build IDs by name */
+	maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(maps, 0);
+	ASSERT_EQ(0, vmaq_open_fd(maps, &o, &p));
+	close(maps);
+
+	/* the live file: found by name, opened once, its build ID read */
+	ASSERT_EQ(0, vmaq_find(p, (uintptr_t)m, VMAQ_BUILD_ID | VMAQ_NAME, &v));
+	EXPECT_STREQ(path, v->name);
+	ASSERT_EQ(want_sz, v->build_id_size);
+	EXPECT_EQ(0, memcmp(want, v->build_id, want_sz));
+	EXPECT_EQ(1, opens_in(in, "copy"));
+
+	/* deleted, and a FIFO planted under the name the kernel now shows */
+	ASSERT_EQ(0, unlink(path));
+	snprintf(fifo, sizeof(fifo), "%s (deleted)", path);
+	ASSERT_EQ(0, mkfifo(fifo, 0600));
+	vmaq_close(p);
+	maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ASSERT_EQ(0, vmaq_open_fd(maps, &o, &p));
+	close(maps);
+	ASSERT_EQ(0, vmaq_find(p, (uintptr_t)m, VMAQ_BUILD_ID | VMAQ_NAME, &v));
+	EXPECT_STREQ(fifo, v->name);
+	EXPECT_EQ(0u, v->build_id_size);
+	EXPECT_EQ(0, opens_in(in, "copy (deleted)"));
+
+	/* a symlink there to a FIFO is not followed either */
+	ASSERT_EQ(0, rename(fifo, path));
+	ASSERT_EQ(0, symlink(path, fifo));
+	vmaq_close(p);
+	maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ASSERT_EQ(0, vmaq_open_fd(maps, &o, &p));
+	close(maps);
+	ASSERT_EQ(0, vmaq_find(p, (uintptr_t)m, VMAQ_BUILD_ID | VMAQ_NAME, &v));
+	EXPECT_EQ(0u, v->build_id_size);
+	EXPECT_EQ(0, opens_in(in, "copy"));
+	EXPECT_EQ(0, opens_in(in, "copy (deleted)"));
+
+	vmaq_close(p);
+	close(in);
+	munmap(m, len);
 	free(exe);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	EXPECT_EQ(0, system(cmd));
