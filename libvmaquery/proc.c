@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "internal.h"
 
@@ -229,6 +233,42 @@ static int check_open_args(const struct vmaq_open_opts *opts,
 	return 0;
 }
 
+static bool is_procfs(const char *path)
+{
+	struct statfs sf;
+
+	return !statfs(path, &sf) && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+/*
+ * A maps file, not any file: /etc/passwd, /dev/zero or
+ * /proc/PID/smaps would otherwise fail only at the first read, with
+ * EBADMSG. Its name is the one procfs gave it: /proc/PID/maps or
+ * /proc/PID/task/TID/maps, wherever procfs is mounted.
+ */
+static int check_maps_fd(int fd)
+{
+	char link[64], name[PATH_MAX];
+	struct statfs sf;
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (fstatfs(fd, &sf))
+		return -errno;
+	if (sf.f_type != PROC_SUPER_MAGIC || !S_ISREG(st.st_mode))
+		return -EINVAL;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, name, sizeof(name) - 1);
+	if (n < 0)
+		return 0;	/* no procfs of our own to tell the name */
+	name[n] = '\0';
+	if (n < 5 || strcmp(name + n - 5, "/maps"))
+		return -EINVAL;
+	return 0;
+}
+
 int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 	      struct vmaq_proc **procp)
 {
@@ -246,7 +286,10 @@ int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		err = errno == ENOENT ? -ESRCH : -errno;
+		err = -errno;
+		/* no such process, unless there is no procfs to ask */
+		if (err == -ENOENT && is_procfs("/proc"))
+			err = -ESRCH;
 		return vmaq_err(err);
 	}
 	err = proc_new(fd, pid ? pid : getpid(), opts, procp);
@@ -267,6 +310,9 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 		return vmaq_err(err);
 	if (maps_fd < 0)
 		return vmaq_err(-EBADF);
+	err = check_maps_fd(maps_fd);
+	if (err)
+		return vmaq_err(err);
 	/* Our own reference: the caller may close theirs at once. */
 	fd = fcntl(maps_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)

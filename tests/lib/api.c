@@ -4,6 +4,8 @@
  * meet (bad pid, kernel thread, exited process, exec, permission), the
  * options ABI, backend selection, fd delegation, and no leaked fds.
  */
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 
 #include "kselftest_harness.h"
@@ -299,12 +301,71 @@ TEST_F(api, open_fd_rejects_bad_fds)
 	struct vmaq_proc *p;
 	int fd = open("/proc/self/maps", O_RDONLY);
 
+	static const char *const not_maps[] = {
+		"/etc/passwd", "/dev/zero", "/proc/self/smaps",
+		"/proc/self/status", "/proc/self",
+	};
+	char task[64];
+	size_t i;
+
 	EXPECT_EQ(-EBADF, vmaq_open_fd(-1, &o, &p));
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, vmaq_open_fd(fd, &o, &p));
 	EXPECT_EQ(-1, vmaq_pid(p));
 	close(fd);
 	vmaq_close(p);
+	/*
+	 * Audit finding F12: any fd was taken, and failed only at the
+	 * first read, with EBADMSG.
+	 */
+	for (i = 0; i < sizeof(not_maps) / sizeof(not_maps[0]); i++) {
+		fd = open(not_maps[i], O_RDONLY | O_CLOEXEC);
+		ASSERT_GE(fd, 0) TH_LOG("%s", not_maps[i]);
+		p = NULL;
+		EXPECT_EQ(-EINVAL, vmaq_open_fd(fd, &o, &p)) TH_LOG("%s", not_maps[i]);
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(NULL, p);
+		close(fd);
+	}
+	/* a thread's maps file is one */
+	snprintf(task, sizeof(task), "/proc/self/task/%d/maps", (int)getpid());
+	fd = open(task, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, vmaq_open_fd(fd, &o, &p));
+	close(fd);
+	vmaq_close(p);
+}
+
+/*
+ * Without procfs at /proc nothing can be asked of any process: that is
+ * ENOENT, not "no such process" (audit finding F12).
+ */
+TEST(no_procfs_is_not_esrch)
+{
+	pid_t pid;
+	int st;
+
+	ASSERT_EQ(0, getuid()) TH_LOG("needs root for a mount namespace");
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct vmaq_proc *p;
+
+		if (unshare(CLONE_NEWNS))
+			_exit(10);
+		if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL))
+			_exit(11);
+		if (mount("none", "/proc", "tmpfs", 0, NULL))
+			_exit(12);
+		if (vmaq_open(getppid(), NULL, &p) != -ENOENT || errno != ENOENT)
+			_exit(13);
+		if (vmaq_open(0, NULL, &p) != -ENOENT)
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
 }
 
 TEST(options_abi)

@@ -135,6 +135,8 @@ int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
 
 	if (err == -EINVAL && t->backend == VMAQ_BACKEND_AUTO)
 		tool_err(t, "VMAQ_BACKEND must be batch, query, text or auto");
+	else if (err == -ENOENT)
+		tool_err(t, "pid %d: no procfs mounted at /proc", (int)pid);
 	else if (err)
 		report_errno(t, pid, -err);
 	return err;
