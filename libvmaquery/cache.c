@@ -13,16 +13,24 @@
  * space: the entry's maps handle is bound to the old one and answers
  * ESRCH, which retires the entry too.
  *
- * Promptness. With CAP_NET_ADMIN the cache also listens to the kernel's
+ * Promptness. Where the kernel lets us listen (CAP_NET_ADMIN, or anyone
+ * on kernels that stopped checking), the cache also listens to the
  * process-events connector and drops entries as exec and exit events
- * arrive, so memory is returned without waiting for the next lookup.
- * Without it (or if events are lost) the checks above still hold.
+ * arrive, so memory and descriptors are returned without waiting for the
+ * next lookup. Without it the checks above still hold for lookups, and
+ * vmaq_cache_process_events() checks every entry; when events were lost
+ * (ENOBUFS) the next call does so too.
+ *
+ * Descriptors. An entry holds two (pidfd, maps file): the default size
+ * is a quarter of the soft descriptor limit, and on EMFILE the cache
+ * gives back its oldest entries rather than fail.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -58,6 +66,7 @@ struct vmaq_cache {
 	struct mnl_socket *nl;		/* NULL without the connector */
 	char *nlbuf;
 	bool no_pidfd;			/* pidfd_open() missing (or disabled) */
+	bool lost;			/* events were lost: sweep */
 };
 
 static int sys_pidfd_open(pid_t pid)
@@ -95,6 +104,26 @@ static unsigned long long proc_start_time(pid_t pid)
 	if (p)
 		t = strtoull(p + 1, NULL, 10);
 	return t;
+}
+
+/* The thread group (process) of thread @tid, or -1 if it cannot be read. */
+static pid_t thread_group(pid_t tid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)strtol(p + 6, NULL, 10) : -1;
 }
 
 static bool pidfd_exited(int pidfd)
@@ -147,19 +176,12 @@ static void cache_evict_lru(struct vmaq_cache *c)
 }
 
 #ifndef VMAQ_NO_LIBMNL
-/* Subscribe to exec/exit events; fails without CAP_NET_ADMIN. */
-static int connector_open(struct vmaq_cache *c)
+static int connector_send(struct vmaq_cache *c, int op)
 {
 	char buf[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(int))];
 	struct nlmsghdr *nlh;
 	struct cn_msg *cn;
-	int op = PROC_CN_MCAST_LISTEN;
 
-	c->nl = mnl_socket_open2(NETLINK_CONNECTOR, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!c->nl)
-		return -errno;
-	if (mnl_socket_bind(c->nl, CN_IDX_PROC, MNL_SOCKET_AUTOPID) < 0)
-		goto fail;
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = NLMSG_DONE;
@@ -169,18 +191,36 @@ static int connector_open(struct vmaq_cache *c)
 	cn->id.val = CN_VAL_PROC;
 	cn->len = sizeof(op);
 	memcpy(mnl_nlmsg_put_extra_header(nlh, sizeof(op)), &op, sizeof(op));
-	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
+	return mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
+}
+
+/* Subscribe to exec/exit events; fails without CAP_NET_ADMIN. */
+static int connector_open(struct vmaq_cache *c)
+{
+	int err;
+
+	c->nl = mnl_socket_open2(NETLINK_CONNECTOR, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!c->nl)
+		return -errno;
+	if (mnl_socket_bind(c->nl, CN_IDX_PROC, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = connector_send(c, PROC_CN_MCAST_LISTEN);
+	if (err)
 		goto fail;
 	c->nlbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
 	if (!c->nlbuf) {
-		errno = ENOMEM;
+		/* the kernel counts listeners: say we are gone */
+		connector_send(c, PROC_CN_MCAST_IGNORE);
+		err = -ENOMEM;
 		goto fail;
 	}
 	return 0;
 fail:
 	mnl_socket_close(c->nl);
 	c->nl = NULL;
-	return -errno;
+	return err;
 }
 
 /* One connector message: drop the process an exec or exit is about. */
@@ -220,9 +260,16 @@ static int connector_drain(struct vmaq_cache *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* ENOBUFS: events were lost; the per-lookup checks
-			 * (pidfd, ESRCH) still catch every change */
-			if (errno == EAGAIN || errno == ENOBUFS)
+			/*
+			 * ENOBUFS: events were lost (the socket's queue was
+			 * full). Those after the loss are still queued; the
+			 * entries whose events were lost are found by a sweep.
+			 */
+			if (errno == ENOBUFS) {
+				c->lost = true;
+				continue;
+			}
+			if (errno == EAGAIN)
 				break;
 			return -errno;
 		}
@@ -237,8 +284,13 @@ static int connector_drain(struct vmaq_cache *c)
 	return (int)(before - c->count);
 }
 
+/*
+ * The kernel counts listeners and makes process events while there is
+ * one: a socket closed without IGNORE keeps it doing so for good.
+ */
 static void connector_close(struct vmaq_cache *c)
 {
+	connector_send(c, PROC_CN_MCAST_IGNORE);
 	mnl_socket_close(c->nl);
 }
 
@@ -272,16 +324,78 @@ static int connector_fd(const struct vmaq_cache *c)
 }
 #endif
 
+static bool entry_valid(struct cache_entry *e);
+
+/*
+ * Drop every entry whose process has exited or exec'd: what events would
+ * have told, had they not been lost or not been listened to. Returns how
+ * many were dropped.
+ */
+static int cache_sweep(struct vmaq_cache *c)
+{
+	struct cache_entry **pp, *e;
+	int dropped = 0;
+	size_t i;
+
+	for (i = 0; i < CACHE_BUCKETS; i++) {
+		for (pp = &c->buckets[i]; (e = *pp);) {
+			if (entry_valid(e)) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			entry_free(e);
+			c->count--;
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+/* The events queued so far; a sweep if some were lost. */
+static int cache_events(struct vmaq_cache *c)
+{
+	int n = 0;
+
+	if (c->nl) {
+		n = connector_drain(c);
+		if (n < 0)
+			return n;
+	}
+	if (c->lost) {
+		c->lost = false;
+		n += cache_sweep(c);
+	}
+	return n;
+}
+
 int vmaq_cache_process_events(struct vmaq_cache *c)
 {
 	int n;
 
 	if (!c)
 		return vmaq_err(-EINVAL);
+	/* without events, the caller's call is the time to look */
 	if (!c->nl)
-		return 0;
-	n = connector_drain(c);
+		c->lost = true;
+	n = cache_events(c);
 	return n < 0 ? vmaq_err(n) : n;
+}
+
+/*
+ * An entry holds two descriptors (its pidfd and its maps file): by
+ * default the cache takes at most half of the soft descriptor limit, so
+ * that the rest of the process keeps room, and at most 1024 entries.
+ */
+static size_t default_max(void)
+{
+	struct rlimit rl;
+	size_t max = CACHE_DEFAULT_MAX;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < max)
+		max = rl.rlim_cur / 4;
+	return max ? max : 1;
 }
 
 int vmaq_cache_new(const struct vmaq_cache_opts *opts, struct vmaq_cache **cachep)
@@ -300,7 +414,7 @@ int vmaq_cache_new(const struct vmaq_cache_opts *opts, struct vmaq_cache **cache
 	c->backend = VMAQ_OPTS_GET(opts, vmaq_cache_opts, backend, VMAQ_BACKEND_AUTO);
 	c->max = VMAQ_OPTS_GET(opts, vmaq_cache_opts, max_procs, 0);
 	if (!c->max)
-		c->max = CACHE_DEFAULT_MAX;
+		c->max = default_max();
 	if ((c->flags & ~(VMAQ_NAME | VMAQ_BUILD_ID)) ||
 	    (VMAQ_OPTS_GET(opts, vmaq_cache_opts, cache_flags, 0) &
 	     ~VMAQ_CACHE_NO_EVENTS)) {
@@ -429,14 +543,27 @@ int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 
 	if (!c || !snapp || pid <= 0)
 		return vmaq_err(-EINVAL);
-	vmaq_cache_process_events(c);
+	cache_events(c);
 	e = cache_find(c, pid);
 	if (e && !entry_valid(e)) {
 		cache_drop(c, pid);
 		e = NULL;
 	}
 	if (!e) {
-		err = entry_new(c, pid, &e);
+		pid_t leader = thread_group(pid);
+
+		/* a thread's map is its process's: one entry for them all */
+		if (leader > 0 && leader != pid)
+			return vmaq_cache_get(c, leader, snapp);
+		/*
+		 * Out of descriptors: the cache's own entries are the ones it
+		 * may give back, oldest first.
+		 */
+		while ((err = entry_new(c, pid, &e)) == -EMFILE || err == -ENFILE) {
+			if (!c->count)
+				break;
+			cache_evict_lru(c);
+		}
 		if (err)
 			return vmaq_err(err);
 		if (c->count >= c->max)
