@@ -233,7 +233,8 @@ struct vmaq_cache_opts {
 	size_t sz;
 	enum vmaq_backend backend;	/* for every process, as in vmaq_open */
 	uint32_t flags;			/* VMAQ_NAME, VMAQ_BUILD_ID: what snapshots hold */
-	uint32_t max_procs;		/* entries kept, least recently used go; 0: 1024 */
+	/* entries kept, least recently used go; 0: RLIMIT_NOFILE / 4, <= 1024 */
+	uint32_t max_procs;
 	uint32_t cache_flags;		/* VMAQ_CACHE_* */
 };
 #define vmaq_cache_opts__last_field cache_flags
