@@ -208,6 +208,13 @@ static int query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec,
 			too_long = true;
 		}
 		if (err == -ENOENT) {
+			/*
+			 * Not mapped: a find below the gate's lowest address
+			 * (in a gap) does not need it, nor the text read that
+			 * finding it costs.
+			 */
+			if (!next && addr < GATE_MIN)
+				return -ENOENT;
 			err = query_gate(w, addr, rec);
 			if (!err && !next && rec->vma.start > addr)
 				err = -ENOENT;
