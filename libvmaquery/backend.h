@@ -225,6 +225,11 @@ struct vmaq_walk {
 	/* the address-space generation, when the backend reports one */
 	bool have_gen;
 	uint64_t gen;
+	/*
+	 * A record was given with a field left unknown because the map
+	 * changed under the walk (a text page size): a snapshot reads again.
+	 */
+	bool changed;
 	struct vmaq_deleted_memo deleted;
 };
 

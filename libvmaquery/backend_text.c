@@ -272,10 +272,10 @@ static int page_remember(struct text_walk *t, const struct vmaq_vma *v)
  * else what the kernel says of the file's VMA, asked once per file a walk
  * meets. A VMA whose file no longer covers its start when asked (the map
  * changed since its line was read) keeps 0, as on kernels without the
- * ioctl.
+ * ioctl, and the walk says so (w->changed): a snapshot reads again.
  */
-static int text_page_size(struct text_walk *t, struct vmaq_maps *m,
-			  struct vmaq_vma *v)
+static int text_page_size(struct vmaq_walk *w, struct text_walk *t,
+			  struct vmaq_maps *m, struct vmaq_vma *v)
 {
 	bool anon = !v->inode && !v->dev_major && !v->dev_minor;
 	struct text_page *hit;
@@ -309,8 +309,10 @@ static int text_page_size(struct text_walk *t, struct vmaq_maps *m,
 		v->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 		return 0;
 	}
-	if (err)
+	if (err) {
+		w->changed = true;
 		return 0;
+	}
 	v->page_size = size;
 	return page_remember(t, v);
 }
@@ -348,7 +350,7 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		t->held_next = t->start;
 		t->held_end = rec->vma.end;
 		t->start = saved;
-		err = text_page_size(t, w->maps, &rec->vma);
+		err = text_page_size(w, t, w->maps, &rec->vma);
 		if (err)
 			return err;
 		/* the name also leads the build-ID reader to the file */

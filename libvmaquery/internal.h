@@ -38,8 +38,9 @@ enum vmaq_op {
 	VMAQ_OP_FIND,		/* vmaq_find() */
 	VMAQ_OP_LOOKUP,		/* vmaq_lookup() */
 	/*
-	 * A walk the kernel can do nothing for: no permission or file
-	 * filter to apply, no build ID to read (vmaq_walk_init() tells).
+	 * A whole-map read into a table (snapshots, caches) that the kernel
+	 * can do nothing for: no permission or file filter to apply, no
+	 * build ID to read. vmaq_walk_init() makes any other one a WALK.
 	 */
 	VMAQ_OP_SCAN,
 	VMAQ_OP_COUNT
@@ -62,12 +63,22 @@ struct vmaq_proc {
 	void *be[VMAQ_NR_BACKENDS];	/* each used backend's state */
 	unsigned int refs;	/* the caller's, one per iterator and snapshot */
 	struct vmaq_rec cur;	/* what vmaq_find() returns: the handle's own */
+	/*
+	 * Where SCAN has a backend of its own: whether the last scan showed
+	 * a map that PROCMAP_QUERY reads faster (many files), atomic.
+	 */
+	bool scan_by_walk;
 };
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags);
 void vmaq_walk_fini(struct vmaq_walk *w);
 int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+/*
+ * A complete SCAN-able read found @vmas VMAs, @files of them starting
+ * another file than the file VMA before: what the next scan uses.
+ */
+void vmaq_scan_seen(struct vmaq_proc *proc, size_t vmas, size_t files);
 
 /* References held by iterators and snapshots (and vmaq_close()'s). */
 void vmaq_proc_get(struct vmaq_proc *proc);
@@ -78,6 +89,9 @@ int vmaq_proc_check(struct vmaq_proc *proc);
 /* The generation, through the walk backend: -EOPNOTSUPP without one. */
 int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen);
 
+/* Tests only: the backend a walk of @op with @flags would use now. */
+enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
+					 enum vmaq_op op, unsigned int flags);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 

@@ -180,32 +180,59 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 			   unsigned int flags, struct vmaq_rec *rec)
 {
+	uint64_t addr = 0, dev = 0, ino = 0;
 	struct vmaq_walk w;
-	uint64_t addr = 0;
+	size_t files = 0;
 	int err;
 
 	t->n = 0;
 	t->alen = 0;
-	err = vmaq_walk_init(&w, proc, VMAQ_OP_WALK, flags);
+	err = vmaq_walk_init(&w, proc, VMAQ_OP_SCAN, flags);
 	if (err)
 		return err;
 	while (!(err = vmaq_walk_next(&w, addr, rec))) {
+		const struct vmaq_vma *v = &rec->vma;
+
 		/* grew over the cursor between two steps: see vmaq_iter_next */
-		if (rec->vma.start < addr) {
+		if (v->start < addr) {
 			err = -EAGAIN;
 			break;
 		}
-		err = vmaq_table_add(t, &rec->vma);
+		err = vmaq_table_add(t, v);
 		if (err)
 			break;
-		addr = rec->vma.end;
+		if ((v->flags & VMAQ_FILE) &&
+		    (v->inode != ino ||
+		     dev != ((uint64_t)v->dev_major << 32 | v->dev_minor))) {
+			files++;
+			ino = v->inode;
+			dev = (uint64_t)v->dev_major << 32 | v->dev_minor;
+		}
+		addr = v->end;
 		if (!addr)
 			break;
 	}
 	t->have_gen = w.have_gen;
 	t->gen = w.gen;
 	vmaq_walk_fini(&w);
-	return err == -ENOENT ? 0 : err;
+	if (err == -ENOENT && w.changed)
+		err = -ESTALE;
+	if (err == -ENOENT) {
+		err = 0;
+		/* a read of everything tells what the map is made of */
+		if (!(flags & (VMAQ_BUILD_ID | VMAQ_FILTER_MASK)))
+			vmaq_scan_seen(proc, t->n, files);
+	}
+	/*
+	 * The text backend's page size of a file VMA that changed before it
+	 * could ask: read again, as for an overlap.
+	 */
+	if (err == -ESTALE)
+		err = -EAGAIN;
+	/* nothing half-made stays: names are arena offsets until finished */
+	if (err)
+		t->n = 0;
+	return err;
 }
 
 /*

@@ -8,9 +8,12 @@
  *
  *   VMAQ_BACKEND_BATCH  batched query ioctl (kernels with the vmaquery series)
  *   VMAQ_BACKEND_QUERY  PROCMAP_QUERY ioctl (Linux 6.11 and later)
- *   VMAQ_BACKEND_TEXT   parsing /proc/PID/maps (any kernel)
+ *   VMAQ_BACKEND_TEXT   parsing /proc/PID/maps (any kernel; where
+ *                       PROCMAP_QUERY exists it also asks it for page sizes)
  *
- * All of them give the same records. Conventions, for every function:
+ * (An AUTO handle on a PROCMAP_QUERY kernel reads unfiltered snapshots of
+ * maps with few files as text: vmaquery(7).) All of them give the same
+ * records. Conventions, for every function:
  *   - functions returning int return 0 (or a count) on success and a
  *     negative errno on failure, and also set errno to the positive value;
  *   - functions returning a pointer return NULL on failure with errno set;
@@ -115,7 +118,8 @@ struct vmaq_vma {
 	uint32_t dev_minor;
 	/*
 	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
-	 * the kernel cannot tell (the text backend before Linux 6.11).
+	 * unknown: the text backend before Linux 6.11, or a text iterator's
+	 * VMA that changed before its page size could be asked.
 	 */
 	uint64_t page_size;
 	/*

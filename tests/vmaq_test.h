@@ -111,6 +111,40 @@ static inline int child_finish(struct test_child *c)
 }
 
 /*
+ * Make room for @n more default-size huge pages than are in use, and tell
+ * what nr_hugepages was (restore it with huge_pages_restore()). Returns
+ * -1 if the kernel would not reserve them (not root, no hugetlbfs, or no
+ * memory for them).
+ */
+static inline long huge_pages_reserve(long n)
+{
+	long old = -1, now = -1;
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &old) != 1 || fseek(f, 0, SEEK_SET) ||
+	    fprintf(f, "%ld\n", old + n) < 0 || fflush(f) ||
+	    fseek(f, 0, SEEK_SET) || fscanf(f, "%ld", &now) != 1)
+		now = -1;
+	fclose(f);
+	return now >= old + n ? old : -1;
+}
+
+static inline void huge_pages_restore(long old)
+{
+	FILE *f;
+
+	if (old < 0)
+		return;
+	f = fopen("/proc/sys/vm/nr_hugepages", "w");
+	if (f) {
+		fprintf(f, "%ld\n", old);
+		fclose(f);
+	}
+}
+
+/*
  * A child_start() setup: *arg pairs of pages, read-write then read-only,
  * so that no two neighbours merge: 2 * *arg VMAs.
  */
