@@ -92,6 +92,42 @@ static void *snapshotter(void *arg)
 }
 
 /*
+ * Snapshots that ask for names only: those an automatic handle on a
+ * PROCMAP_QUERY kernel reads as text while its finds and iterators use
+ * the ioctl, all on one handle. Each must be the map, VMA by VMA.
+ */
+static void *name_snapshotter(void *arg)
+{
+	struct shared *sh = arg;
+	struct result *res = calloc(1, sizeof(*res));
+
+	pthread_barrier_wait(&sh->go);
+	for (int i = 0; i < ROUNDS; i++) {
+		struct vmaq_snapshot *s;
+		const char *l;
+		size_t j = 0;
+
+		res->walks++;
+		if (vmaq_snapshot_new(sh->p, VMAQ_NAME, &s)) {
+			res->errors++;
+			continue;
+		}
+		for (l = sh->text; *l; l = strchr(l, '\n') + 1, j++) {
+			const struct vmaq_vma *v = vmaq_snapshot_vma(s, j);
+
+			if (!v || v->start != strtoull(l, NULL, 16) || !v->page_size) {
+				res->wrong++;
+				break;
+			}
+		}
+		if (j != vmaq_snapshot_count(s))
+			res->wrong++;
+		vmaq_snapshot_free(s);
+	}
+	return res;
+}
+
+/*
  * The handle itself: finds of every 16th VMA's start, in another thread
  * (each text find reads the map from its start: all of them would take
  * minutes on the debug kernels under TCG).
@@ -134,6 +170,7 @@ FIXTURE_VARIANT(thr) {
 FIXTURE_VARIANT_ADD(thr, text) { .backend = VMAQ_BACKEND_TEXT };
 FIXTURE_VARIANT_ADD(thr, query) { .backend = VMAQ_BACKEND_QUERY };
 FIXTURE_VARIANT_ADD(thr, batch) { .backend = VMAQ_BACKEND_BATCH };
+FIXTURE_VARIANT_ADD(thr, auto) { .backend = VMAQ_BACKEND_AUTO };
 
 FIXTURE_SETUP(thr)
 {
@@ -208,6 +245,13 @@ TEST_F(thr, two_iterators_of_one_handle_in_two_threads)
 TEST_F(thr, iterator_snapshot_and_find_of_one_handle_in_three_threads)
 {
 	void *(*fn[])(void *) = { walker, snapshotter, finder };
+
+	run_threads(_metadata, &self->sh, fn, 3);
+}
+
+TEST_F(thr, name_snapshots_finds_and_iterators_of_one_handle_in_three_threads)
+{
+	void *(*fn[])(void *) = { name_snapshotter, finder, walker };
 
 	run_threads(_metadata, &self->sh, fn, 3);
 }
