@@ -205,18 +205,6 @@ static void keep_query(struct tvma *t, const struct procmap_query *q, const char
 	t->name[len] = '\0';
 }
 
-static int raw_query(int fd, uint64_t addr, uint64_t flags, struct procmap_query *q,
-		     char *name)
-{
-	memset(q, 0, sizeof(*q));
-	q->size = sizeof(*q);
-	q->query_flags = flags;
-	q->query_addr = addr;
-	q->vma_name_addr = (uintptr_t)name;
-	q->vma_name_size = PATH_MAX;
-	return ioctl(fd, PROCMAP_QUERY, q);
-}
-
 static void way_raw_query(struct bench *b, enum op op)
 {
 	uint64_t flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA, a = 0;

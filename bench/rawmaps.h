@@ -75,15 +75,21 @@ static struct tvma *tsearch_vma(struct tvma *v, size_t n, uint64_t a)
 }
 
 /* ---- raw PROCMAP_QUERY ---- */
-static int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
+static inline int raw_query(int fd, uint64_t addr, uint64_t flags,
+			    struct procmap_query *q, char *name)
 {
 	memset(q, 0, sizeof(*q));
 	q->size = sizeof(*q);
-	q->query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+	q->query_flags = flags;
 	q->query_addr = addr;
 	q->vma_name_addr = (uintptr_t)name;
 	q->vma_name_size = PATH_MAX;
 	return ioctl(fd, PROCMAP_QUERY, q);
+}
+
+static inline int raw_next(int fd, uint64_t addr, struct procmap_query *q, char *name)
+{
+	return raw_query(fd, addr, PROCMAP_QUERY_COVERING_OR_NEXT_VMA, q, name);
 }
 
 /* The four operations measured, each as programs would write them. */
