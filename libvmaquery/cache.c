@@ -67,6 +67,7 @@ struct vmaq_cache {
 	char *nlbuf;
 	bool no_pidfd;			/* pidfd_open() missing (or disabled) */
 	bool lost;			/* events were lost: sweep */
+	pid_t nl_pid;			/* who subscribed the socket */
 };
 
 static int sys_pidfd_open(pid_t pid)
@@ -194,7 +195,10 @@ static int connector_send(struct vmaq_cache *c, int op)
 	return mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
 }
 
-/* Subscribe to exec/exit events; fails without CAP_NET_ADMIN. */
+/*
+ * Subscribe to exec/exit events; fails where the kernel wants
+ * CAP_NET_ADMIN for it (it stopped asking in 6.x).
+ */
 static int connector_open(struct vmaq_cache *c)
 {
 	int err;
@@ -209,6 +213,7 @@ static int connector_open(struct vmaq_cache *c)
 	err = connector_send(c, PROC_CN_MCAST_LISTEN);
 	if (err)
 		goto fail;
+	c->nl_pid = getpid();
 	c->nlbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
 	if (!c->nlbuf) {
 		/* the kernel counts listeners: say we are gone */
@@ -290,7 +295,13 @@ static int connector_drain(struct vmaq_cache *c)
  */
 static void connector_close(struct vmaq_cache *c)
 {
-	connector_send(c, PROC_CN_MCAST_IGNORE);
+	/*
+	 * Before 6.6 the kernel counts LISTENs and IGNOREs, not sockets: a
+	 * forked child freeing its copy of the cache must not unsubscribe
+	 * its parent's listener (nor, at 0, everyone's).
+	 */
+	if (c->nl_pid == getpid())
+		connector_send(c, PROC_CN_MCAST_IGNORE);
 	mnl_socket_close(c->nl);
 }
 
@@ -352,8 +363,14 @@ static int cache_sweep(struct vmaq_cache *c)
 	return dropped;
 }
 
-/* The events queued so far; a sweep if some were lost. */
-static int cache_events(struct vmaq_cache *c)
+/*
+ * The events queued so far, and with @sweep a check of every entry if
+ * some were lost. A lookup does not sweep (it checks its own entry, and
+ * on a busy machine a queue may overflow between any two lookups: a
+ * sweep each would cost two system calls per entry per lookup);
+ * vmaq_cache_process_events() does.
+ */
+static int cache_events(struct vmaq_cache *c, bool sweep)
 {
 	int n = 0;
 
@@ -362,7 +379,7 @@ static int cache_events(struct vmaq_cache *c)
 		if (n < 0)
 			return n;
 	}
-	if (c->lost) {
+	if (sweep && c->lost) {
 		c->lost = false;
 		n += cache_sweep(c);
 	}
@@ -378,7 +395,7 @@ int vmaq_cache_process_events(struct vmaq_cache *c)
 	/* without events, the caller's call is the time to look */
 	if (!c->nl)
 		c->lost = true;
-	n = cache_events(c);
+	n = cache_events(c, true);
 	return n < 0 ? vmaq_err(n) : n;
 }
 
@@ -474,7 +491,13 @@ static bool entry_same_process(const struct cache_entry *e)
 	return proc_start_time(e->pid) == e->start_time;
 }
 
-static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
+/*
+ * An entry for process @pid, its map read through thread @via (@pid
+ * itself, or one of its threads once the leader has exited: its maps
+ * file is then empty).
+ */
+static int entry_new(struct vmaq_cache *c, pid_t pid, pid_t via,
+		     struct cache_entry **ep)
 {
 	VMAQ_OPTS(vmaq_open_opts, o, .backend = c->backend);
 	struct cache_entry *e;
@@ -506,7 +529,7 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 			return -ESRCH;
 		}
 	}
-	err = vmaq_open(pid, &o, &e->proc);
+	err = vmaq_open(via, &o, &e->proc);
 	if (!err && !entry_same_process(e))
 		err = -ESRCH;	/* it died; the maps may be a newcomer's */
 	if (!err)
@@ -535,6 +558,68 @@ static struct cache_entry *cache_find(struct vmaq_cache *c, pid_t pid)
 	return NULL;
 }
 
+/* A new entry for @pid read through @via, evicting to make room. */
+static int cache_add(struct vmaq_cache *c, pid_t pid, pid_t via,
+		     struct cache_entry **ep)
+{
+	struct cache_entry *e = NULL;
+	int err;
+
+	/*
+	 * Out of descriptors: the cache's own entries are the ones it may
+	 * give back, oldest first (ENFILE is the system's: not ours to fix).
+	 */
+	while ((err = entry_new(c, pid, via, &e)) == -EMFILE && c->count)
+		cache_evict_lru(c);
+	if (err)
+		return err;
+	if (c->count >= c->max)
+		cache_evict_lru(c);
+	e->next = *bucket(c, pid);
+	*bucket(c, pid) = e;
+	c->count++;
+	*ep = e;
+	return 0;
+}
+
+/* The entry of the process @pid (a process or thread id) belongs to. */
+static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
+			  struct cache_entry **ep)
+{
+	struct cache_entry *e;
+	pid_t leader;
+	int err;
+
+	cache_events(c, false);
+	e = cache_find(c, pid);
+	if (e && !entry_valid(e)) {
+		cache_drop(c, pid);
+		e = NULL;
+	}
+	if (e) {
+		*ep = e;
+		return 0;
+	}
+	/* a thread's map is its process's: one entry, the process's */
+	leader = thread_group(pid);
+	if (leader <= 0 || leader == pid)
+		return cache_add(c, pid, pid, ep);
+	e = cache_find(c, leader);
+	if (e && !entry_valid(e)) {
+		cache_drop(c, leader);
+		e = NULL;
+	}
+	if (e) {
+		*ep = e;
+		return 0;
+	}
+	err = cache_add(c, leader, leader, ep);
+	/* a leader that has exited shows no map: its threads still do */
+	if (err == -ESRCH)
+		err = cache_add(c, leader, pid, ep);
+	return err;
+}
+
 int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 		   const struct vmaq_snapshot **snapp)
 {
@@ -543,35 +628,9 @@ int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 
 	if (!c || !snapp || pid <= 0)
 		return vmaq_err(-EINVAL);
-	cache_events(c);
-	e = cache_find(c, pid);
-	if (e && !entry_valid(e)) {
-		cache_drop(c, pid);
-		e = NULL;
-	}
-	if (!e) {
-		pid_t leader = thread_group(pid);
-
-		/* a thread's map is its process's: one entry for them all */
-		if (leader > 0 && leader != pid)
-			return vmaq_cache_get(c, leader, snapp);
-		/*
-		 * Out of descriptors: the cache's own entries are the ones it
-		 * may give back, oldest first.
-		 */
-		while ((err = entry_new(c, pid, &e)) == -EMFILE || err == -ENFILE) {
-			if (!c->count)
-				break;
-			cache_evict_lru(c);
-		}
-		if (err)
-			return vmaq_err(err);
-		if (c->count >= c->max)
-			cache_evict_lru(c);
-		e->next = *bucket(c, pid);
-		*bucket(c, pid) = e;
-		c->count++;
-	}
+	err = cache_entry_of(c, pid, &e);
+	if (err)
+		return vmaq_err(err);
 	e->used = ++c->clock;
 	*snapp = e->snap;
 	return 0;
@@ -579,16 +638,17 @@ int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 
 int vmaq_cache_refresh(struct vmaq_cache *c, pid_t pid)
 {
-	const struct vmaq_snapshot *s;
 	struct cache_entry *e;
 	int err;
 
-	err = vmaq_cache_get(c, pid, &s);
+	if (!c || pid <= 0)
+		return vmaq_err(-EINVAL);
+	err = cache_entry_of(c, pid, &e);
 	if (err)
-		return err;
-	e = cache_find(c, pid);
+		return vmaq_err(err);
+	e->used = ++c->clock;
 	err = vmaq_snapshot_refresh(e->snap);
 	if (err == -ESRCH)
-		cache_drop(c, pid);
+		cache_drop(c, e->pid);
 	return err < 0 ? vmaq_err(err) : err;
 }

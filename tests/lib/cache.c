@@ -321,8 +321,77 @@ TEST_F(cache, thread_id_gives_the_process)
 	EXPECT_EQ(a, b);
 	EXPECT_EQ(1u, vmaq_cache_count(self->c));
 	EXPECT_NE(NULL, vmaq_snapshot_find(a, (uintptr_t)&tid));
+	/* refresh by thread id finds the same entry */
+	EXPECT_LE(0, vmaq_cache_refresh(self->c, tid));
+	EXPECT_EQ(1u, vmaq_cache_count(self->c));
 	pthread_cancel(t);
 	pthread_join(t, NULL);
+}
+
+/* A process whose first thread has exited, the others running on. */
+static void *report_and_wait(void *arg)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (write((int)(intptr_t)arg, &tid, sizeof(tid)) != sizeof(tid))
+		_exit(1);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static char task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] ? p[2] : 0;
+}
+
+/*
+ * Its leader's maps file is empty once the leader has exited; the thread
+ * id still gives the process's map (review: ESRCH for a live process).
+ */
+TEST_F(cache, thread_of_an_exited_leader_gives_the_process)
+{
+	const struct vmaq_snapshot *s;
+	pid_t pid, tid = 0;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		/* by value: the first thread's stack goes with it */
+		if (pthread_create(&t, NULL, report_and_wait, (void *)(intptr_t)p[1]))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(p[1]);
+	ASSERT_EQ(sizeof(tid), read(p[0], &tid, sizeof(tid)));
+	close(p[0]);
+	/* the leader is a zombie once its exit is done: a short wait */
+	while (task_state(pid) != 'Z')
+		sched_yield();
+	ASSERT_EQ(0, vmaq_cache_get(self->c, tid, &s));
+	EXPECT_LT(3u, vmaq_snapshot_count(s));
+	EXPECT_EQ(1u, vmaq_cache_count(self->c));
+	EXPECT_LE(0, vmaq_cache_refresh(self->c, tid));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }
 
 /*
@@ -379,6 +448,31 @@ TEST(cache_fits_the_descriptor_limit)
 				_exit(20 + (errno & 63));
 		if (vmaq_cache_count(c) >= SLEEPERS)
 			_exit(15);
+		vmaq_cache_free(c);
+		/*
+		 * Reading build IDs takes descriptors too: an entry is made
+		 * whole (room is made for that as well) or not at all, never
+		 * kept without them.
+		 */
+		{
+			VMAQ_OPTS(vmaq_cache_opts, bid, .max_procs = 1000,
+				  .flags = VMAQ_NAME | VMAQ_BUILD_ID,
+				  .backend = VMAQ_BACKEND_TEXT,
+				  .cache_flags = VMAQ_CACHE_NO_EVENTS);
+
+			if (vmaq_cache_new(&bid, &c))
+				_exit(17);
+			for (int i = 0; i < SLEEPERS; i++) {
+				size_t ids = 0;
+
+				if (vmaq_cache_get(c, pids[i], &s))
+					_exit(18);
+				for (size_t j = 0; j < vmaq_snapshot_count(s); j++)
+					ids += vmaq_snapshot_vma(s, j)->build_id_size > 0;
+				if (!ids)
+					_exit(19);
+			}
+		}
 		/* and the process can still open files once the cache is gone */
 		vmaq_cache_free(c);
 		fd = open("/dev/null", O_RDONLY);
