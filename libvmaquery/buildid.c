@@ -215,23 +215,67 @@ static bool same_file(int fd, const struct vmaq_vma *v)
 	       minor(st.st_dev) == v->dev_minor;
 }
 
+/* The errors that say nothing of the file: the walk must not go on without. */
+static bool out_of_files(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
+/*
+ * Open for reading the file O_PATH descriptor @pfd stands for, if it is
+ * the very regular file mapped. Through this thread's own descriptor
+ * table (/proc/self is the thread group's, whose table a thread that
+ * unshared its files does not have).
+ */
+static int reopen_checked(int pfd, const struct vmaq_vma *v)
+{
+	char path[64];
+	int fd;
+
+	if (!same_file(pfd, v))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/thread-self/fd/%d", pfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT) {	/* before Linux 3.17 */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	}
+	if (fd < 0)
+		return -errno;
+	/* the same inode: checked again all the same */
+	if (!same_file(fd, v)) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+/*
+ * The mapped file, opened for reading, or a negative errno. The name is
+ * the target's to choose (a deleted file's name, a path in another mount
+ * namespace, a planted symlink), and open(2) of a device, a FIFO or a
+ * FUSE file has side effects: both map_files and the name are opened
+ * O_PATH first, which opens nothing, and only the very regular file
+ * mapped (a same-named file proves nothing) is opened for reading.
+ */
 static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 {
 	char path[PATH_MAX + 64];
 	const char *name = v->name;
-	int fd = -1, pfd;
+	int fd, pfd;
 
 	if (pid > 0) {
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
 			 (int)pid, (unsigned long long)v->start,
 			 (unsigned long long)v->end);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && !same_file(fd, v)) {
-			close(fd);
-			return -ENOENT;
-		}
-		if (fd >= 0)
+		pfd = open(path, O_PATH | O_CLOEXEC);
+		if (pfd >= 0) {
+			fd = reopen_checked(pfd, v);
+			close(pfd);
 			return fd;
+		}
+		if (out_of_files(-errno))
+			return -errno;
 	}
 	/* by name: only one that fits a path (and is not cut short) */
 	if (!name || name[0] != '/' || v->name_len >= PATH_MAX)
@@ -240,27 +284,27 @@ static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, name);
 	else
 		snprintf(path, sizeof(path), "%s", name);
-	/*
-	 * The name is the target's to choose (a deleted file's name, a
-	 * path in another mount namespace, a planted symlink): open(2) of
-	 * a device, FIFO or FUSE file has side effects. An O_PATH descriptor
-	 * opens nothing; only the very file mapped (a same-named file
-	 * proves nothing) is then opened for reading, through it.
-	 */
 	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
-		return -ENOENT;
-	if (same_file(pfd, v)) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		/* the same inode: checked again all the same */
-		if (fd >= 0 && !same_file(fd, v)) {
+		return out_of_files(-errno) ? -errno : -ENOENT;
+	fd = reopen_checked(pfd, v);
+	if (fd == -ENOENT && same_file(pfd, v)) {
+		/*
+		 * No procfs of ours to reopen through (a sandbox handed a
+		 * maps fd): the name again, without following a symlink,
+		 * without blocking, and only if it is still that file.
+		 */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+				O_NOFOLLOW);
+		if (fd < 0) {
+			fd = -errno;
+		} else if (!same_file(fd, v)) {
 			close(fd);
-			fd = -1;
+			fd = -ENOENT;
 		}
 	}
 	close(pfd);
-	return fd < 0 ? -ENOENT : fd;
+	return fd;
 }
 
 /*
@@ -290,6 +334,9 @@ int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec
 
 	/* The name helps find the file: read the line's name. */
 	fd = open_mapped_file(pid, v);
+	/* a build ID lost to a full descriptor table is an error, not none */
+	if (out_of_files(fd))
+		return fd;
 	if (fd < 0)
 		return 0;	/* not cached: the file may become readable later */
 	if (vmaq_elf_build_id(fd, id, &size))

@@ -5,7 +5,9 @@
  * exec), and build IDs agree between the kernel (query backend), the
  * library's own ELF reader (text backend) and the file itself.
  */
+#include <sched.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -435,6 +437,63 @@ TEST(build_id_by_name_opens_only_the_mapped_file)
 	close(in);
 	munmap(m, len);
 	free(exe);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	EXPECT_EQ(0, system(cmd));
+}
+
+/*
+ * A sandbox without procfs, handed a maps fd: build IDs by name still
+ * come from the mapped file (review: the reopen through /proc/self/fd
+ * found nothing and they were silently dropped).
+ */
+TEST(build_id_by_name_without_procfs)
+{
+	char dir[] = "/tmp/vmaq-bidnoproc.XXXXXX", path[64], cmd[128];
+	pid_t pid;
+	int st;
+
+	if (getuid() != 0)
+		SKIP(return, "needs root for a mount namespace");
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/copy", dir);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = VMAQ_BACKEND_TEXT);
+		unsigned char want[VMAQ_BUILD_ID_MAX];
+		const struct vmaq_vma *v;
+		uint32_t want_sz = 0;
+		struct vmaq_proc *p;
+		size_t len;
+		char *exe = read_whole("/proc/self/exe", &len);
+		int fd = open(path, O_RDWR | O_CREAT, 0600), maps;
+		void *m;
+
+		if (!exe || fd < 0 || write(fd, exe, len) != (ssize_t)len ||
+		    vmaq_elf_build_id(fd, want, &want_sz) || !want_sz)
+			_exit(10);
+		m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		close(fd);
+		free(exe);
+		maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+		if (m == MAP_FAILED || maps < 0)
+			_exit(11);
+		if (unshare(CLONE_NEWNS) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+		    mount("none", "/proc", "tmpfs", 0, NULL))
+			_exit(12);
+		if (vmaq_open_fd(maps, &o, &p))
+			_exit(13);
+		if (vmaq_find(p, (uintptr_t)m, VMAQ_BUILD_ID | VMAQ_NAME, &v))
+			_exit(14);
+		if (v->build_id_size != want_sz || memcmp(v->build_id, want, want_sz))
+			_exit(15);
+		vmaq_close(p);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	EXPECT_EQ(0, system(cmd));
 }
