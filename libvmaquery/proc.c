@@ -246,7 +246,9 @@ static bool is_procfs(const char *path)
  * A maps file, not any file: /etc/passwd, /dev/zero or
  * /proc/PID/smaps would otherwise fail only at the first read, with
  * EBADMSG. Its name is the one procfs gave it: /proc/PID/maps or
- * /proc/PID/task/TID/maps, wherever procfs is mounted.
+ * /proc/PID/task/TID/maps, wherever procfs is mounted. A best-effort
+ * early check (a bind mount can give another procfs file that name):
+ * the reads check every line all the same.
  */
 static int check_maps_fd(int fd)
 {
@@ -261,8 +263,13 @@ static int check_maps_fd(int fd)
 		return -errno;
 	if (sf.f_type != PROC_SUPER_MAGIC || !S_ISREG(st.st_mode))
 		return -EINVAL;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	/* this thread's table: a thread may have unshared its files */
+	snprintf(link, sizeof(link), "/proc/thread-self/fd/%d", fd);
 	n = readlink(link, name, sizeof(name) - 1);
+	if (n < 0 && errno == ENOENT) {		/* before Linux 3.17 */
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, name, sizeof(name) - 1);
+	}
 	if (n < 0)
 		return 0;	/* no procfs of our own to tell the name */
 	name[n] = '\0';
