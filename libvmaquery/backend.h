@@ -230,6 +230,7 @@ struct vmaq_walk {
 	 * changed under the walk (a text page size): a snapshot reads again.
 	 */
 	bool changed;
+	bool whole;		/* the walk will read to the end (a table) */
 	struct vmaq_deleted_memo deleted;
 };
 

@@ -210,7 +210,8 @@ static int walk_grow(struct vmaq_walk *w, struct batch_walk *bw, uint32_t n)
 static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 {
 	struct batch_walk *bw = w->priv;
-	uint32_t chunk = bw->cap ? bw->cap * 2 : FIRST_CHUNK;
+	uint32_t chunk = bw->cap ? bw->cap * 2 :
+			 w->whole ? MAX_CHUNK : FIRST_CHUNK;
 	struct procmap_batch b;
 	int err;
 

@@ -105,7 +105,8 @@ static int sort_addrs(struct addr_pos **vp, size_t n)
 }
 
 static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
-		   const struct addr_pos *order, size_t count, unsigned int flags)
+		   const struct addr_pos *order, size_t count, unsigned int flags,
+		   enum vmaq_op op)
 {
 	struct vmaq_walk w;
 	struct vmaq_rec r, *rec = &r;
@@ -114,7 +115,7 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 	size_t k;
 	int err;
 
-	err = vmaq_walk_init(&w, proc, VMAQ_OP_LOOKUP, flags);
+	err = vmaq_walk_init(&w, proc, op, flags);
 	if (err)
 		return err;
 	/* each record is copied into the table: one name buffer will do */
@@ -241,10 +242,14 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	err = sort_addrs(&order, count);
 	if (err)
 		goto fail;
-	if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
+	/* a few addresses: one find each, where finds have a faster way */
+	if (count <= SMALL_LOOKUP &&
+	    proc->op[VMAQ_OP_FIND] != proc->op[VMAQ_OP_LOOKUP])
+		err = resolve(l, proc, order, count, flags, VMAQ_OP_FIND);
+	else if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
 		err = resolve_backend(l, proc, order, count, flags);
 	else
-		err = resolve(l, proc, order, count, flags);
+		err = resolve(l, proc, order, count, flags, VMAQ_OP_LOOKUP);
 	if (err)
 		goto fail;
 	vmaq_table_finish(&l->t);
