@@ -252,6 +252,7 @@ static void way_raw_batch(struct bench *b, enum op op)
 	uint64_t start = 0, filters = 0;
 	const uint64_t *addrs = NULL;
 	uint32_t count = 0;
+	size_t n = 0;
 
 	if (op == WALK_XF)
 		filters = PROCMAP_QUERY_VMA_EXECUTABLE | PROCMAP_QUERY_FILE_BACKED_VMA;
@@ -291,6 +292,21 @@ static void way_raw_batch(struct bench *b, enum op op)
 				continue;
 			r = &b->recs[b->index[i]];
 			sink += addrs[i] - r->vma_start + r->vma_offset;
+		}
+		/* a walk keeps its records, as the raw PROCMAP_QUERY walk does */
+		for (uint32_t i = 0; range && i < q.rec_count && n < b->nmax; i++) {
+			const struct procmap_vma_record *r = &b->recs[i];
+			struct tvma *t = &b->tv[n++];
+			size_t len = r->name_size ? r->name_size - 1 : 0;
+
+			t->start = r->vma_start;
+			t->end = r->vma_end;
+			t->off = r->vma_offset;
+			t->ino = r->inode;
+			if (len >= sizeof(t->name))
+				len = sizeof(t->name) - 1;
+			memcpy(t->name, b->strs + r->name_off, len);
+			t->name[len] = '\0';
 		}
 		start = q.start;
 	} while (range && start != UINT64_MAX);
