@@ -582,6 +582,18 @@ static int cache_add(struct vmaq_cache *c, pid_t pid, pid_t via,
 	return 0;
 }
 
+/* @pid's entry if it still stands for the same process and map. */
+static struct cache_entry *cache_find_valid(struct vmaq_cache *c, pid_t pid)
+{
+	struct cache_entry *e = cache_find(c, pid);
+
+	if (e && !entry_valid(e)) {
+		cache_drop(c, pid);
+		e = NULL;
+	}
+	return e;
+}
+
 /* The entry of the process @pid (a process or thread id) belongs to. */
 static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 			  struct cache_entry **ep)
@@ -591,11 +603,7 @@ static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 	int err;
 
 	cache_events(c, false);
-	e = cache_find(c, pid);
-	if (e && !entry_valid(e)) {
-		cache_drop(c, pid);
-		e = NULL;
-	}
+	e = cache_find_valid(c, pid);
 	if (e) {
 		*ep = e;
 		return 0;
@@ -604,11 +612,7 @@ static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 	leader = thread_group(pid);
 	if (leader <= 0 || leader == pid)
 		return cache_add(c, pid, pid, ep);
-	e = cache_find(c, leader);
-	if (e && !entry_valid(e)) {
-		cache_drop(c, leader);
-		e = NULL;
-	}
+	e = cache_find_valid(c, leader);
 	if (e) {
 		*ep = e;
 		return 0;
