@@ -65,6 +65,12 @@ void vmaq_rec_init(struct vmaq_rec *rec);
  * names the ioctls return. A longer name moves to the heap.
  */
 void vmaq_rec_init_buf(struct vmaq_rec *rec, char *buf, size_t size);
+/*
+ * Make *@p @size bytes, keeping its first @keep. A *@borrowed buffer
+ * (the caller's, never freed here) is copied to the heap, and *@borrowed
+ * cleared; on failure *@p is left as it was.
+ */
+int vmaq_buf_grow(void **p, bool *borrowed, size_t keep, size_t size);
 void vmaq_rec_fini(struct vmaq_rec *rec);
 /* Room for a name of @len bytes and its NUL in rec->name. */
 int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len);

@@ -36,7 +36,7 @@ void vmaq_rec_fini(struct vmaq_rec *rec)
 int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
 {
 	size_t cap;
-	char *n;
+	void *n;
 
 	if (len < rec->name_cap)
 		return 0;
@@ -45,18 +45,29 @@ int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
 	/* one allocation holds any name the ioctls return */
 	for (cap = rec->name_cap ? rec->name_cap : PATH_MAX; cap <= len; cap *= 2)
 		;
-	if (rec->name_borrowed) {
-		n = malloc(cap);
-		if (n)
-			memcpy(n, rec->name, rec->name_cap);
+	n = rec->name;
+	if (vmaq_buf_grow(&n, &rec->name_borrowed, rec->name_cap, cap))
+		return -ENOMEM;
+	rec->name = n;
+	rec->name_cap = cap;
+	return 0;
+}
+
+int vmaq_buf_grow(void **p, bool *borrowed, size_t keep, size_t size)
+{
+	void *n;
+
+	if (*borrowed) {
+		n = malloc(size);
+		if (n && keep)
+			memcpy(n, *p, keep);
 	} else {
-		n = realloc(rec->name, cap);
+		n = realloc(*p, size);
 	}
 	if (!n)
 		return -ENOMEM;
-	rec->name = n;
-	rec->name_borrowed = false;
-	rec->name_cap = cap;
+	*p = n;
+	*borrowed = false;
 	return 0;
 }
 

@@ -37,22 +37,15 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 		return -ENOMEM;
 	if (t->alen + len > t->acap) {
 		size_t ncap = t->acap ? t->acap : t->ahint ? t->ahint : 4096;
-		char *n;
+		void *n;
 
 		while (ncap < t->alen + len)
 			ncap *= 2;
-		if (t->borrowed_arena) {
-			n = malloc(ncap);
-			if (n)
-				memcpy(n, t->arena, t->alen);
-		} else {
-			n = realloc(t->arena, ncap);
-		}
-		if (!n)
+		n = t->arena;
+		if (vmaq_buf_grow(&n, &t->borrowed_arena, t->alen, ncap))
 			return -ENOMEM;
 		t->arena = n;
 		t->acap = ncap;
-		t->borrowed_arena = false;
 	}
 	memcpy(t->arena + t->alen, data, len);
 	*off = t->alen;
@@ -63,22 +56,16 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 static int grow(struct vmaq_table *t)
 {
 	size_t ncap = t->cap ? t->cap * 2 : t->hint ? t->hint : 64;
-	struct vmaq_vma *v;
+	void *v;
 
-	if (ncap > SIZE_MAX / sizeof(*v))
+	if (ncap > SIZE_MAX / sizeof(struct vmaq_vma))
 		return -ENOMEM;
-	if (t->borrowed_v) {
-		v = malloc(ncap * sizeof(*v));
-		if (v)
-			memcpy(v, t->v, t->n * sizeof(*v));
-	} else {
-		v = realloc(t->v, ncap * sizeof(*v));
-	}
-	if (!v)
+	v = t->v;
+	if (vmaq_buf_grow(&v, &t->borrowed_v, t->n * sizeof(struct vmaq_vma),
+			  ncap * sizeof(struct vmaq_vma)))
 		return -ENOMEM;
 	t->v = v;
 	t->cap = ncap;
-	t->borrowed_v = false;
 	return 0;
 }
 
