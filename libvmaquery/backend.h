@@ -228,7 +228,11 @@ struct vmaq_walk {
 		uint64_t align;
 		void *align_ptr;
 	} inline_priv;
-	/* the address-space generation, when the backend reports one */
+	/*
+	 * The address-space generation as it was before the walk's first
+	 * record, when the backend reports one and want_gen asked for it.
+	 */
+	bool want_gen;
 	bool have_gen;
 	uint64_t gen;
 	/*
@@ -269,7 +273,7 @@ struct vmaq_backend_ops {
 	int (*lookup)(struct vmaq_walk *w, const uint64_t *sorted, size_t count,
 		      vmaq_add_fn add, void *ctx, uint32_t *kidx);
 	/* Optional: the address-space generation. */
-	int (*generation)(struct vmaq_maps *m, uint64_t *gen);
+	int (*generation)(struct vmaq_maps *m, void *be, uint64_t *gen);
 };
 
 extern const struct vmaq_backend_ops vmaq_text_ops;

@@ -5,7 +5,8 @@
  * sorted addresses per ioctl in address mode, and the address-space
  * generation makes staleness checks one cheap system call
  * (PROCMAP_QUERY_GENERATION, or a batch call with nothing to look up on
- * the first 6.12 series, which has no such command).
+ * the first 6.12 series, which has no such command); a table's walk
+ * takes it from its own first call, at no cost.
  *
  * The first 6.12 series clips a range-mode record that starts below the
  * range's start to it; the 7.3 series returns whole VMAs. Either way a
@@ -20,20 +21,50 @@
 
 #include "backend.h"
 
-/* A walk's: the records of the last range call. */
-struct batch_walk {
+/*
+ * Room for the kernel's records and strings. Fresh buffers of this size
+ * are mapped pages that every call would fault in again (a quarter of a
+ * 2,000-VMA walk's time under TCG), so the last ones freed are kept for
+ * the next walk, find or lookup of any handle: one set per process,
+ * taken and given back with an atomic exchange, so that threads never
+ * share one, and freed when the library is unloaded.
+ */
+struct batch_bufs {
 	struct procmap_vma_record *recs;
 	char *strs;
-	uint32_t cap, strs_size, n, pos;
+	uint32_t cap, strs_size;
+};
+
+static struct batch_bufs *spare_bufs;
+
+/*
+ * A handle's: whether the kernel speaks the 7.3 series' ABI (it takes
+ * PROCMAP_BATCH_GENERATION and has PROCMAP_QUERY_GENERATION).
+ */
+struct batch_proc {
+	bool gen_flag;
+};
+
+/* A walk's: the records of the last range call. */
+struct batch_walk {
+	struct batch_bufs *bufs;
+	uint32_t ask;		/* records the next call asks for */
+	uint32_t n, pos;
 	uint64_t from, cursor;	/* they cover [from, cursor) */
 	bool valid;
+	bool called;		/* a call was made: the generation was asked for */
 	struct vmaq_text_copy text;	/* for names too long for the kernel */
 	bool text_names;	/* the last call's records have no names */
 };
 
-/* Records per walk call: small first (vmaq_find, short walks), then more. */
+/*
+ * Records per walk call: few first (an iterator may stop after one),
+ * then eight times more each call, up to the most a call is worth: the
+ * kernel's cost per call is small beside 4,096 records'.
+ */
 #define FIRST_CHUNK	32u
-#define MAX_CHUNK	1024u
+#define CHUNK_GROWTH	8u
+#define MAX_CHUNK	4096u
 /*
  * Addresses per address-mode call: the 7.3 series takes any number, the
  * first 6.12 series at most 65536.
@@ -42,6 +73,79 @@ struct batch_walk {
 /* String bytes per record asked for; never less than one longest name. */
 #define STR_PER_REC	128u
 #define STR_MIN		(PATH_MAX + VMAQ_BUILD_ID_MAX)
+
+static void bufs_free(struct batch_bufs *b)
+{
+	if (!b)
+		return;
+	free(b->recs);
+	free(b->strs);
+	free(b);
+}
+
+__attribute__((destructor)) static void bufs_unload(void)
+{
+	bufs_free(__atomic_exchange_n(&spare_bufs, NULL, __ATOMIC_ACQUIRE));
+}
+
+/*
+ * Make @*bp (taking the spare set if it is NULL) hold @n records and
+ * @strs string bytes. What the buffers held is not kept: every caller
+ * has copied out what it needed from the last call.
+ */
+static int bufs_get(struct batch_bufs **bp, uint32_t n, size_t strs)
+{
+	struct batch_bufs *b = *bp;
+	void *p;
+
+	if (!b) {
+		b = __atomic_exchange_n(&spare_bufs, NULL, __ATOMIC_ACQUIRE);
+		if (!b)
+			b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		*bp = b;
+	}
+	if (strs > UINT32_MAX)
+		return -ENOMEM;
+	if (n > b->cap) {
+		p = malloc((size_t)n * sizeof(struct procmap_vma_record));
+		if (!p)
+			return -ENOMEM;
+		free(b->recs);
+		b->recs = p;
+		b->cap = n;
+	}
+	if (strs > b->strs_size) {
+		p = malloc(strs);
+		if (!p)
+			return -ENOMEM;
+		free(b->strs);
+		b->strs = p;
+		b->strs_size = (uint32_t)strs;
+	}
+	return 0;
+}
+
+/* Give @b back for the next call to take; one spare set is kept. */
+static void bufs_put(struct batch_bufs *b)
+{
+	struct batch_bufs *none = NULL;
+
+	if (b && !__atomic_compare_exchange_n(&spare_bufs, &none, b, false,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		bufs_free(b);
+}
+
+/* String bytes to ask for with @n records under @flags. */
+static size_t strs_for(unsigned int flags, uint32_t n)
+{
+	size_t strs = (size_t)n * STR_PER_REC;
+
+	if (!(flags & (VMAQ_NAME | VMAQ_BUILD_ID)))
+		return 0;
+	return strs < STR_MIN ? STR_MIN : strs;
+}
 
 static int batch_ioctl(int fd, struct procmap_batch *b)
 {
@@ -80,15 +184,22 @@ static void batch_init(struct procmap_batch *b, uint64_t flags)
 	b->flags = flags;
 }
 
-static int batch_generation_fd(int fd, uint64_t *gen)
+/*
+ * The generation: PROCMAP_QUERY_GENERATION (which waits for a writer
+ * busy with the map), or, on the first 6.12 series, which has no such
+ * command, from a batch call with nothing to look up.
+ */
+static int batch_generation_fd(int fd, bool have_cmd, uint64_t *gen)
 {
 	struct procmap_batch b;
 	int err;
 
-	if (!ioctl(fd, PROCMAP_QUERY_GENERATION, gen))
-		return 0;
-	if (errno != ENOTTY)
-		return -errno;
+	if (have_cmd) {
+		if (!ioctl(fd, PROCMAP_QUERY_GENERATION, gen))
+			return 0;
+		if (errno != ENOTTY)
+			return -errno;
+	}
 	batch_init(&b, 0);
 	err = batch_ioctl(fd, &b);
 	if (!err)
@@ -96,22 +207,45 @@ static int batch_generation_fd(int fd, uint64_t *gen)
 	return err;
 }
 
-static int batch_generation(struct vmaq_maps *m, uint64_t *gen)
+static int batch_generation(struct vmaq_maps *m, void *be, uint64_t *gen)
 {
-	return batch_generation_fd(m->fd, gen);
+	const struct batch_proc *bp = be;
+
+	return batch_generation_fd(m->fd, bp->gen_flag, gen);
 }
 
-static int batch_probe(int fd)
+/*
+ * Which ABI the kernel speaks, from a batch call with nothing to look
+ * up, which never waits: 2 for the 7.3 series' (PROCMAP_BATCH_GENERATION
+ * and PROCMAP_QUERY_GENERATION), 1 for the first 6.12 series' (which
+ * rejects the flag), 0 without the ioctl, or -ESRCH.
+ */
+static int batch_abi(int fd)
 {
-	uint64_t gen;
-	int err = batch_generation_fd(fd, &gen);
+	struct procmap_batch b;
+	int err;
 
+	batch_init(&b, PROCMAP_BATCH_GENERATION);
+	err = batch_ioctl(fd, &b);
+	if (err == -EINVAL) {
+		batch_init(&b, 0);
+		err = batch_ioctl(fd, &b);
+		if (!err)
+			return 1;
+	}
 	if (!err)
-		return 1;
+		return 2;
 	if (err == -ESRCH)
 		return -ESRCH;
 	/* ENOTTY without the series; anything else: not usable either */
 	return 0;
+}
+
+static int batch_probe(int fd)
+{
+	int abi = batch_abi(fd);
+
+	return abi < 0 ? abi : abi > 0;
 }
 
 /* The kernel's filters for the library's flags (VMAQ_ANON has none). */
@@ -180,74 +314,80 @@ static bool anon_ok(const struct procmap_vma_record *r, unsigned int flags)
 	return !(flags & VMAQ_ANON) || !(r->dev_major || r->dev_minor || r->inode);
 }
 
-/* Room for @n records and their strings in the walk's buffers. */
-static int walk_grow(struct vmaq_walk *w, struct batch_walk *bw, uint32_t n)
-{
-	size_t strs = (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID)) ?
-		      (size_t)n * STR_PER_REC : 0;
-	void *p;
-
-	if (strs && strs < STR_MIN)
-		strs = STR_MIN;
-	if (n <= bw->cap)
-		return 0;
-	p = realloc(bw->recs, (size_t)n * sizeof(struct procmap_vma_record));
-	if (!p)
-		return -ENOMEM;
-	bw->recs = p;
-	if (strs) {
-		p = realloc(bw->strs, strs);
-		if (!p)
-			return -ENOMEM;
-		bw->strs = p;
-	}
-	bw->cap = n;
-	bw->strs_size = (uint32_t)strs;
-	return 0;
-}
-
 /* Fetch the records from @addr on; the walk then covers [from, cursor). */
 static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 {
+	const struct batch_proc *bp = w->be;
 	struct batch_walk *bw = w->priv;
-	uint32_t chunk = bw->cap ? bw->cap * 2 :
-			 w->whole ? MAX_CHUNK : FIRST_CHUNK;
+	bool want_gen = w->want_gen && !bw->called;
+	uint64_t flags = kernel_flags(w->flags) | PROCMAP_BATCH_RANGE;
+	struct batch_bufs *bufs;
 	struct procmap_batch b;
+	size_t strs;
 	int err;
 
-	if (chunk > MAX_CHUNK)
-		chunk = MAX_CHUNK;
-	err = walk_grow(w, bw, chunk);
+	if (!bw->ask)
+		bw->ask = w->whole ? MAX_CHUNK : FIRST_CHUNK;
+	strs = strs_for(w->flags, bw->ask);
+	err = bufs_get(&bw->bufs, bw->ask, strs);
 	if (err)
 		return err;
-	/* the generation before the walk's first record: the records are at least this new */
-	if (!w->have_gen) {
-		err = batch_generation_fd(w->maps->fd, &w->gen);
-		if (err)
-			return err;
-		w->have_gen = true;
-	}
-	batch_init(&b, kernel_flags(w->flags) | PROCMAP_BATCH_RANGE);
+	bufs = bw->bufs;
+	/*
+	 * The generation before the walk's first record: the records are at
+	 * least this new. The 7.3 series gives it with a flag, the first
+	 * 6.12 series always.
+	 */
+	if (want_gen && bp->gen_flag)
+		flags |= PROCMAP_BATCH_GENERATION;
+again:
+	batch_init(&b, flags);
 	b.start = addr;
 	b.end = UINT64_MAX;
 	b.rec_size = sizeof(struct procmap_vma_record);
-	b.rec_count = bw->cap;
-	b.recs_addr = (uintptr_t)bw->recs;
-	if (bw->strs_size) {
-		b.strs_size = bw->strs_size;
-		b.strs_addr = (uintptr_t)bw->strs;
+	b.rec_count = bw->ask;
+	b.recs_addr = (uintptr_t)bufs->recs;
+	if (strs) {
+		b.strs_size = (uint32_t)strs;
+		b.strs_addr = (uintptr_t)bufs->strs;
 	}
 	err = walk_ioctl(w, &b, &bw->text_names);
 	if (err)
 		return err;
-	kernel_wrote(bw->recs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
+	kernel_wrote(bufs->recs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
 	if (b.strs_size)
-		kernel_wrote(bw->strs, b.strs_size);
+		kernel_wrote(bufs->strs, b.strs_size);
+	if (want_gen && b.generation) {
+		w->gen = b.generation;
+		w->have_gen = true;
+	} else if (want_gen && (flags & PROCMAP_BATCH_GENERATION)) {
+		/*
+		 * 0: a writer held mmap_lock, and the call does not wait for
+		 * it. PROCMAP_QUERY_GENERATION does; the call is then made
+		 * again, so that its records are at least that new. A map
+		 * that is always changing would otherwise leave every table
+		 * without a generation, and every stale check a whole read.
+		 * Without CONFIG_PER_VMA_LOCK there is none (EOPNOTSUPP), and
+		 * the records stand.
+		 */
+		flags &= ~(uint64_t)PROCMAP_BATCH_GENERATION;
+		err = batch_generation_fd(w->maps->fd, true, &w->gen);
+		if (!err) {
+			w->have_gen = true;
+			goto again;
+		}
+		if (err != -EOPNOTSUPP)
+			return err;
+	}
+	bw->called = true;
 	bw->from = addr;
 	bw->cursor = b.start;
 	bw->n = b.rec_count;
 	bw->pos = 0;
 	bw->valid = true;
+	if (bw->ask < MAX_CHUNK)
+		bw->ask = bw->ask * CHUNK_GROWTH < MAX_CHUNK ?
+			  bw->ask * CHUNK_GROWTH : MAX_CHUNK;
 	return 0;
 }
 
@@ -259,7 +399,7 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 
 	for (;;) {
 		if (bw->valid && addr >= bw->from && addr < bw->cursor) {
-			r = bw->recs;
+			r = bw->bufs->recs;
 			while (bw->pos < bw->n && r[bw->pos].vma_end <= addr)
 				bw->pos++;
 			if (bw->pos < bw->n) {
@@ -280,7 +420,8 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 					continue;
 				}
 				return fill_from_record(w, w->flags, rec,
-							&r[bw->pos++], bw->strs,
+							&r[bw->pos++],
+							bw->bufs->strs,
 							bw->text_names);
 			}
 			/* nothing left below the cursor */
@@ -301,52 +442,54 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
  */
 static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
-	struct procmap_vma_record r;
+	struct batch_bufs *bufs = NULL;
+	const struct procmap_vma_record *r;
+	size_t strs = strs_for(w->flags, 1);
 	struct procmap_batch b;
 	uint32_t index;
-	char *strs = NULL;
 	bool text_names;
 	int err;
 
-	if (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID)) {
-		strs = malloc(STR_MIN);
-		if (!strs)
-			return -ENOMEM;
-	}
+	err = bufs_get(&bufs, 1, strs);
+	if (err)
+		goto out;
+	r = bufs->recs;
 	batch_init(&b, kernel_flags(w->flags));
 	b.addr_count = 1;
 	b.addrs_addr = (uintptr_t)&addr;
 	b.index_addr = (uintptr_t)&index;
-	b.rec_size = sizeof(r);
+	b.rec_size = sizeof(*r);
 	b.rec_count = 1;
-	b.recs_addr = (uintptr_t)&r;
+	b.recs_addr = (uintptr_t)r;
 	if (strs) {
-		b.strs_size = STR_MIN;
-		b.strs_addr = (uintptr_t)strs;
+		b.strs_size = (uint32_t)strs;
+		b.strs_addr = (uintptr_t)bufs->strs;
 	}
 	err = walk_ioctl(w, &b, &text_names);
 	if (!err && index == 0) {
-		kernel_wrote(&r, sizeof(r));
+		kernel_wrote(r, sizeof(*r));
 		if (b.strs_size)
-			kernel_wrote(strs, b.strs_size);
-		if (anon_ok(&r, w->flags)) {
-			err = fill_from_record(w, w->flags, rec, &r, strs,
+			kernel_wrote(bufs->strs, b.strs_size);
+		if (anon_ok(r, w->flags)) {
+			err = fill_from_record(w, w->flags, rec, r, bufs->strs,
 					       text_names);
-			free(strs);
-			return err;
+			goto out;
 		}
 		/* VMAQ_ANON and a file VMA: the next one, if asked */
-		addr = r.vma_end;
+		addr = r->vma_end;
 		if (!addr)
 			err = -ENOENT;	/* it ends at the top */
 	}
-	free(strs);
+	if (!err && !(w->flags & VMAQ_NEXT))
+		err = -ENOENT;
 	if (err)
-		return err;
-	if (!(w->flags & VMAQ_NEXT))
-		return -ENOENT;
+		goto out;
 	/* nothing (matching) covers addr: the next one starts above it */
+	bufs_put(bufs);
 	return batch_next(w, addr, rec);
+out:
+	bufs_put(bufs);
+	return err;
 }
 
 /*
@@ -357,29 +500,23 @@ static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			size_t count, vmaq_add_fn add, void *ctx, uint32_t *kidx)
 {
-	uint32_t cap = count < 4096 ? (uint32_t)count : 4096;
-	size_t done = 0, strs_size = 0;
+	uint32_t cap = count < MAX_CHUNK ? (uint32_t)count : MAX_CHUNK;
+	size_t strs = strs_for(w->flags, cap), done = 0;
+	struct batch_bufs *bufs = NULL;
 	struct procmap_vma_record *recs;
 	struct vmaq_rec rec;
 	uint32_t *slots;
-	char *strs = NULL;
 	bool text_names;
 	int err = 0;
 
 	if (!count)
 		return 0;
 	vmaq_rec_init(&rec);
-	if (w->flags & (VMAQ_NAME | VMAQ_BUILD_ID))
-		strs_size = (size_t)cap * STR_PER_REC < STR_MIN ? STR_MIN :
-			    (size_t)cap * STR_PER_REC;
-	recs = malloc((size_t)cap * sizeof(*recs));
 	slots = malloc((size_t)cap * sizeof(*slots));
-	if (strs_size)
-		strs = malloc(strs_size);
-	if (!recs || !slots || (strs_size && !strs)) {
-		err = -ENOMEM;
+	err = slots ? bufs_get(&bufs, cap, strs) : -ENOMEM;
+	if (err)
 		goto out;
-	}
+	recs = bufs->recs;
 	while (done < count) {
 		size_t n = count - done;
 		struct procmap_batch b;
@@ -393,15 +530,15 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 		b.rec_size = sizeof(*recs);
 		b.rec_count = cap;
 		b.recs_addr = (uintptr_t)recs;
-		b.strs_size = (uint32_t)strs_size;
-		b.strs_addr = (uintptr_t)strs;
+		b.strs_size = (uint32_t)strs;
+		b.strs_addr = strs ? (uintptr_t)bufs->strs : 0;
 		err = walk_ioctl(w, &b, &text_names);
 		if (err)
 			break;
 		kernel_wrote(kidx + done, n * sizeof(*kidx));
 		kernel_wrote(recs, (size_t)b.rec_count * sizeof(*recs));
 		if (b.strs_size)
-			kernel_wrote(strs, b.strs_size);
+			kernel_wrote(bufs->strs, b.strs_size);
 		if (!b.resolved) {
 			err = -EIO;	/* no progress: cannot happen with room for one */
 			break;
@@ -410,8 +547,8 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			slots[i] = UINT32_MAX;
 			if (!anon_ok(&recs[i], w->flags))
 				continue;
-			err = fill_from_record(w, w->flags, &rec, &recs[i], strs,
-					       text_names);
+			err = fill_from_record(w, w->flags, &rec, &recs[i],
+					       bufs->strs, text_names);
 			if (!err)
 				err = add(ctx, &rec.vma, &slots[i]);
 			if (err)
@@ -422,39 +559,46 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 		done += b.resolved;
 	}
 out:
-	free(recs);
+	bufs_put(bufs);
 	free(slots);
-	free(strs);
 	vmaq_rec_fini(&rec);
 	return err;
 }
 
 static int batch_open(struct vmaq_maps *m, void **be)
 {
-	(void)m;
-	*be = NULL;
+	struct batch_proc *bp;
+	int abi = batch_abi(m->fd);
+
+	if (abi < 0)
+		return abi;
+	bp = calloc(1, sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	bp->gen_flag = abi == 2;
+	*be = bp;
 	return 0;
 }
 
 static void batch_close(void *be)
 {
-	(void)be;
+	free(be);
 }
 
 static int batch_alive(struct vmaq_maps *m, void *be)
 {
-	int q = batch_probe(m->fd);
+	const struct batch_proc *bp = be;
+	struct procmap_batch b;
 
-	(void)be;
-	return q < 0 ? q : 0;
+	batch_init(&b, bp->gen_flag ? PROCMAP_BATCH_GENERATION : 0);
+	return batch_ioctl(m->fd, &b) == -ESRCH ? -ESRCH : 0;
 }
 
 static void batch_walk_fini(struct vmaq_walk *w)
 {
 	struct batch_walk *bw = w->priv;
 
-	free(bw->recs);
-	free(bw->strs);
+	bufs_put(bw->bufs);
 	vmaq_text_copy_fini(&bw->text);
 }
 

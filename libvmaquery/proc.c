@@ -185,7 +185,7 @@ int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen)
 
 	if (!ops->generation)
 		return -EOPNOTSUPP;
-	return ops->generation(&proc->maps, gen);
+	return ops->generation(&proc->maps, proc->be[ops->id], gen);
 }
 
 /* Everything but the maps fd, which the caller of proc_new() owns. */
@@ -429,6 +429,8 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 	w->maps = &proc->maps;
 	w->be = proc->be[ops->id];
 	w->flags = flags;
+	/* a table keeps it, to tell later whether it is stale */
+	w->want_gen = op == VMAQ_OP_SCAN;
 	w->have_gen = false;
 	w->gen = 0;
 	w->changed = false;
