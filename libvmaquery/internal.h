@@ -64,10 +64,15 @@ struct vmaq_proc {
 	unsigned int refs;	/* the caller's, one per iterator and snapshot */
 	struct vmaq_rec cur;	/* what vmaq_find() returns: the handle's own */
 	/*
-	 * Where SCAN has a backend of its own: whether the last scan showed
-	 * a map that PROCMAP_QUERY reads faster (many files), atomic.
+	 * Where SCAN has a backend of its own (the text, beside
+	 * PROCMAP_QUERY for WALK): what a VMA of this map costs a scan by
+	 * each ([0]: op[SCAN], [1]: op[WALK]; ns, measured by the scans,
+	 * 0 until one ran), and how many scans each made. Atomic: the
+	 * snapshots of one handle may be read in several threads.
 	 */
-	bool scan_by_walk;
+	uint32_t scan_cost[2];
+	uint32_t scan_count[2];
+	uint32_t scan_decisions;	/* scans that measure, chosen so far */
 };
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
@@ -75,10 +80,13 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 void vmaq_walk_fini(struct vmaq_walk *w);
 int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
 /*
- * A complete SCAN-able read found @vmas VMAs, @files of them starting
- * another file than the file VMA before: what the next scan uses.
+ * A complete read of every VMA of the map (no filter, no build ID;
+ * @flags) by @ops found @vmas of them in @ns: what the next scans go by.
  */
-void vmaq_scan_seen(struct vmaq_proc *proc, size_t vmas, size_t files);
+void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
+		    unsigned int flags, size_t vmas, uint64_t ns);
+/* Every this many scans with names, one goes the way measured slower. */
+#define VMAQ_SCAN_PROBE 16
 
 /* References held by iterators and snapshots (and vmaq_close()'s). */
 void vmaq_proc_get(struct vmaq_proc *proc);
@@ -92,6 +100,11 @@ int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen);
 /* Tests only: the backend a walk of @op with @flags would use now. */
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags);
+/* Tests only: the scans' costs and counts, and costs to go by instead. */
+void vmaq_proc_scan_stats(struct vmaq_proc *proc, uint32_t cost[2],
+			  uint32_t count[2]);
+void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, uint32_t scan,
+			      uint32_t walk);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 

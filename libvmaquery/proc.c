@@ -123,12 +123,14 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 	 * touch (an iterator may stop after one), and walks it filters or
 	 * reads build IDs for in the kernel (the executable file VMAs: 5x
 	 * faster than the text at 10,000 VMAs). A whole-map read into a
-	 * snapshot, one ioctl a VMA, is slower than the text where most
-	 * VMAs are anonymous (5.4 against 3.5 ms at 10,000 VMAs on 6.18);
-	 * the text backend then asks PROCMAP_QUERY for each file's page
-	 * size, so the records are the same, but that costs an ioctl a
-	 * file: with many files the text is slower. vmaq_scan_seen() keeps
-	 * the last scan's proportion. bench/libbench measures both.
+	 * snapshot, one ioctl a VMA, may be slower or faster than the text,
+	 * with the same records (the text backend asks PROCMAP_QUERY for
+	 * each file's page size): on 6.18, 10,000 anonymous VMAs take 3.5
+	 * ms as text and 5.4 with PROCMAP_QUERY, and the text loses once
+	 * one VMA in eight starts a file; under QEMU's emulation the text
+	 * loses at 2,000 anonymous VMAs (5.4 against 4.6 ms). No fixed rule
+	 * holds on every machine, so such reads measure themselves: see
+	 * scan_by_walk(). bench/libbench measures both.
 	 */
 	if (want == VMAQ_BACKEND_AUTO && ops->id == VMAQ_BACKEND_QUERY)
 		proc->op[VMAQ_OP_SCAN] = &vmaq_text_ops;
@@ -403,13 +405,51 @@ int vmaq_kernel_backends(unsigned int *mask)
 	return 0;
 }
 
-/* SCAN is for reads of everything, while the map has few files. */
-static enum vmaq_op walk_op(struct vmaq_proc *proc, enum vmaq_op op,
-			    unsigned int flags)
+/*
+ * Which scans measure what they cost: those with names (what snapshots
+ * and caches read; without names PROCMAP_QUERY does less and the text
+ * the same, so they would not compare), of maps large enough that the
+ * VMAs, not the calls, make the time. Every VMAQ_SCAN_PROBE'th of them goes
+ * the way that measured slower, since the map or the machine's load may
+ * have changed: that costs a sixteenth of the difference.
+ */
+#define SCAN_MEASURED_FLAGS VMAQ_NAME
+#define SCAN_MIN_VMAS 256
+
+/*
+ * Whether a scan goes by op[WALK] rather than op[SCAN]: the first that
+ * measures by the text, the second by PROCMAP_QUERY, then the way that
+ * cost less per VMA so far. Scans that do not measure take that way
+ * too, or the text while nothing is known. @decide: the choice is made
+ * for a scan (counted), not only asked about.
+ */
+static bool scan_by_walk(struct vmaq_proc *proc, unsigned int flags,
+			 bool decide)
 {
-	if (op == VMAQ_OP_SCAN &&
-	    ((flags & (VMAQ_BUILD_ID | (VMAQ_FILTER_MASK & ~VMAQ_ANON))) ||
-	     __atomic_load_n(&proc->scan_by_walk, __ATOMIC_RELAXED)))
+	uint32_t scan = __atomic_load_n(&proc->scan_cost[0], __ATOMIC_RELAXED);
+	uint32_t walk = __atomic_load_n(&proc->scan_cost[1], __ATOMIC_RELAXED);
+	bool measures = flags == SCAN_MEASURED_FLAGS;
+	uint32_t n;
+
+	if (!measures)
+		return scan && walk && walk < scan;
+	n = decide ? __atomic_add_fetch(&proc->scan_decisions, 1, __ATOMIC_RELAXED) :
+		     __atomic_load_n(&proc->scan_decisions, __ATOMIC_RELAXED) + 1;
+	if (!scan || !walk)
+		return !!scan;
+	return (walk < scan) != !(n % VMAQ_SCAN_PROBE);
+}
+
+/* SCAN is for reads of everything that the kernel can do nothing for. */
+static enum vmaq_op walk_op(struct vmaq_proc *proc, enum vmaq_op op,
+			    unsigned int flags, bool decide)
+{
+	if (op != VMAQ_OP_SCAN)
+		return op;
+	if (flags & (VMAQ_BUILD_ID | (VMAQ_FILTER_MASK & ~VMAQ_ANON)))
+		return VMAQ_OP_WALK;
+	if (proc->op[VMAQ_OP_SCAN] != proc->op[VMAQ_OP_WALK] &&
+	    scan_by_walk(proc, flags, decide))
 		return VMAQ_OP_WALK;
 	return op;
 }
@@ -417,13 +457,13 @@ static enum vmaq_op walk_op(struct vmaq_proc *proc, enum vmaq_op op,
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags)
 {
-	return proc->op[walk_op(proc, op, flags)]->id;
+	return proc->op[walk_op(proc, op, flags, false)]->id;
 }
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags)
 {
-	const struct vmaq_backend_ops *ops = proc->op[walk_op(proc, op, flags)];
+	const struct vmaq_backend_ops *ops = proc->op[walk_op(proc, op, flags, true)];
 
 	w->ops = ops;
 	w->maps = &proc->maps;
@@ -449,21 +489,45 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 	return 0;
 }
 
-/*
- * The text is faster while at most one VMA in SCAN_FILES_PER starts a
- * file (another one than the file VMA before it; a library's three or
- * four VMAs start one file): 10,000 VMAs on 6.18, text against
- * PROCMAP_QUERY, 15 files 1.9 against 2.6 ms, 1,500 libraries of 4
- * VMAs 2.4 against 2.1 ms, 5,000 one-VMA files 4.8 against 3.7 ms.
- */
-#define SCAN_FILES_PER 8
-
-void vmaq_scan_seen(struct vmaq_proc *proc, size_t vmas, size_t files)
+void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
+		    unsigned int flags, size_t vmas, uint64_t ns)
 {
-	if (proc->op[VMAQ_OP_SCAN] == proc->op[VMAQ_OP_WALK] || !vmas)
+	unsigned int i = ops == proc->op[VMAQ_OP_SCAN] ? 0 : 1;
+	uint64_t cost, old;
+
+	if (proc->op[VMAQ_OP_SCAN] == proc->op[VMAQ_OP_WALK] ||
+	    flags != SCAN_MEASURED_FLAGS || vmas < SCAN_MIN_VMAS)
 		return;
-	__atomic_store_n(&proc->scan_by_walk, files * SCAN_FILES_PER > vmas,
-			 __ATOMIC_RELAXED);
+	cost = ns / vmas;
+	if (cost < 1)
+		cost = 1;
+	if (cost > UINT32_MAX / 4)
+		cost = UINT32_MAX / 4;
+	/*
+	 * Half the last measure, half what came before: one preempted scan
+	 * does not decide alone, and a probe of the other way counts.
+	 */
+	old = __atomic_load_n(&proc->scan_cost[i], __ATOMIC_RELAXED);
+	if (old)
+		cost = (old + cost) / 2;
+	__atomic_store_n(&proc->scan_cost[i], (uint32_t)cost, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&proc->scan_count[i], 1, __ATOMIC_RELAXED);
+}
+
+void vmaq_proc_scan_stats(struct vmaq_proc *proc, uint32_t cost[2],
+			  uint32_t count[2])
+{
+	for (int i = 0; i < 2; i++) {
+		cost[i] = __atomic_load_n(&proc->scan_cost[i], __ATOMIC_RELAXED);
+		count[i] = __atomic_load_n(&proc->scan_count[i], __ATOMIC_RELAXED);
+	}
+}
+
+void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, uint32_t scan,
+			      uint32_t walk)
+{
+	__atomic_store_n(&proc->scan_cost[0], scan, __ATOMIC_RELAXED);
+	__atomic_store_n(&proc->scan_cost[1], walk, __ATOMIC_RELAXED);
 }
 
 void vmaq_walk_fini(struct vmaq_walk *w)

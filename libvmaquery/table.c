@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "table.h"
 
@@ -163,13 +164,21 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 	       a->kind == b->kind && str_eq(a->name, b->name);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* One walk into t; -EAGAIN if a record overlaps the one before it. */
 static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 			   unsigned int flags, struct vmaq_rec *rec)
 {
-	uint64_t addr = 0, dev = 0, ino = 0;
+	const struct vmaq_backend_ops *ops;
+	uint64_t addr = 0, t0 = now_ns();
 	struct vmaq_walk w;
-	size_t files = 0;
 	int err;
 
 	t->n = 0;
@@ -177,6 +186,7 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 	err = vmaq_walk_init(&w, proc, VMAQ_OP_SCAN, flags);
 	if (err)
 		return err;
+	ops = w.ops;
 	while (!(err = vmaq_walk_next(&w, addr, rec))) {
 		const struct vmaq_vma *v = &rec->vma;
 
@@ -188,13 +198,6 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 		err = vmaq_table_add(t, v);
 		if (err)
 			break;
-		if ((v->flags & VMAQ_FILE) &&
-		    (v->inode != ino ||
-		     dev != ((uint64_t)v->dev_major << 32 | v->dev_minor))) {
-			files++;
-			ino = v->inode;
-			dev = (uint64_t)v->dev_major << 32 | v->dev_minor;
-		}
 		addr = v->end;
 		if (!addr)
 			break;
@@ -206,9 +209,9 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 		err = -ESTALE;
 	if (err == -ENOENT) {
 		err = 0;
-		/* a read of everything tells what the map is made of */
+		/* a read of every VMA tells what one costs */
 		if (!(flags & (VMAQ_BUILD_ID | VMAQ_FILTER_MASK)))
-			vmaq_scan_seen(proc, t->n, files);
+			vmaq_scan_seen(proc, ops, flags, t->n, now_ns() - t0);
 	}
 	/*
 	 * The text backend's page size of a file VMA that changed before it
