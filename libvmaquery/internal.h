@@ -73,6 +73,8 @@ struct vmaq_proc {
 	uint32_t scan_cost[2];
 	uint32_t scan_count[2];
 	uint32_t scan_decisions;	/* scans that measure, chosen so far */
+	/* the last unfiltered table read's records and arena bytes, atomic */
+	size_t last_scan_n, last_scan_alen;
 };
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,

@@ -236,6 +236,21 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 	struct vmaq_rec rec;
 	int err, tries = 0;
 
+	/*
+	 * A new table starts the size of the handle's last whole read, and
+	 * a little more: the map seldom changes much between two reads, and
+	 * growing by doubling would copy (and, under emulation, fault in)
+	 * the records many times over.
+	 */
+	if (!t->cap && !t->hint) {
+		size_t n = __atomic_load_n(&proc->last_scan_n, __ATOMIC_RELAXED);
+		size_t alen = __atomic_load_n(&proc->last_scan_alen, __ATOMIC_RELAXED);
+
+		if (n) {
+			t->hint = n + n / 8 + 16;
+			t->ahint = alen + alen / 8 + 256;
+		}
+	}
 	vmaq_rec_init(&rec);
 	do {
 		err = table_read_once(t, proc, flags, &rec);
@@ -243,6 +258,10 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 	vmaq_rec_fini(&rec);
 	if (err)
 		return err;
+	if (!(flags & VMAQ_FILTER_MASK)) {
+		__atomic_store_n(&proc->last_scan_n, t->n, __ATOMIC_RELAXED);
+		__atomic_store_n(&proc->last_scan_alen, t->alen, __ATOMIC_RELAXED);
+	}
 	vmaq_table_finish(t);
 	return 0;
 }
