@@ -572,6 +572,9 @@ static int batch_open(struct vmaq_maps *m, void **be)
 
 	if (abi < 0)
 		return abi;
+	/* the probe said yes a moment ago: not an ABI of the first series */
+	if (!abi)
+		return -EOPNOTSUPP;
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
 		return -ENOMEM;

@@ -65,14 +65,16 @@ struct vmaq_proc {
 	struct vmaq_rec cur;	/* what vmaq_find() returns: the handle's own */
 	/*
 	 * Where SCAN has a backend of its own (the text, beside
-	 * PROCMAP_QUERY for WALK): what a VMA of this map costs a scan by
-	 * each ([0]: op[SCAN], [1]: op[WALK]; ns, measured by the scans,
-	 * 0 until one ran), and how many scans each made. Atomic: the
-	 * snapshots of one handle may be read in several threads.
+	 * PROCMAP_QUERY for WALK), per class of whole-map read ([0]: without
+	 * names, [1]: with VMAQ_NAME): what a VMA costs each way ([0]:
+	 * op[SCAN], [1]: op[WALK]; ns of the reading thread's CPU time, 0
+	 * until measured), how many reads each way measured, and how many
+	 * reads of the class chose a way. Atomic: the snapshots of one
+	 * handle may be read in several threads.
 	 */
-	uint32_t scan_cost[2];
-	uint32_t scan_count[2];
-	uint32_t scan_decisions;	/* scans that measure, chosen so far */
+	uint32_t scan_cost[2][2];
+	uint32_t scan_count[2][2];
+	uint32_t scan_decisions[2];
 	/* the last unfiltered table read's records and arena bytes, atomic */
 	size_t last_scan_n, last_scan_alen;
 };
@@ -82,12 +84,21 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 void vmaq_walk_fini(struct vmaq_walk *w);
 int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
 /*
- * A complete read of every VMA of the map (no filter, no build ID;
- * @flags) by @ops found @vmas of them in @ns: what the next scans go by.
+ * A table read of @flags: the backend it goes by, chosen once for it
+ * (and counted), then the walk through that backend.
+ */
+const struct vmaq_backend_ops *vmaq_scan_ops(struct vmaq_proc *proc,
+					     unsigned int flags);
+int vmaq_walk_init_ops(struct vmaq_walk *w, struct vmaq_proc *proc,
+		       const struct vmaq_backend_ops *ops, enum vmaq_op op,
+		       unsigned int flags);
+/*
+ * A complete table read of every VMA (@flags: VMAQ_NAME or nothing) by
+ * @ops found @vmas of them in @ns of CPU time: what the next go by.
  */
 void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
 		    unsigned int flags, size_t vmas, uint64_t ns);
-/* Every this many scans with names, one goes the way measured slower. */
+/* Every this many reads of a class, one goes the way measured slower. */
 #define VMAQ_SCAN_PROBE 16
 
 /* References held by iterators and snapshots (and vmaq_close()'s). */
@@ -102,11 +113,14 @@ int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen);
 /* Tests only: the backend a walk of @op with @flags would use now. */
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags);
-/* Tests only: the scans' costs and counts, and costs to go by instead. */
-void vmaq_proc_scan_stats(struct vmaq_proc *proc, uint32_t cost[2],
+/*
+ * Tests only: a class's costs and counts ([0]: op[SCAN], [1]: op[WALK]),
+ * and costs to go by instead.
+ */
+void vmaq_proc_scan_stats(struct vmaq_proc *proc, bool names, uint32_t cost[2],
 			  uint32_t count[2]);
-void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, uint32_t scan,
-			      uint32_t walk);
+void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, bool names,
+			      uint32_t scan, uint32_t walk);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 

@@ -406,35 +406,41 @@ int vmaq_kernel_backends(unsigned int *mask)
 }
 
 /*
- * Which scans measure what they cost: those with names (what snapshots
- * and caches read; without names PROCMAP_QUERY does less and the text
- * the same, so they would not compare), of maps large enough that the
- * VMAs, not the calls, make the time. Every VMAQ_SCAN_PROBE'th of them goes
- * the way that measured slower, since the map or the machine's load may
- * have changed: that costs a sixteenth of the difference.
+ * Which whole-map reads measure what they cost: those of everything,
+ * with names or without (two classes: without names PROCMAP_QUERY does
+ * less and the text the same), of maps large enough that the VMAs, not
+ * the calls, make the time, and not the handle's first (its table grows
+ * from nothing, later ones start the size of the last). Every
+ * VMAQ_SCAN_PROBE'th read of a class goes the way that measured slower,
+ * since the map or the machine may have changed: that costs a sixteenth
+ * of the difference.
  */
-#define SCAN_MEASURED_FLAGS VMAQ_NAME
 #define SCAN_MIN_VMAS 256
 
+static bool scan_measures(unsigned int flags)
+{
+	return !(flags & ~VMAQ_NAME);
+}
+
 /*
- * Whether a scan goes by op[WALK] rather than op[SCAN]: the first that
- * measures by the text, the second by PROCMAP_QUERY, then the way that
- * cost less per VMA so far. Scans that do not measure take that way
- * too, or the text while nothing is known. @decide: the choice is made
- * for a scan (counted), not only asked about.
+ * Whether a table read goes by op[WALK] rather than op[SCAN]: while
+ * nothing is measured by the text, then once by PROCMAP_QUERY, then the
+ * way that cost less per VMA so far. Reads that do not measure
+ * (VMAQ_ANON) take that way too, or the text while nothing is known.
+ * @decide: the choice is made for a read (counted), not only asked about.
  */
 static bool scan_by_walk(struct vmaq_proc *proc, unsigned int flags,
 			 bool decide)
 {
-	uint32_t scan = __atomic_load_n(&proc->scan_cost[0], __ATOMIC_RELAXED);
-	uint32_t walk = __atomic_load_n(&proc->scan_cost[1], __ATOMIC_RELAXED);
-	bool measures = flags == SCAN_MEASURED_FLAGS;
+	unsigned int c = !!(flags & VMAQ_NAME);
+	uint32_t scan = __atomic_load_n(&proc->scan_cost[c][0], __ATOMIC_RELAXED);
+	uint32_t walk = __atomic_load_n(&proc->scan_cost[c][1], __ATOMIC_RELAXED);
 	uint32_t n;
 
-	if (!measures)
+	if (!scan_measures(flags))
 		return scan && walk && walk < scan;
-	n = decide ? __atomic_add_fetch(&proc->scan_decisions, 1, __ATOMIC_RELAXED) :
-		     __atomic_load_n(&proc->scan_decisions, __ATOMIC_RELAXED) + 1;
+	n = decide ? __atomic_add_fetch(&proc->scan_decisions[c], 1, __ATOMIC_RELAXED) :
+		     __atomic_load_n(&proc->scan_decisions[c], __ATOMIC_RELAXED) + 1;
 	if (!scan || !walk)
 		return !!scan;
 	return (walk < scan) != !(n % VMAQ_SCAN_PROBE);
@@ -454,6 +460,12 @@ static enum vmaq_op walk_op(struct vmaq_proc *proc, enum vmaq_op op,
 	return op;
 }
 
+const struct vmaq_backend_ops *vmaq_scan_ops(struct vmaq_proc *proc,
+					     unsigned int flags)
+{
+	return proc->op[walk_op(proc, VMAQ_OP_SCAN, flags, true)];
+}
+
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags)
 {
@@ -463,8 +475,14 @@ enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags)
 {
-	const struct vmaq_backend_ops *ops = proc->op[walk_op(proc, op, flags, true)];
+	return vmaq_walk_init_ops(w, proc, proc->op[walk_op(proc, op, flags, true)],
+				  op, flags);
+}
 
+int vmaq_walk_init_ops(struct vmaq_walk *w, struct vmaq_proc *proc,
+		       const struct vmaq_backend_ops *ops, enum vmaq_op op,
+		       unsigned int flags)
+{
 	w->ops = ops;
 	w->maps = &proc->maps;
 	w->be = proc->be[ops->id];
@@ -492,11 +510,12 @@ int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
 		    unsigned int flags, size_t vmas, uint64_t ns)
 {
+	unsigned int c = !!(flags & VMAQ_NAME);
 	unsigned int i = ops == proc->op[VMAQ_OP_SCAN] ? 0 : 1;
 	uint64_t cost, old;
 
 	if (proc->op[VMAQ_OP_SCAN] == proc->op[VMAQ_OP_WALK] ||
-	    flags != SCAN_MEASURED_FLAGS || vmas < SCAN_MIN_VMAS)
+	    !scan_measures(flags) || vmas < SCAN_MIN_VMAS)
 		return;
 	cost = ns / vmas;
 	if (cost < 1)
@@ -504,30 +523,30 @@ void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
 	if (cost > UINT32_MAX / 4)
 		cost = UINT32_MAX / 4;
 	/*
-	 * Half the last measure, half what came before: one preempted scan
-	 * does not decide alone, and a probe of the other way counts.
+	 * Half the last measure, half what came before: one slow read does
+	 * not decide alone, and a probe of the other way counts.
 	 */
-	old = __atomic_load_n(&proc->scan_cost[i], __ATOMIC_RELAXED);
+	old = __atomic_load_n(&proc->scan_cost[c][i], __ATOMIC_RELAXED);
 	if (old)
 		cost = (old + cost) / 2;
-	__atomic_store_n(&proc->scan_cost[i], (uint32_t)cost, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&proc->scan_count[i], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&proc->scan_cost[c][i], (uint32_t)cost, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&proc->scan_count[c][i], 1, __ATOMIC_RELAXED);
 }
 
-void vmaq_proc_scan_stats(struct vmaq_proc *proc, uint32_t cost[2],
+void vmaq_proc_scan_stats(struct vmaq_proc *proc, bool names, uint32_t cost[2],
 			  uint32_t count[2])
 {
 	for (int i = 0; i < 2; i++) {
-		cost[i] = __atomic_load_n(&proc->scan_cost[i], __ATOMIC_RELAXED);
-		count[i] = __atomic_load_n(&proc->scan_count[i], __ATOMIC_RELAXED);
+		cost[i] = __atomic_load_n(&proc->scan_cost[names][i], __ATOMIC_RELAXED);
+		count[i] = __atomic_load_n(&proc->scan_count[names][i], __ATOMIC_RELAXED);
 	}
 }
 
-void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, uint32_t scan,
-			      uint32_t walk)
+void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, bool names,
+			      uint32_t scan, uint32_t walk)
 {
-	__atomic_store_n(&proc->scan_cost[0], scan, __ATOMIC_RELAXED);
-	__atomic_store_n(&proc->scan_cost[1], walk, __ATOMIC_RELAXED);
+	__atomic_store_n(&proc->scan_cost[names][0], scan, __ATOMIC_RELAXED);
+	__atomic_store_n(&proc->scan_cost[names][1], walk, __ATOMIC_RELAXED);
 }
 
 void vmaq_walk_fini(struct vmaq_walk *w)

@@ -164,29 +164,33 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 	       a->kind == b->kind && str_eq(a->name, b->name);
 }
 
-static uint64_t now_ns(void)
+/*
+ * The reading thread's CPU time, user and system: what a read costs,
+ * whatever else the machine does while it runs.
+ */
+static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One walk into t; -EAGAIN if a record overlaps the one before it. */
+/* One walk into t by @ops; -EAGAIN if a record overlaps the one before it. */
 static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
+			   const struct vmaq_backend_ops *ops,
 			   unsigned int flags, struct vmaq_rec *rec)
 {
-	const struct vmaq_backend_ops *ops;
-	uint64_t addr = 0, t0 = now_ns();
+	uint64_t addr = 0;
 	struct vmaq_walk w;
 	int err;
 
 	t->n = 0;
 	t->alen = 0;
-	err = vmaq_walk_init(&w, proc, VMAQ_OP_SCAN, flags);
+	err = vmaq_walk_init_ops(&w, proc, ops, VMAQ_OP_SCAN, flags);
 	if (err)
 		return err;
-	ops = w.ops;
 	while (!(err = vmaq_walk_next(&w, addr, rec))) {
 		const struct vmaq_vma *v = &rec->vma;
 
@@ -207,12 +211,8 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 	vmaq_walk_fini(&w);
 	if (err == -ENOENT && w.changed)
 		err = -ESTALE;
-	if (err == -ENOENT) {
+	if (err == -ENOENT)
 		err = 0;
-		/* a read of every VMA tells what one costs */
-		if (!(flags & (VMAQ_BUILD_ID | VMAQ_FILTER_MASK)))
-			vmaq_scan_seen(proc, ops, flags, t->n, now_ns() - t0);
-	}
 	/*
 	 * The text backend's page size of a file VMA that changed before it
 	 * could ask: read again, as for an overlap.
@@ -233,34 +233,42 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		    unsigned int flags)
 {
+	/* the way is chosen once: a read done again goes the same way */
+	const struct vmaq_backend_ops *ops = vmaq_scan_ops(proc, flags);
+	bool whole = !(flags & VMAQ_FILTER_MASK), warm = t->cap || t->hint;
 	struct vmaq_rec rec;
+	uint64_t t0 = cpu_ns();
 	int err, tries = 0;
 
 	/*
-	 * A new table starts the size of the handle's last whole read, and
-	 * a little more: the map seldom changes much between two reads, and
-	 * growing by doubling would copy (and, under emulation, fault in)
-	 * the records many times over.
+	 * A new table of everything starts the size of the handle's last
+	 * such read, and a little more: the map seldom changes much between
+	 * two reads, and growing by doubling would copy (and, under
+	 * emulation, fault in) the records many times over.
 	 */
-	if (!t->cap && !t->hint) {
+	if (whole && !warm) {
 		size_t n = __atomic_load_n(&proc->last_scan_n, __ATOMIC_RELAXED);
 		size_t alen = __atomic_load_n(&proc->last_scan_alen, __ATOMIC_RELAXED);
 
 		if (n) {
 			t->hint = n + n / 8 + 16;
 			t->ahint = alen + alen / 8 + 256;
+			warm = true;
 		}
 	}
 	vmaq_rec_init(&rec);
 	do {
-		err = table_read_once(t, proc, flags, &rec);
+		err = table_read_once(t, proc, ops, flags, &rec);
 	} while (err == -EAGAIN && ++tries < VMAQ_TABLE_TRIES);
 	vmaq_rec_fini(&rec);
 	if (err)
 		return err;
-	if (!(flags & VMAQ_FILTER_MASK)) {
+	if (whole) {
 		__atomic_store_n(&proc->last_scan_n, t->n, __ATOMIC_RELAXED);
 		__atomic_store_n(&proc->last_scan_alen, t->alen, __ATOMIC_RELAXED);
+		/* what it cost, the tries that failed included */
+		if (warm && t0)
+			vmaq_scan_seen(proc, ops, flags, t->n, cpu_ns() - t0);
 	}
 	vmaq_table_finish(t);
 	return 0;

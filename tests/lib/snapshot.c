@@ -91,6 +91,9 @@ static bool mapper_do(struct mapper *mp, char c)
 
 FIXTURE(snap) {
 	struct mapper mp;
+	char path[64], moved[72];	/* a file the mapper maps a page of */
+	uint64_t at;			/* that page */
+	uint64_t gen;		/* batch: the generation before the snapshot */
 	struct vmaq_proc *p;
 	struct vmaq_snapshot *s;
 	int fds_before;
@@ -107,20 +110,38 @@ FIXTURE_VARIANT_ADD(snap, batch) { .backend = VMAQ_BACKEND_BATCH };
 FIXTURE_SETUP(snap)
 {
 	struct vmaq_proc *probe;
-	int err;
+	long pg = sysconf(_SC_PAGESIZE);
+	void *f;
+	int err, fd;
 
 	VMAQ_FDS_SETUP();
 	self->s = NULL;
 	self->p = NULL;
 	self->mp.pid = 0;
+	self->path[0] = '\0';
 	err = open_backend(0, variant->backend, &probe);
 	if (err == -EOPNOTSUPP)
 		SKIP(return, "%s backend not offered by this kernel",
 		     vmaq_backend_name(variant->backend));
 	ASSERT_EQ(0, err);
 	vmaq_close(probe);
-	ASSERT_EQ(0, mapper_start(&self->mp));
+	strcpy(self->path, "/tmp/vmaq-snap.XXXXXX");
+	fd = mkstemp(self->path);
+	ASSERT_GE(fd, 0);
+	snprintf(self->moved, sizeof(self->moved), "%s.moved", self->path);
+	ASSERT_EQ(0, ftruncate(fd, pg));
+	/* mapped before the fork: the mapper inherits it */
+	f = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	ASSERT_NE(MAP_FAILED, f);
+	self->at = (uintptr_t)f;
+	err = mapper_start(&self->mp);
+	munmap(f, pg);
+	ASSERT_EQ(0, err);
 	ASSERT_EQ(0, open_backend(self->mp.pid, variant->backend, &self->p));
+	self->gen = 0;
+	if (variant->backend == VMAQ_BACKEND_BATCH)
+		ASSERT_EQ(0, vmaq_generation(self->p, &self->gen));
 	ASSERT_EQ(0, vmaq_snapshot_new(self->p, VMAQ_NAME, &self->s));
 }
 
@@ -132,6 +153,10 @@ FIXTURE_TEARDOWN(snap)
 		close(self->mp.cmd);
 		close(self->mp.ack);
 		waitpid(self->mp.pid, NULL, 0);
+	}
+	if (self->path[0]) {
+		unlink(self->path);
+		unlink(self->moved);
 	}
 	VMAQ_FDS_TEARDOWN();
 }
@@ -257,85 +282,15 @@ TEST_F(snap, every_kind_of_change_is_noticed)
  * other backends read the map again and see the new name at once. A
  * snapshot that lost its generation would read again and fail here.
  */
-FIXTURE(renamed) {
-	struct mapper mp;
-	char path[64], moved[72];
-	uint64_t at;		/* the file's page in the mapper */
-	struct vmaq_proc *p;
-	struct vmaq_snapshot *s;
-	int fds_before;
-};
-
-FIXTURE_VARIANT(renamed) {
-	enum vmaq_backend backend;
-};
-
-FIXTURE_VARIANT_ADD(renamed, text) { .backend = VMAQ_BACKEND_TEXT };
-FIXTURE_VARIANT_ADD(renamed, query) { .backend = VMAQ_BACKEND_QUERY };
-FIXTURE_VARIANT_ADD(renamed, batch) { .backend = VMAQ_BACKEND_BATCH };
-
-FIXTURE_SETUP(renamed)
-{
-	struct vmaq_proc *probe;
-	long pg = sysconf(_SC_PAGESIZE);
-	void *f;
-	int err, fd;
-
-	VMAQ_FDS_SETUP();
-	self->s = NULL;
-	self->p = NULL;
-	self->mp.pid = 0;
-	self->path[0] = '\0';
-	err = open_backend(0, variant->backend, &probe);
-	if (err == -EOPNOTSUPP)
-		SKIP(return, "%s backend not offered by this kernel",
-		     vmaq_backend_name(variant->backend));
-	ASSERT_EQ(0, err);
-	vmaq_close(probe);
-	strcpy(self->path, "/tmp/vmaq-renamed.XXXXXX");
-	fd = mkstemp(self->path);
-	ASSERT_GE(fd, 0);
-	snprintf(self->moved, sizeof(self->moved), "%s.moved", self->path);
-	ASSERT_EQ(0, ftruncate(fd, pg));
-	/* mapped before the fork: the mapper inherits it */
-	f = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	ASSERT_NE(MAP_FAILED, f);
-	self->at = (uintptr_t)f;
-	err = mapper_start(&self->mp);
-	munmap(f, pg);
-	ASSERT_EQ(0, err);
-	ASSERT_EQ(0, open_backend(self->mp.pid, variant->backend, &self->p));
-	ASSERT_EQ(0, vmaq_snapshot_new(self->p, VMAQ_NAME, &self->s));
-}
-
-FIXTURE_TEARDOWN(renamed)
-{
-	vmaq_snapshot_free(self->s);
-	vmaq_close(self->p);
-	if (self->mp.pid > 0) {
-		close(self->mp.cmd);
-		close(self->mp.ack);
-		waitpid(self->mp.pid, NULL, 0);
-	}
-	if (self->path[0]) {
-		unlink(self->path);
-		unlink(self->moved);
-	}
-	VMAQ_FDS_TEARDOWN();
-}
-
-TEST_F(renamed, stale_check_is_the_generation_where_known)
+TEST_F(snap, stale_check_is_the_generation_where_known)
 {
 	bool by_gen = variant->backend == VMAQ_BACKEND_BATCH;
 	const struct vmaq_vma *v = vmaq_snapshot_find(self->s, self->at);
-	uint64_t g0 = 0, g1 = 0;
+	uint64_t g0 = self->gen, g1 = 0;
 
 	ASSERT_NE(NULL, v);
 	ASSERT_NE(NULL, v->name);
 	EXPECT_STREQ(self->path, v->name);
-	if (by_gen)
-		ASSERT_EQ(0, vmaq_generation(self->p, &g0));
 	ASSERT_EQ(0, rename(self->path, self->moved));
 	/*
 	 * The mapper does nothing meanwhile; if the kernel moved its
