@@ -92,6 +92,39 @@ uint64_t vmaq_kernel_filters(unsigned int flags);
  * decides), and no name unless VMAQ_NAME was asked for.
  */
 void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted);
+uint32_t vmaq_bracket_kind(const struct vmaq_vma *v);
+bool vmaq_deleted_name(const struct vmaq_vma *v);
+
+/*
+ * The same for a record whose name and build ID are stored elsewhere.
+ * Inline: every record of every walk comes through it, and most are
+ * told apart by their first byte.
+ */
+static inline void vmaq_vma_finish(struct vmaq_vma *v, unsigned int flags,
+				   int deleted)
+{
+	v->size = (uint32_t)sizeof(*v);
+	v->reserved = 0;
+	v->flags &= ~VMAQ_DELETED;
+	if (!(flags & VMAQ_NAME)) {
+		v->name = NULL;
+		v->name_len = 0;
+		v->kind = VMAQ_KIND_UNKNOWN;
+		return;
+	}
+	if (!v->name) {
+		v->name_len = 0;
+		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
+	} else if (v->name[0] != '[') {
+		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
+	} else {
+		v->kind = vmaq_bracket_kind(v);
+	}
+	if (deleted < 0)
+		deleted = vmaq_deleted_name(v);
+	if (deleted && (v->flags & VMAQ_FILE))
+		v->flags |= VMAQ_DELETED;
+}
 
 /*
  * The fields a PROCMAP_QUERY answer (@k a struct procmap_query) and a
@@ -192,8 +225,18 @@ void vmaq_deleted_memo_fini(struct vmaq_deleted_memo *d);
  * cannot tell (0 for a name without the suffix). @d (or NULL) spares
  * the VMAs of one file a stat() each.
  */
-int vmaq_maps_deleted(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
-		      const struct vmaq_vma *v);
+int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+			    const struct vmaq_vma *v);
+/* Inline: nearly every name tells by its last byte that it is not. */
+static inline int vmaq_maps_deleted(struct vmaq_maps *m,
+				    struct vmaq_deleted_memo *d,
+				    const struct vmaq_vma *v)
+{
+	if (!v->name || !(v->flags & VMAQ_FILE) || !v->name_len ||
+	    v->name[v->name_len - 1] != ')')
+		return 0;
+	return vmaq_maps_deleted_check(m, d, v);
+}
 
 /* ---- build IDs read from files (buildid.c) ---- */
 
@@ -241,11 +284,28 @@ struct vmaq_walk {
 	 */
 	bool changed;
 	bool whole;		/* the walk will read to the end (a table) */
+	/*
+	 * A record's name and build ID may stay in the walk's own storage:
+	 * each record is used before the walk's next step or its end.
+	 */
+	bool lend;
 	struct vmaq_deleted_memo deleted;
 };
 
 /* How a backend's lookup hands the core one record, and gets its slot. */
 typedef int (*vmaq_add_fn)(void *ctx, const struct vmaq_vma *vma, uint32_t *slot);
+/*
+ * Where a backend's scan puts its records, many at a time: @room gives
+ * the place of up to @n next records (*@got of them, at least one; NULL:
+ * no memory), which the backend fills and then hands to @put to be kept.
+ * Their names and build IDs need only be valid during that call. What
+ * @put returns, non-zero, stops the scan.
+ */
+struct vmaq_scan_sink {
+	struct vmaq_vma *(*room)(void *ctx, size_t n, size_t *got);
+	int (*put)(void *ctx, struct vmaq_vma *v, size_t n);
+	void *ctx;
+};
 
 struct vmaq_backend_ops {
 	enum vmaq_backend id;
@@ -264,6 +324,15 @@ struct vmaq_backend_ops {
 	 * the last, finished (vmaq_rec_finish()), build ID included if asked.
 	 */
 	int (*next)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+	/*
+	 * Optional: ->next()'s record and as many after it as come without
+	 * another step of the backend's (at least one), into @sink: a
+	 * table's or an iterator's step, without a call per record. A name
+	 * the backend cannot lend from its own storage is in @rec, and the
+	 * records end there. -ENOENT past the last.
+	 */
+	int (*next_many)(struct vmaq_walk *w, uint64_t addr,
+			 const struct vmaq_scan_sink *sink, struct vmaq_rec *rec);
 	/* Optional: the VMA covering @addr, or (VMAQ_NEXT in w->flags) the next. */
 	int (*find)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
 	/*

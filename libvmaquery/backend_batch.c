@@ -71,6 +71,8 @@ struct batch_walk {
  * first 6.12 series at most 65536.
  */
 #define LOOKUP_CHUNK	65536u
+/* Records of a lookup whose slots need no allocation. */
+#define SMALL_SLOTS	64u
 /* String bytes per record asked for; never less than one longest name. */
 #define STR_PER_REC	128u
 #define STR_MIN		(PATH_MAX + VMAQ_BUILD_ID_MAX)
@@ -263,29 +265,48 @@ static uint64_t kernel_flags(unsigned int flags)
 
 /*
  * One kernel record, and its strings, as the library's record, finished.
- * A name longer than the kernel returns (PATH_MAX) is the text's.
+ * A name longer than the kernel returns (PATH_MAX) is the text's. With
+ * w->lend, the name and build ID stay in @bufs' string area, where the
+ * kernel wrote them, and the record is valid as long as that is.
  */
-static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
-			    struct vmaq_rec *rec,
-			    const struct procmap_vma_record *r, const char *strs,
-			    bool text_names)
+static inline __attribute__((always_inline)) int
+fill_vma(struct vmaq_walk *w, unsigned int flags, struct vmaq_vma *v,
+	 struct vmaq_rec *rec, const struct procmap_vma_record *r,
+	 const struct batch_bufs *bufs, bool text_names)
 {
-	struct vmaq_vma *v = &rec->vma;
-	int err;
+	const char *strs = bufs->strs;
+	int err, deleted;
 
 	VMAQ_VMA_FROM_KERNEL(v, r);
 	v->name = NULL;
 	v->name_len = 0;
-	if (r->name_size > 1) {
-		err = vmaq_rec_set_name(rec, strs + r->name_off, r->name_size - 1);
-		if (err)
-			return err;
+	if (r->name_size > 1 && r->name_off < bufs->strs_size &&
+	    r->name_size <= bufs->strs_size - r->name_off) {
+		const char *name = strs + r->name_off;
+		uint32_t len = r->name_size - 1;
+
+		if (w->lend && !name[len]) {
+			v->name = name;
+			v->name_len = len;
+		} else {
+			err = vmaq_rec_set_name(rec, name, len);
+			if (err)
+				return err;
+			v->name = rec->name;
+			v->name_len = len;
+		}
 	}
 	v->build_id = NULL;
 	v->build_id_size = 0;
-	if (r->build_id_size && r->build_id_size <= sizeof(rec->build_id)) {
-		memcpy(rec->build_id, strs + r->build_id_off, r->build_id_size);
-		v->build_id = rec->build_id;
+	if (r->build_id_size && r->build_id_size <= sizeof(rec->build_id) &&
+	    r->build_id_off < bufs->strs_size &&
+	    r->build_id_size <= bufs->strs_size - r->build_id_off) {
+		if (w->lend) {
+			v->build_id = (const unsigned char *)strs + r->build_id_off;
+		} else {
+			memcpy(rec->build_id, strs + r->build_id_off, r->build_id_size);
+			v->build_id = rec->build_id;
+		}
 		v->build_id_size = r->build_id_size;
 	}
 	/*
@@ -297,16 +318,38 @@ static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 				    (!v->name && (v->flags & VMAQ_FILE)))) {
 		struct batch_walk *bw = w->priv;
 
+		if (v != &rec->vma)
+			rec->vma = *v;
 		err = vmaq_maps_long_name(w->maps, &bw->text, rec);
 		if (err)
 			return err;
+		v->name = rec->vma.name;
+		v->name_len = rec->vma.name_len;
 	}
-	vmaq_rec_finish(rec, flags, !(flags & VMAQ_NAME) ? 0 :
-			(r->rec_flags & PROCMAP_VMA_FILE_DELETED) ? 1 :
-			vmaq_maps_deleted(w->maps, &w->deleted, v));
+	/*
+	 * The kernel's flag where it gives one, else the name's " (deleted)"
+	 * looked into as the other backends do: the 7.3 series does not flag
+	 * every name the text calls deleted (/anon_hugepage (deleted)).
+	 */
+	if (!(flags & VMAQ_NAME))
+		deleted = 0;
+	else if (r->rec_flags & PROCMAP_VMA_FILE_DELETED)
+		deleted = 1;
+	else
+		deleted = vmaq_maps_deleted(w->maps, &w->deleted, v);
+	vmaq_vma_finish(v, flags, deleted);
 	if ((flags & VMAQ_NAME) && (r->rec_flags & PROCMAP_VMA_GATE))
 		v->kind = VMAQ_KIND_GATE;
 	return 0;
+}
+
+/* The same into @rec's own record. */
+static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
+			    struct vmaq_rec *rec,
+			    const struct procmap_vma_record *r,
+			    const struct batch_bufs *bufs, bool text_names)
+{
+	return fill_vma(w, flags, &rec->vma, rec, r, bufs, text_names);
 }
 
 /* The one filter the kernel cannot apply: VMAQ_ANON. */
@@ -421,11 +464,91 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 					continue;
 				}
 				return fill_from_record(w, w->flags, rec,
-							&r[bw->pos++],
-							bw->bufs->strs,
+							&r[bw->pos++], bw->bufs,
 							bw->text_names);
 			}
 			/* nothing left below the cursor */
+			addr = bw->cursor;
+		}
+		if (bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor)
+			return -ENOENT;
+		err = walk_fill(w, addr);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * The walk's records from bw->pos on into @sink, up to the end of the
+ * last call's: how many were kept (0: every one was VMAQ_ANON's to drop),
+ * or an error. Names stay in the call's string area; one the text gives
+ * is in @rec, which the next one would overwrite, so the records stop
+ * there. A clipped record stops them too, and is the next call's EAGAIN.
+ */
+static int convert_many(struct vmaq_walk *w, const struct vmaq_scan_sink *sink,
+			struct vmaq_rec *rec)
+{
+	struct batch_walk *bw = w->priv;
+	const struct procmap_vma_record *r = bw->bufs->recs;
+	size_t room, k = 0;
+	struct vmaq_vma *v;
+	bool own = false;
+	int err;
+
+	v = sink->room(sink->ctx, bw->n - bw->pos, &room);
+	if (!v)
+		return -ENOMEM;
+	while (bw->pos < bw->n && k < room && !own) {
+		const struct procmap_vma_record *x = &r[bw->pos];
+
+		/* as in batch_next() */
+		if (x->rec_flags & PROCMAP_VMA_CLIPPED) {
+			if (k)
+				break;
+			return -EAGAIN;
+		}
+		bw->pos++;
+		if (!anon_ok(x, w->flags))
+			continue;
+		err = fill_vma(w, w->flags, &v[k], rec, x, bw->bufs,
+			       bw->text_names);
+		if (err)
+			return err;
+		own = (rec->name && v[k].name == rec->name) ||
+		      v[k].build_id == rec->build_id;
+		k++;
+	}
+	if (k) {
+		err = sink->put(sink->ctx, v, k);
+		if (err)
+			return err;
+	}
+	return (int)k;
+}
+
+/*
+ * Like batch_next(), many records at once: the first ending above @addr
+ * and those after it that the walk's last call brought, into @sink.
+ */
+static int batch_next_many(struct vmaq_walk *w, uint64_t addr,
+			   const struct vmaq_scan_sink *sink,
+			   struct vmaq_rec *rec)
+{
+	struct batch_walk *bw = w->priv;
+	const struct procmap_vma_record *r;
+	int err;
+
+	for (;;) {
+		if (bw->valid && addr >= bw->from && addr < bw->cursor) {
+			r = bw->bufs->recs;
+			while (bw->pos < bw->n && r[bw->pos].vma_end <= addr)
+				bw->pos++;
+			if (bw->pos < bw->n) {
+				err = convert_many(w, sink, rec);
+				if (err)
+					return err < 0 ? err : 0;
+			}
+			/* nothing (left) below the cursor */
 			addr = bw->cursor;
 		}
 		if (bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor)
@@ -472,7 +595,7 @@ static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		if (b.strs_size)
 			kernel_wrote(bufs->strs, b.strs_size);
 		if (anon_ok(r, w->flags)) {
-			err = fill_from_record(w, w->flags, rec, r, bufs->strs,
+			err = fill_from_record(w, w->flags, rec, r, bufs,
 					       text_names);
 			goto out;
 		}
@@ -503,17 +626,18 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 {
 	uint32_t cap = count < MAX_CHUNK ? (uint32_t)count : MAX_CHUNK;
 	size_t strs = strs_for(w->flags, cap), done = 0;
+	uint32_t small_slots[SMALL_SLOTS], *slots = small_slots;
 	struct batch_bufs *bufs = NULL;
 	struct procmap_vma_record *recs;
 	struct vmaq_rec rec;
-	uint32_t *slots;
 	bool text_names;
 	int err = 0;
 
 	if (!count)
 		return 0;
 	vmaq_rec_init(&rec);
-	slots = malloc((size_t)cap * sizeof(*slots));
+	if (cap > SMALL_SLOTS)
+		slots = malloc((size_t)cap * sizeof(*slots));
 	err = slots ? bufs_get(&bufs, cap, strs) : -ENOMEM;
 	if (err)
 		goto out;
@@ -549,7 +673,7 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			if (!anon_ok(&recs[i], w->flags))
 				continue;
 			err = fill_from_record(w, w->flags, &rec, &recs[i],
-					       bufs->strs, text_names);
+					       bufs, text_names);
 			if (!err)
 				err = add(ctx, &rec.vma, &slots[i]);
 			if (err)
@@ -561,7 +685,8 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 	}
 out:
 	bufs_put(bufs);
-	free(slots);
+	if (slots != small_slots)
+		free(slots);
 	vmaq_rec_fini(&rec);
 	return err;
 }
@@ -618,6 +743,7 @@ const struct vmaq_backend_ops vmaq_batch_ops = {
 	.walk_size = sizeof(struct batch_walk),
 	.walk_fini = batch_walk_fini,
 	.next = batch_next,
+	.next_many = batch_next_many,
 	.find = batch_find,
 	.lookup = batch_lookup,
 	.generation = batch_generation,

@@ -82,7 +82,12 @@ struct vmaq_proc {
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags);
 void vmaq_walk_fini(struct vmaq_walk *w);
-int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+/* The next matching VMA ending above @addr, finished by the backend. */
+static inline int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr,
+				 struct vmaq_rec *rec)
+{
+	return w->ops->next(w, addr, rec);
+}
 /*
  * A table read of @flags: the backend it goes by, chosen once for it
  * (and counted), then the walk through that backend.

@@ -175,12 +175,17 @@ static int resolve_backend(struct vmaq_lookup *l, struct vmaq_proc *proc,
 			   const struct addr_pos *order, size_t count,
 			   unsigned int flags)
 {
-	uint64_t *sorted = malloc(count * sizeof(*sorted));
-	uint32_t *kidx = malloc(count * sizeof(*kidx));
+	uint64_t small_sorted[SMALL_LOOKUP], *sorted = small_sorted;
+	uint32_t small_kidx[SMALL_LOOKUP], *kidx = small_kidx;
 	struct vmaq_walk w;
 	size_t k;
 	int err = -ENOMEM;
 
+	/* a profiler's few addresses cost no allocation */
+	if (count > SMALL_LOOKUP) {
+		sorted = malloc(count * sizeof(*sorted));
+		kidx = malloc(count * sizeof(*kidx));
+	}
 	if (sorted && kidx)
 		err = vmaq_walk_init(&w, proc, VMAQ_OP_LOOKUP, flags);
 	if (!err) {
@@ -191,8 +196,10 @@ static int resolve_backend(struct vmaq_lookup *l, struct vmaq_proc *proc,
 			l->idx[order[k].pos] = kidx[k];
 		vmaq_walk_fini(&w);
 	}
-	free(sorted);
-	free(kidx);
+	if (sorted != small_sorted)
+		free(sorted);
+	if (kidx != small_kidx)
+		free(kidx);
 	return err;
 }
 

@@ -245,8 +245,8 @@ static int memo_keep(struct vmaq_deleted_memo *d, const struct vmaq_vma *v,
 	return answer;
 }
 
-int vmaq_maps_deleted(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
-		      const struct vmaq_vma *v)
+int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+			    const struct vmaq_vma *v)
 {
 	size_t n = sizeof(DELETED_SUFFIX) - 1;
 	struct stat st;

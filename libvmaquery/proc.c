@@ -494,6 +494,8 @@ int vmaq_walk_init_ops(struct vmaq_walk *w, struct vmaq_proc *proc,
 	w->changed = false;
 	/* a table read goes to the end: no reason to start small */
 	w->whole = op == VMAQ_OP_SCAN;
+	/* a find's record is the handle's, kept after the walk */
+	w->lend = op != VMAQ_OP_FIND;
 	w->deleted.name = NULL;
 	/* only what the backend uses is cleared: a find is one ioctl */
 	if (ops->walk_size <= sizeof(w->inline_priv)) {
@@ -560,12 +562,6 @@ void vmaq_walk_fini(struct vmaq_walk *w)
 	w->priv = NULL;
 }
 
-/* The next matching VMA ending above addr, finished by the backend. */
-int vmaq_walk_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
-{
-	return w->ops->next(w, addr, rec);
-}
-
 int vmaq_generation(struct vmaq_proc *proc, uint64_t *gen)
 {
 	int err;
@@ -620,7 +616,69 @@ struct vmaq_iter {
 	bool done;
 	int err;		/* sticky: the walk cannot go on */
 	struct vmaq_rec rec;
+	/*
+	 * A backend with ->next_many() fills these a step at a time, and
+	 * the iterator hands them out: no call into the backend a record.
+	 */
+	struct vmaq_vma *buf;
+	size_t cap, n, pos;
 };
+
+/* The most records an iterator holds at once: the batch backend's call. */
+#define ITER_MAX 4096
+
+static struct vmaq_vma *iter_room(void *ctx, size_t n, size_t *got)
+{
+	struct vmaq_iter *it = ctx;
+
+	if (n > ITER_MAX)
+		n = ITER_MAX;
+	if (n > it->cap) {
+		struct vmaq_vma *b = realloc(it->buf, n * sizeof(*b));
+
+		if (!b)
+			return NULL;
+		it->buf = b;
+		it->cap = n;
+	}
+	*got = n;
+	return it->buf;
+}
+
+static int iter_keep(void *ctx, struct vmaq_vma *v, size_t n)
+{
+	struct vmaq_iter *it = ctx;
+
+	(void)v;
+	it->n = n;
+	it->pos = 0;
+	return 0;
+}
+
+/* The walk's next record: from the iterator's own, or the backend's. */
+static int iter_step(struct vmaq_iter *it, const struct vmaq_vma **vp)
+{
+	const struct vmaq_backend_ops *ops = it->walk.ops;
+	int err;
+
+	if (!ops->next_many) {
+		err = vmaq_walk_next(&it->walk, it->addr, &it->rec);
+		*vp = &it->rec.vma;
+		return err;
+	}
+	if (it->pos == it->n) {
+		const struct vmaq_scan_sink sink = {
+			.room = iter_room, .put = iter_keep, .ctx = it,
+		};
+
+		it->n = it->pos = 0;
+		err = ops->next_many(&it->walk, it->addr, &sink, &it->rec);
+		if (err)
+			return err;
+	}
+	*vp = &it->buf[it->pos++];
+	return 0;
+}
 
 int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 		  struct vmaq_iter **iterp)
@@ -650,6 +708,7 @@ int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 
 int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 {
+	const struct vmaq_vma *v;
 	int err;
 
 	if (!it || !vmap)
@@ -658,7 +717,7 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 		return vmaq_err(it->err);
 	if (it->done)
 		return 0;
-	err = vmaq_walk_next(&it->walk, it->addr, &it->rec);
+	err = iter_step(it, &v);
 	if (err == -ENOENT) {
 		it->done = true;
 		return 0;
@@ -669,17 +728,17 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 	 * (a merge, mremap, a stack growing down): with the records already
 	 * returned it would make a map that never existed. Say so instead.
 	 */
-	if (!err && it->rec.vma.start < it->addr)
+	if (!err && v->start < it->addr)
 		err = -EAGAIN;
 	if (err) {
 		it->err = err;
 		return vmaq_err(err);
 	}
-	it->addr = it->rec.vma.end;
+	it->addr = v->end;
 	/* a VMA ending at the top of the address space is the last */
 	if (it->addr == 0)
 		it->done = true;
-	*vmap = &it->rec.vma;
+	*vmap = v;
 	return 1;
 }
 
@@ -690,6 +749,7 @@ void vmaq_iter_free(struct vmaq_iter *it)
 	vmaq_walk_fini(&it->walk);
 	vmaq_rec_fini(&it->rec);
 	vmaq_proc_put(it->proc);
+	free(it->buf);
 	free(it);
 }
 

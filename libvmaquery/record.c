@@ -154,17 +154,13 @@ static bool starts(const struct vmaq_vma *v, const char *s)
 	return !strncmp(v->name, s, strlen(s));
 }
 
-/* The kind of a VMA whose name is known. */
-static uint32_t kind_of(const struct vmaq_vma *v)
+/* The kind of a VMA whose name starts with '[' (vmaq_vma_finish()). */
+uint32_t vmaq_bracket_kind(const struct vmaq_vma *v)
 {
-	if (!v->name)
-		return v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
 	if (starts(v, "[anon:") || starts(v, "[anon_shmem:"))
 		return VMAQ_KIND_ANON;
 	if (v->flags & VMAQ_FILE)
 		return VMAQ_KIND_FILE;
-	if (v->name[0] != '[')
-		return VMAQ_KIND_ANON;
 	if (is(v, "[heap]"))
 		return VMAQ_KIND_HEAP;
 	/* "[stack:TID]": thread stacks, before Linux 4.5 */
@@ -179,7 +175,7 @@ static uint32_t kind_of(const struct vmaq_vma *v)
 	return VMAQ_KIND_SPECIAL;
 }
 
-static bool deleted_name(const struct vmaq_vma *v)
+bool vmaq_deleted_name(const struct vmaq_vma *v)
 {
 	size_t n = sizeof(DELETED_SUFFIX) - 1;
 
@@ -189,22 +185,5 @@ static bool deleted_name(const struct vmaq_vma *v)
 
 void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted)
 {
-	struct vmaq_vma *v = &rec->vma;
-
-	v->size = (uint32_t)sizeof(*v);
-	v->reserved = 0;
-	v->flags &= ~VMAQ_DELETED;
-	if (!(flags & VMAQ_NAME)) {
-		v->name = NULL;
-		v->name_len = 0;
-		v->kind = VMAQ_KIND_UNKNOWN;
-		return;
-	}
-	if (!v->name)
-		v->name_len = 0;
-	v->kind = kind_of(v);
-	if (deleted < 0)
-		deleted = deleted_name(v);
-	if (deleted && (v->flags & VMAQ_FILE))
-		v->flags |= VMAQ_DELETED;
+	vmaq_vma_finish(&rec->vma, flags, deleted);
 }

@@ -177,6 +177,56 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * A scan's records, written by the backend where they stay: what
+ * vmaq_table_add() does, without copying the record.
+ */
+struct table_sink {
+	struct vmaq_table *t;
+	uint64_t end;		/* of the record kept last */
+};
+
+static struct vmaq_vma *table_room(void *ctx, size_t n, size_t *got)
+{
+	struct table_sink *ts = ctx;
+	struct vmaq_table *t = ts->t;
+
+	while (t->cap - t->n < n)
+		if (grow(t))
+			return NULL;
+	*got = n;
+	return &t->v[t->n];
+}
+
+static int table_keep(void *ctx, struct vmaq_vma *v, size_t n)
+{
+	struct table_sink *ts = ctx;
+	struct vmaq_table *t = ts->t;
+	size_t off, i;
+	int err;
+
+	for (i = 0; i < n; i++, v++) {
+		/* grew over the cursor between two calls: see vmaq_iter_next */
+		if (v->start < ts->end)
+			return -EAGAIN;
+		ts->end = v->end;
+		if (v->name) {
+			err = arena_put(t, v->name, (size_t)v->name_len + 1, &off);
+			if (err)
+				return err;
+			v->name = ARENA_REF(off);
+		}
+		if (v->build_id) {
+			err = arena_put(t, v->build_id, v->build_id_size, &off);
+			if (err)
+				return err;
+			v->build_id = ARENA_REF(off);
+		}
+		t->n++;
+	}
+	return 0;
+}
+
 /* One walk into t by @ops; -EAGAIN if a record overlaps the one before it. */
 static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 			   const struct vmaq_backend_ops *ops,
@@ -191,20 +241,31 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 	err = vmaq_walk_init_ops(&w, proc, ops, VMAQ_OP_SCAN, flags);
 	if (err)
 		return err;
-	while (!(err = vmaq_walk_next(&w, addr, rec))) {
-		const struct vmaq_vma *v = &rec->vma;
+	if (ops->next_many) {
+		struct table_sink ts = { .t = t, .end = 0 };
+		const struct vmaq_scan_sink sink = {
+			.room = table_room, .put = table_keep, .ctx = &ts,
+		};
 
-		/* grew over the cursor between two steps: see vmaq_iter_next */
-		if (v->start < addr) {
-			err = -EAGAIN;
-			break;
+		do {
+			err = ops->next_many(&w, ts.end, &sink, rec);
+		} while (!err && ts.end);
+	} else {
+		while (!(err = vmaq_walk_next(&w, addr, rec))) {
+			const struct vmaq_vma *v = &rec->vma;
+
+			/* grew over the cursor between steps: see vmaq_iter_next */
+			if (v->start < addr) {
+				err = -EAGAIN;
+				break;
+			}
+			err = vmaq_table_add(t, v);
+			if (err)
+				break;
+			addr = v->end;
+			if (!addr)
+				break;
 		}
-		err = vmaq_table_add(t, v);
-		if (err)
-			break;
-		addr = v->end;
-		if (!addr)
-			break;
 	}
 	t->have_gen = w.have_gen;
 	t->gen = w.gen;

@@ -257,6 +257,37 @@ static inline char *render_map(struct vmaq_proc *p, int *err)
 	return render_map_flags(p, VMAQ_NAME, err, NULL);
 }
 
+/*
+ * The same from a snapshot with @flags: a table is read its own way
+ * (a backend's scan), and must give what a walk gives.
+ */
+static inline char *render_snapshot(struct vmaq_proc *p, unsigned int flags,
+				    int *err)
+{
+	struct vmaq_snapshot *s;
+	size_t cap = 1 << 16, n = 0, i;
+	char *buf;
+
+	*err = vmaq_snapshot_new(p, flags, &s);
+	if (*err)
+		return NULL;
+	buf = malloc(cap);
+	buf[0] = '\0';
+	for (i = 0; i < vmaq_snapshot_count(s); i++) {
+		const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
+		int need = vmaq_format(v, NULL, 0);
+
+		if (n + (size_t)need + 1 > cap) {
+			cap = (n + (size_t)need + 1) * 2;
+			buf = realloc(buf, cap);
+		}
+		vmaq_format(v, buf + n, cap - n);
+		n += (size_t)need;
+	}
+	vmaq_snapshot_free(s);
+	return buf;
+}
+
 /* Open with a given backend; returns what vmaq_open returns. */
 static inline int open_backend(pid_t pid, enum vmaq_backend b,
 			       struct vmaq_proc **p)

@@ -134,6 +134,11 @@ static void expect_same_as_text(struct __test_metadata *_metadata,
 		       i, text + i, mine + i);
 	}
 	EXPECT_STREQ(text, mine);
+	free(mine);
+	/* and a snapshot, which the backend may read its own way */
+	mine = render_snapshot(p, VMAQ_NAME, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_STREQ(text, mine);
 	if (nlines)
 		for (*nlines = 0, i = 0; i < len; i++)
 			*nlines += text[i] == '\n';
@@ -842,11 +847,17 @@ static bool rw_page(const struct vmaq_vma *v)
 	       (VMAQ_READ | VMAQ_WRITE);
 }
 
+/* One of the test's read-write pages in [@lo, @hi): what holds still. */
+static bool rw_page_in(const struct vmaq_vma *v, const char *lo, const char *hi)
+{
+	return rw_page(v) && v->start >= (uintptr_t)lo && v->end <= (uintptr_t)hi;
+}
+
 TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 {
 	struct vmaq_snapshot *s;
 	size_t ref = 0, seen_a = 0, seen_b = 0, j;
-	char *region;
+	char *region, *end;
 	struct vmaq_iter *a, *b;
 	const struct vmaq_vma *va, *vb;
 	uint64_t last_a = 0, last_b = 0;
@@ -861,6 +872,8 @@ TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 	region = mmap(NULL, (size_t)(2 * n + 2) * pg, PROT_NONE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, region);
+	/* only these: the heap the walks grow may split off a page of its own */
+	end = region + (size_t)(2 * n + 2) * pg;
 	for (j = 0; j < (size_t)n; j++) {
 		ASSERT_EQ(0, mprotect(region + (2 * j + 1) * pg, pg, PROT_READ | PROT_WRITE));
 		ASSERT_EQ(0, mprotect(region + (2 * j + 2) * pg, pg, PROT_READ));
@@ -873,7 +886,7 @@ TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 			if (ra == 1) {
 				EXPECT_GE(va->start, last_a);
 				last_a = va->end;
-				seen_a += rw_page(va);
+				seen_a += rw_page_in(va, region, end);
 			}
 		}
 		churn_below(m, &k, steps);
@@ -882,7 +895,7 @@ TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 			if (rb == 1) {
 				EXPECT_GE(vb->start, last_b);
 				last_b = vb->end;
-				seen_b += rw_page(vb);
+				seen_b += rw_page_in(vb, region, end);
 			}
 		}
 		churn_below(m, &k, ++steps);
@@ -895,7 +908,7 @@ TEST_F(be, interleaved_walks_of_one_handle_stay_whole)
 	/* no record lost or doubled by the restarts: the pages that hold still */
 	ASSERT_EQ(0, vmaq_snapshot_new(self->self, 0, &s));
 	for (j = 0; j < vmaq_snapshot_count(s); j++)
-		ref += rw_page(vmaq_snapshot_vma(s, j));
+		ref += rw_page_in(vmaq_snapshot_vma(s, j), region, end);
 	vmaq_snapshot_free(s);
 	EXPECT_GE(ref, (size_t)n);
 	EXPECT_EQ(ref, seen_a);
@@ -1051,7 +1064,7 @@ TEST_F(be, our_own_long_path_mapping_does_not_break_other_walks)
  */
 #define DEEP_LEVELS 25		/* 25 * 201 bytes: far past PATH_MAX */
 
-static char *deep_path(const char *dir)
+static char *deep_path(const char *dir, const char *leaf)
 {
 	size_t len = strlen(dir) + DEEP_LEVELS * 201 + 16, o;
 	char *p = malloc(len);
@@ -1063,7 +1076,7 @@ static char *deep_path(const char *dir)
 		memset(p + o, 'd', 200);
 		o += 200;
 	}
-	snprintf(p + o, len - o, "/mapped");
+	snprintf(p + o, len - o, "/%s", leaf);
 	return p;
 }
 
@@ -1092,12 +1105,21 @@ static int setup_odd_names(void *arg)
 	for (i = 0; i < DEEP_LEVELS; i++)
 		if ((mkdir(comp, 0700) && errno != EEXIST) || chdir(comp))
 			return -1;
-	fd = open("mapped", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, pg) || fchdir(cwd))
+	/*
+	 * Two such names, different: the records a backend makes of them
+	 * one after the other must not share the storage the text's names
+	 * go in.
+	 */
+	for (i = 0; i < 2; i++) {
+		fd = open(i ? "mapped2" : "mapped", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, pg))
+			return -1;
+		if (mmap(NULL, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			return -1;
+		close(fd);
+	}
+	if (fchdir(cwd))
 		return -1;
-	if (mmap(NULL, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
-		return -1;
-	close(fd);
 	close(cwd);
 	return 0;
 }
@@ -1157,7 +1179,7 @@ struct want_name {
 
 TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 {
-	struct want_name want[5];
+	struct want_name want[6];
 	struct test_child c;
 	int h;
 	struct vmaq_proc *p;
@@ -1174,7 +1196,9 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 	want[n++].deleted = false;
 	ASSERT_LE(0, asprintf(&want[n].name, "%s/gone (deleted)", self->dir));
 	want[n++].deleted = true;
-	want[n].name = deep_path(self->dir);
+	want[n].name = deep_path(self->dir, "mapped");
+	want[n++].deleted = false;
+	want[n].name = deep_path(self->dir, "mapped2");
 	want[n++].deleted = false;
 
 	/* the text, byte for byte, first */
