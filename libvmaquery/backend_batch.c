@@ -435,6 +435,32 @@ again:
 	return 0;
 }
 
+/*
+ * Whether the last call's records hold the first one ending above @addr
+ * (bw->pos is then its index); when they cover @addr but hold none,
+ * *@addr moves on to where that call stopped.
+ */
+static bool walk_at(struct batch_walk *bw, uint64_t *addr)
+{
+	const struct procmap_vma_record *r;
+
+	if (!bw->valid || *addr < bw->from || *addr >= bw->cursor)
+		return false;
+	r = bw->bufs->recs;
+	while (bw->pos < bw->n && r[bw->pos].vma_end <= *addr)
+		bw->pos++;
+	if (bw->pos < bw->n)
+		return true;
+	*addr = bw->cursor;
+	return false;
+}
+
+/* The last call reached the end of the address space, and @addr is past it. */
+static bool walk_past_end(const struct batch_walk *bw, uint64_t addr)
+{
+	return bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor;
+}
+
 static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct batch_walk *bw = w->priv;
@@ -442,35 +468,29 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 	int err;
 
 	for (;;) {
-		if (bw->valid && addr >= bw->from && addr < bw->cursor) {
-			r = bw->bufs->recs;
-			while (bw->pos < bw->n && r[bw->pos].vma_end <= addr)
-				bw->pos++;
-			if (bw->pos < bw->n) {
-				/*
-				 * Range mode clips a VMA that covers the start
-				 * of the call. The walk starts each call at the
-				 * last record's end: a clipped VMA grew over it
-				 * since (merge, mremap), and as a record of its
-				 * own it would describe a map that never was.
-				 */
-				if (r[bw->pos].rec_flags & PROCMAP_VMA_CLIPPED)
-					return -EAGAIN;
-				/* VMAQ_ANON is not the kernel's to filter */
-				if (!anon_ok(&r[bw->pos], w->flags)) {
-					addr = r[bw->pos++].vma_end;
-					if (!addr)
-						return -ENOENT;
-					continue;
-				}
-				return fill_from_record(w, w->flags, rec,
-							&r[bw->pos++], bw->bufs,
-							bw->text_names);
+		if (walk_at(bw, &addr)) {
+			r = &bw->bufs->recs[bw->pos];
+			/*
+			 * Range mode clips a VMA that covers the start of the
+			 * call. The walk starts each call at the last record's
+			 * end: a clipped VMA grew over it since (merge,
+			 * mremap), and as a record of its own it would
+			 * describe a map that never was.
+			 */
+			if (r->rec_flags & PROCMAP_VMA_CLIPPED)
+				return -EAGAIN;
+			bw->pos++;
+			/* VMAQ_ANON is not the kernel's to filter */
+			if (!anon_ok(r, w->flags)) {
+				addr = r->vma_end;
+				if (!addr)
+					return -ENOENT;
+				continue;
 			}
-			/* nothing left below the cursor */
-			addr = bw->cursor;
+			return fill_from_record(w, w->flags, rec, r, bw->bufs,
+						bw->text_names);
 		}
-		if (bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor)
+		if (walk_past_end(bw, addr))
 			return -ENOENT;
 		err = walk_fill(w, addr);
 		if (err)
@@ -535,23 +555,17 @@ static int batch_next_many(struct vmaq_walk *w, uint64_t addr,
 			   struct vmaq_rec *rec)
 {
 	struct batch_walk *bw = w->priv;
-	const struct procmap_vma_record *r;
 	int err;
 
 	for (;;) {
-		if (bw->valid && addr >= bw->from && addr < bw->cursor) {
-			r = bw->bufs->recs;
-			while (bw->pos < bw->n && r[bw->pos].vma_end <= addr)
-				bw->pos++;
-			if (bw->pos < bw->n) {
-				err = convert_many(w, sink, rec);
-				if (err)
-					return err < 0 ? err : 0;
-			}
-			/* nothing (left) below the cursor */
+		if (walk_at(bw, &addr)) {
+			err = convert_many(w, sink, rec);
+			if (err)
+				return err < 0 ? err : 0;
+			/* every one left was VMAQ_ANON's to drop */
 			addr = bw->cursor;
 		}
-		if (bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor)
+		if (walk_past_end(bw, addr))
 			return -ENOENT;
 		err = walk_fill(w, addr);
 		if (err)

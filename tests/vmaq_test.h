@@ -210,6 +210,20 @@ static inline char *maps_text(pid_t pid, size_t *len)
 	return read_whole(path, len);
 }
 
+/* @v's maps line at the end of *@buf (*@n bytes of *@cap, NUL-terminated). */
+static inline void append_line(char **buf, size_t *cap, size_t *n,
+			       const struct vmaq_vma *v)
+{
+	int need = vmaq_format(v, NULL, 0);
+
+	if (*n + (size_t)need + 1 > *cap) {
+		*cap = (*n + (size_t)need + 1) * 2;
+		*buf = realloc(*buf, *cap);
+	}
+	vmaq_format(v, *buf + *n, *cap - *n);
+	*n += (size_t)need;
+}
+
 /*
  * The whole map as text, rendered from the library's records of a walk
  * with @flags; *bids (if not NULL) counts the records with a build ID.
@@ -232,14 +246,7 @@ static inline char *render_map_flags(struct vmaq_proc *p, unsigned int flags,
 	}
 	buf[0] = '\0';
 	while ((r = vmaq_iter_next(it, &v)) > 0) {
-		int need = vmaq_format(v, NULL, 0);
-
-		if (n + (size_t)need + 1 > cap) {
-			cap = (n + (size_t)need + 1) * 2;
-			buf = realloc(buf, cap);
-		}
-		vmaq_format(v, buf + n, cap - n);
-		n += (size_t)need;
+		append_line(&buf, &cap, &n, v);
 		if (bids)
 			*bids += v->build_id_size > 0;
 	}
@@ -273,17 +280,8 @@ static inline char *render_snapshot(struct vmaq_proc *p, unsigned int flags,
 		return NULL;
 	buf = malloc(cap);
 	buf[0] = '\0';
-	for (i = 0; i < vmaq_snapshot_count(s); i++) {
-		const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
-		int need = vmaq_format(v, NULL, 0);
-
-		if (n + (size_t)need + 1 > cap) {
-			cap = (n + (size_t)need + 1) * 2;
-			buf = realloc(buf, cap);
-		}
-		vmaq_format(v, buf + n, cap - n);
-		n += (size_t)need;
-	}
+	for (i = 0; i < vmaq_snapshot_count(s); i++)
+		append_line(&buf, &cap, &n, vmaq_snapshot_vma(s, i));
 	vmaq_snapshot_free(s);
 	return buf;
 }
