@@ -345,6 +345,13 @@ struct vmaq_backend_ops {
 	int (*generation)(struct vmaq_maps *m, void *be, uint64_t *gen);
 };
 
+/*
+ * Tests only: the batch backend's walks ask for at most @records a call
+ * (0: the default), so that runs of records end in every place a test
+ * needs them to.
+ */
+void vmaq_batch_test_cap(uint32_t records);
+
 extern const struct vmaq_backend_ops vmaq_text_ops;
 extern const struct vmaq_backend_ops vmaq_query_ops;
 extern const struct vmaq_backend_ops vmaq_batch_ops;

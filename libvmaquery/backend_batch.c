@@ -56,6 +56,7 @@ struct batch_walk {
 	bool called;		/* a call was made: the generation was asked for */
 	struct vmaq_text_copy text;	/* for names too long for the kernel */
 	bool text_names;	/* the last call's records have no names */
+	uint32_t strs_len;	/* string bytes the last call used */
 };
 
 /*
@@ -266,22 +267,22 @@ static uint64_t kernel_flags(unsigned int flags)
 /*
  * One kernel record, and its strings, as the library's record, finished.
  * A name longer than the kernel returns (PATH_MAX) is the text's. With
- * w->lend, the name and build ID stay in @bufs' string area, where the
- * kernel wrote them, and the record is valid as long as that is.
+ * w->lend, the name and build ID stay in @strs, the call's string area
+ * (@strs_len bytes used), where the kernel wrote them, and the record is
+ * valid as long as that is.
  */
 static inline __attribute__((always_inline)) int
 fill_vma(struct vmaq_walk *w, unsigned int flags, struct vmaq_vma *v,
 	 struct vmaq_rec *rec, const struct procmap_vma_record *r,
-	 const struct batch_bufs *bufs, bool text_names)
+	 const char *strs, uint32_t strs_len, bool text_names)
 {
-	const char *strs = bufs->strs;
 	int err, deleted;
 
 	VMAQ_VMA_FROM_KERNEL(v, r);
 	v->name = NULL;
 	v->name_len = 0;
-	if (r->name_size > 1 && r->name_off < bufs->strs_size &&
-	    r->name_size <= bufs->strs_size - r->name_off) {
+	if (r->name_size > 1 && r->name_off < strs_len &&
+	    r->name_size <= strs_len - r->name_off) {
 		const char *name = strs + r->name_off;
 		uint32_t len = r->name_size - 1;
 
@@ -299,8 +300,8 @@ fill_vma(struct vmaq_walk *w, unsigned int flags, struct vmaq_vma *v,
 	v->build_id = NULL;
 	v->build_id_size = 0;
 	if (r->build_id_size && r->build_id_size <= sizeof(rec->build_id) &&
-	    r->build_id_off < bufs->strs_size &&
-	    r->build_id_size <= bufs->strs_size - r->build_id_off) {
+	    r->build_id_off < strs_len &&
+	    r->build_id_size <= strs_len - r->build_id_off) {
 		if (w->lend) {
 			v->build_id = (const unsigned char *)strs + r->build_id_off;
 		} else {
@@ -347,15 +348,23 @@ fill_vma(struct vmaq_walk *w, unsigned int flags, struct vmaq_vma *v,
 static int fill_from_record(struct vmaq_walk *w, unsigned int flags,
 			    struct vmaq_rec *rec,
 			    const struct procmap_vma_record *r,
-			    const struct batch_bufs *bufs, bool text_names)
+			    const char *strs, uint32_t strs_len, bool text_names)
 {
-	return fill_vma(w, flags, &rec->vma, rec, r, bufs, text_names);
+	return fill_vma(w, flags, &rec->vma, rec, r, strs, strs_len, text_names);
 }
 
 /* The one filter the kernel cannot apply: VMAQ_ANON. */
 static bool anon_ok(const struct procmap_vma_record *r, unsigned int flags)
 {
 	return !(flags & VMAQ_ANON) || !(r->dev_major || r->dev_minor || r->inode);
+}
+
+/* Tests only: at most this many records a walk call (0: as many as fit). */
+static uint32_t test_cap;
+
+void vmaq_batch_test_cap(uint32_t records)
+{
+	__atomic_store_n(&test_cap, records, __ATOMIC_RELAXED);
 }
 
 /* Fetch the records from @addr on; the walk then covers [from, cursor). */
@@ -367,6 +376,7 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 	uint64_t flags = kernel_flags(w->flags) | PROCMAP_BATCH_RANGE;
 	struct batch_bufs *bufs;
 	struct procmap_batch b;
+	uint32_t cap;
 	size_t strs;
 	int err;
 
@@ -390,6 +400,9 @@ again:
 	b.end = UINT64_MAX;
 	b.rec_size = sizeof(struct procmap_vma_record);
 	b.rec_count = bw->ask;
+	cap = __atomic_load_n(&test_cap, __ATOMIC_RELAXED);
+	if (cap && cap < b.rec_count)
+		b.rec_count = cap;
 	b.recs_addr = (uintptr_t)bufs->recs;
 	if (strs) {
 		b.strs_size = (uint32_t)strs;
@@ -423,10 +436,14 @@ again:
 		if (err != -EOPNOTSUPP)
 			return err;
 	}
+	/* a call that did not move on would be made again forever */
+	if (!b.rec_count && b.start <= addr && b.start != UINT64_MAX)
+		return -EIO;
 	bw->called = true;
 	bw->from = addr;
 	bw->cursor = b.start;
 	bw->n = b.rec_count;
+	bw->strs_len = strs ? b.strs_size : 0;
 	bw->pos = 0;
 	bw->valid = true;
 	if (bw->ask < MAX_CHUNK)
@@ -487,7 +504,8 @@ static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 					return -ENOENT;
 				continue;
 			}
-			return fill_from_record(w, w->flags, rec, r, bw->bufs,
+			return fill_from_record(w, w->flags, rec, r,
+						bw->bufs->strs, bw->strs_len,
 						bw->text_names);
 		}
 		if (walk_past_end(bw, addr))
@@ -527,13 +545,21 @@ static int convert_many(struct vmaq_walk *w, const struct vmaq_scan_sink *sink,
 				break;
 			return -EAGAIN;
 		}
-		bw->pos++;
-		if (!anon_ok(x, w->flags))
+		if (!anon_ok(x, w->flags)) {
+			bw->pos++;
 			continue;
-		err = fill_vma(w, w->flags, &v[k], rec, x, bw->bufs,
-			       bw->text_names);
+		}
+		err = fill_vma(w, w->flags, &v[k], rec, x, bw->bufs->strs,
+			       bw->strs_len, bw->text_names);
+		/*
+		 * The records before it first, as batch_next() gives them:
+		 * the failed one stays, to fail the next step.
+		 */
+		if (err && k)
+			break;
 		if (err)
 			return err;
+		bw->pos++;
 		own = (rec->name && v[k].name == rec->name) ||
 		      v[k].build_id == rec->build_id;
 		k++;
@@ -609,8 +635,8 @@ static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		if (b.strs_size)
 			kernel_wrote(bufs->strs, b.strs_size);
 		if (anon_ok(r, w->flags)) {
-			err = fill_from_record(w, w->flags, rec, r, bufs,
-					       text_names);
+			err = fill_from_record(w, w->flags, rec, r, bufs->strs,
+					       b.strs_size, text_names);
 			goto out;
 		}
 		/* VMAQ_ANON and a file VMA: the next one, if asked */
@@ -687,7 +713,8 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			if (!anon_ok(&recs[i], w->flags))
 				continue;
 			err = fill_from_record(w, w->flags, &rec, &recs[i],
-					       bufs, text_names);
+					       bufs->strs, b.strs_size,
+					       text_names);
 			if (!err)
 				err = add(ctx, &rec.vma, &slots[i]);
 			if (err)

@@ -25,7 +25,8 @@
  *     different objects may be used by different threads concurrently,
  *     including several iterators and snapshots of one handle and the
  *     handle itself (what they share is locked inside the library).
- *     The library has no global state;
+ *     The library's only global state is one set of spare buffers for
+ *     the batch ioctl, which threads take and give back atomically;
  *   - iterators and snapshots keep their handle alive: vmaq_close() gives
  *     up the caller's use of it, and the handle (with its maps file) is
  *     freed when its last iterator or snapshot is freed too. Each object is

@@ -279,6 +279,11 @@ static inline char *render_snapshot(struct vmaq_proc *p, unsigned int flags,
 	if (*err)
 		return NULL;
 	buf = malloc(cap);
+	if (!buf) {
+		vmaq_snapshot_free(s);
+		*err = -ENOMEM;
+		return NULL;
+	}
 	buf[0] = '\0';
 	for (i = 0; i < vmaq_snapshot_count(s); i++)
 		append_line(&buf, &cap, &n, vmaq_snapshot_vma(s, i));

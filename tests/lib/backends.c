@@ -1289,6 +1289,94 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 	ASSERT_EQ(0, child_finish(&c));
 }
 
+/*
+ * The batch backend hands over a call's records as runs, which end at a
+ * name only the text gives, at a record that fails, at the end of the
+ * call, and skip what VMAQ_ANON drops: calls of 1, 2, 3 and 33 records
+ * put those ends everywhere. 80 VMAs of one file in a row make calls
+ * whose every record VMAQ_ANON drops.
+ */
+static int setup_runs(void *arg)
+{
+	char p[512];
+	char *f;
+	int fd, i;
+
+	if (setup_odd_names(arg))
+		return -1;
+	snprintf(p, sizeof(p), "%s/run", (const char *)arg);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, 80 * pg))
+		return -1;
+	f = mmap(NULL, 80 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f == MAP_FAILED)
+		return -1;
+	close(fd);
+	for (i = 0; i < 80; i += 2)
+		if (mprotect(f + (size_t)i * pg, pg, PROT_READ | PROT_EXEC))
+			return -1;
+	return 0;
+}
+
+/* The lines of @text for anonymous VMAs (device 00:00, inode 0). */
+static char *anon_lines(const char *text)
+{
+	char *out = malloc(strlen(text) + 1), *o = out;
+	const char *l = text;
+
+	while (out && *l) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l + 1) : strlen(l);
+		unsigned int maj, min;
+		unsigned long ino;
+
+		if (sscanf(l, "%*s %*s %*s %x:%x %lu", &maj, &min, &ino) == 3 &&
+		    !maj && !min && !ino) {
+			memcpy(o, l, n);
+			o += n;
+		}
+		l += n;
+	}
+	if (out)
+		*o = '\0';
+	return out;
+}
+
+TEST_F(be, runs_of_records_end_anywhere)
+{
+	static const uint32_t caps[] = { 1, 2, 3, 33, 0 };
+	struct test_child c;
+	struct vmaq_proc *p;
+	char *text, *want, *mine;
+	size_t i;
+	int err;
+
+	ASSERT_EQ(0, child_start(&c, setup_runs, self->dir));
+	text = maps_text(c.pid, NULL);
+	ASSERT_NE(NULL, text);
+	want = anon_lines(text);
+	ASSERT_NE(NULL, want);
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		vmaq_batch_test_cap(caps[i]);
+		TH_LOG("%u records a call", caps[i]);
+		expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
+		mine = render_map_flags(p, VMAQ_NAME | VMAQ_ANON, &err, NULL);
+		ASSERT_EQ(0, err);
+		EXPECT_STREQ(want, mine);
+		free(mine);
+		mine = render_snapshot(p, VMAQ_NAME | VMAQ_ANON, &err);
+		ASSERT_EQ(0, err);
+		EXPECT_STREQ(want, mine);
+		free(mine);
+	}
+	vmaq_batch_test_cap(0);
+	vmaq_close(p);
+	free(want);
+	free(text);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
 static int count_in_text(const char *needle)
 {
 	size_t len;
