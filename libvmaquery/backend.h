@@ -112,14 +112,12 @@ static inline void vmaq_vma_finish(struct vmaq_vma *v, unsigned int flags,
 		v->kind = VMAQ_KIND_UNKNOWN;
 		return;
 	}
-	if (!v->name) {
+	if (!v->name)
 		v->name_len = 0;
-		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
-	} else if (v->name[0] != '[') {
-		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
-	} else {
+	if (v->name && v->name[0] == '[')
 		v->kind = vmaq_bracket_kind(v);
-	}
+	else
+		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
 	if (deleted < 0)
 		deleted = vmaq_deleted_name(v);
 	if (deleted && (v->flags & VMAQ_FILE))

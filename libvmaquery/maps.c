@@ -19,8 +19,6 @@
 
 #include "backend.h"
 
-#define DELETED_SUFFIX " (deleted)"
-
 ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off)
 {
 	ssize_t n;
@@ -248,13 +246,11 @@ static int memo_keep(struct vmaq_deleted_memo *d, const struct vmaq_vma *v,
 int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
 			    const struct vmaq_vma *v)
 {
-	size_t n = sizeof(DELETED_SUFFIX) - 1;
 	struct stat st;
 	int answer;
 
 	(void)m;
-	if (!v->name || !(v->flags & VMAQ_FILE) || v->name_len < n ||
-	    memcmp(v->name + v->name_len - n, DELETED_SUFFIX, n))
+	if (!vmaq_deleted_name(v))
 		return 0;
 	/*
 	 * The kernel adds the suffix to an unlinked file's path; a file may

@@ -88,9 +88,33 @@ void vmaq_table_hint(struct vmaq_table *t, size_t records)
 	t->ahint = records < 64 ? 128 * t->hint : 0;
 }
 
+/*
+ * The name and build ID @v points at, copied into the arena: @v then
+ * holds their ARENA_REF()s (see vmaq_table_finish()).
+ */
+static int keep_strings(struct vmaq_table *t, struct vmaq_vma *v)
+{
+	size_t off;
+	int err;
+
+	if (v->name) {
+		err = arena_put(t, v->name, (size_t)v->name_len + 1, &off);
+		if (err)
+			return err;
+		v->name = ARENA_REF(off);
+	}
+	if (v->build_id) {
+		err = arena_put(t, v->build_id, v->build_id_size, &off);
+		if (err)
+			return err;
+		v->build_id = ARENA_REF(off);
+	}
+	return 0;
+}
+
 int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 {
-	size_t i = t->n, off;
+	size_t i = t->n;
 	int err;
 
 	if (t->n == t->cap) {
@@ -99,20 +123,9 @@ int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 			return err;
 	}
 	t->v[i] = *vma;
-	t->v[i].name = NULL;
-	t->v[i].build_id = NULL;
-	if (vma->name) {
-		err = arena_put(t, vma->name, (size_t)vma->name_len + 1, &off);
-		if (err)
-			return err;
-		t->v[i].name = ARENA_REF(off);
-	}
-	if (vma->build_id) {
-		err = arena_put(t, vma->build_id, vma->build_id_size, &off);
-		if (err)
-			return err;
-		t->v[i].build_id = ARENA_REF(off);
-	}
+	err = keep_strings(t, &t->v[i]);
+	if (err)
+		return err;
 	t->n++;
 	return 0;
 }
@@ -202,7 +215,7 @@ static int table_keep(void *ctx, struct vmaq_vma *v, size_t n)
 {
 	struct table_sink *ts = ctx;
 	struct vmaq_table *t = ts->t;
-	size_t off, i;
+	size_t i;
 	int err;
 
 	for (i = 0; i < n; i++, v++) {
@@ -210,18 +223,9 @@ static int table_keep(void *ctx, struct vmaq_vma *v, size_t n)
 		if (v->start < ts->end)
 			return -EAGAIN;
 		ts->end = v->end;
-		if (v->name) {
-			err = arena_put(t, v->name, (size_t)v->name_len + 1, &off);
-			if (err)
-				return err;
-			v->name = ARENA_REF(off);
-		}
-		if (v->build_id) {
-			err = arena_put(t, v->build_id, v->build_id_size, &off);
-			if (err)
-				return err;
-			v->build_id = ARENA_REF(off);
-		}
+		err = keep_strings(t, v);
+		if (err)
+			return err;
 		t->n++;
 	}
 	return 0;
