@@ -21,11 +21,18 @@
  *
  * Each sample times a loop long enough to leave clock granularity out
  * (about 2 ms); the ways of one operation take turns sample by sample,
- * so that drift of the machine lands on all of them. Times are medians;
+ * each round starting with the next, so that drift of the machine and
+ * what one way leaves in caches land on all of them. Times are medians;
  * what matters is the ratios. The last table is the library's automatic
  * choice against the fastest raw way and against the text parser.
  *
  * Usage: libbench [-v VMAS] [-f FILES] [-a ADDRS] [-d DISTINCT] [-r REPS]
+ *                 [-p OP:WAY:COUNT]
+ *
+ * -p runs one operation one way COUNT times and prints nothing else, for
+ * a profiler or an instruction counter (valgrind --tool=callgrind);
+ * WAY is a name of the RESULT lines (fgets, raw-query, raw-batch, auto,
+ * batch, query, text).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -401,6 +408,39 @@ static double sample(struct bench *b, enum op op, enum way w, int loops)
 	return (now_us() - t0) / loops;
 }
 
+static const char *way_key(enum way w)
+{
+	if (w == FGETS)
+		return "fgets";
+	if (w == RAW_QUERY)
+		return "raw-query";
+	if (w == RAW_BATCH)
+		return "raw-batch";
+	return vmaq_backend_name(way_backend[w]) ?: "auto";
+}
+
+/* -p OP:WAY:COUNT: the operation and way by name; false if unknown. */
+static bool parse_profile(const char *arg, int *op, int *way, long *count)
+{
+	const char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char *end;
+
+	if (!c2)
+		return false;
+	*op = *way = -1;
+	for (int i = 0; i < NOPS; i++)
+		if (strlen(op_names[i]) == (size_t)(c1 - arg) &&
+		    !strncmp(arg, op_names[i], (size_t)(c1 - arg)))
+			*op = i;
+	for (int i = 0; i < NWAYS; i++)
+		if (strlen(way_key(i)) == (size_t)(c2 - c1 - 1) &&
+		    !strncmp(c1 + 1, way_key(i), (size_t)(c2 - c1 - 1)))
+			*way = i;
+	errno = 0;
+	*count = strtol(c2 + 1, &end, 10);
+	return *op >= 0 && *way >= 0 && !errno && *end == '\0' && *count > 0;
+}
+
 static uint64_t *random_addrs(uint64_t base, size_t n, int span)
 {
 	uint64_t *a = malloc(n * sizeof(*a));
@@ -416,22 +456,29 @@ int main(int argc, char **argv)
 {
 	int nanon = 10000, nfile = -1, naddrs = 4400, distinct = 700, reps = 15, opt;
 	double us[NOPS][NWAYS], t[NWAYS][MAX_REPS];
+	int prof_op = -1, prof_way = -1;
+	long prof_count = 0;
 	unsigned int mask = 0;
 	struct bench b = { 0 };
 	uint64_t base;
 	char path[64];
 	int st;
 
-	while ((opt = getopt(argc, argv, "v:f:a:d:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "v:f:a:d:r:p:")) != -1) {
 		switch (opt) {
 		case 'v': nanon = atoi(optarg); break;
 		case 'f': nfile = atoi(optarg); break;
 		case 'a': naddrs = atoi(optarg); break;
 		case 'd': distinct = atoi(optarg); break;
 		case 'r': reps = atoi(optarg); break;
+		case 'p':
+			if (parse_profile(optarg, &prof_op, &prof_way, &prof_count))
+				break;
+			fprintf(stderr, "libbench: -p OP:WAY:COUNT, e.g. lookup-8:auto:1000\n");
+			return 2;
 		default:
-			fprintf(stderr, "usage: %s [-v VMAS] [-f FILES] [-a ADDRS] [-d DISTINCT] [-r REPS]\n",
-				argv[0]);
+			fprintf(stderr, "usage: %s [-v VMAS] [-f FILES] [-a ADDRS] [-d DISTINCT] [-r REPS] "
+				"[-p OP:WAY:COUNT]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -483,6 +530,15 @@ int main(int argc, char **argv)
 	}
 	if (!b.lib[LIB_AUTO])
 		die("vmaq_open");
+	if (prof_op >= 0) {
+		if (!way_offered(&b, prof_way)) {
+			fprintf(stderr, "libbench: %s: not offered here\n", way_key(prof_way));
+			return 1;
+		}
+		for (long i = 0; i < prof_count; i++)
+			run_way(&b, prof_op, prof_way);
+		goto out;
+	}
 
 	printf("libbench: a process with %d anonymous and %d file VMAs; symbolize: %d addresses over %d VMAs; "
 	       "median of %d samples; auto is the %s backend\n",
@@ -500,10 +556,17 @@ int main(int argc, char **argv)
 			one = sample(&b, op, w, 1);
 			loops[w] = one >= SAMPLE_US ? 1 : (int)(SAMPLE_US / (one > 0.05 ? one : 0.05));
 		}
+		/*
+		 * Each round starts one way later: what a way leaves behind
+		 * (caches, the emulator's TLB) falls on each of the others.
+		 */
 		for (int r = 0; r < reps; r++)
-			for (int w = 0; w < NWAYS; w++)
+			for (int j = 0; j < NWAYS; j++) {
+				int w = (j + r) % NWAYS;
+
 				if (way_offered(&b, w))
 					t[w][r] = sample(&b, op, w, loops[w]);
+			}
 		printf("\n%-34s %12s %9s\n", op_names[op], "time (us)", "vs fgets");
 		for (int w = 0; w < NWAYS; w++) {
 			us[op][w] = -1;
@@ -512,10 +575,7 @@ int main(int argc, char **argv)
 			us[op][w] = median(t[w], reps);
 			printf("%-34s %12.2f %8.2fx\n", way_names[w], us[op][w],
 			       us[op][FGETS] / us[op][w]);
-			printf("RESULT op=%s way=%s us=%.3f\n", op_names[op],
-			       w == FGETS ? "fgets" : w == RAW_QUERY ? "raw-query" :
-			       w == RAW_BATCH ? "raw-batch" : vmaq_backend_name(way_backend[w]) ?
-			       vmaq_backend_name(way_backend[w]) : "auto",
+			printf("RESULT op=%s way=%s us=%.3f\n", op_names[op], way_key(w),
 			       us[op][w]);
 		}
 	}
@@ -541,6 +601,7 @@ int main(int argc, char **argv)
 		       op_names[op], best == FGETS ? "fgets" : best == RAW_QUERY ? "raw-query" : "raw-batch",
 		       us[op][best], us[op][FGETS], us[op][LIB_AUTO], ok ? "ok" : "slower");
 	}
+out:
 	for (int w = LIB_AUTO; w < NWAYS; w++)
 		vmaq_close(b.lib[w]);
 	close(b.fd);
