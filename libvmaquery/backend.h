@@ -73,7 +73,12 @@ void vmaq_rec_init_buf(struct vmaq_rec *rec, char *buf, size_t size);
 int vmaq_buf_grow(void **p, bool *borrowed, size_t keep, size_t size);
 void vmaq_rec_fini(struct vmaq_rec *rec);
 /* Room for a name of @len bytes and its NUL in rec->name. */
-int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len);
+int vmaq_rec_grow(struct vmaq_rec *rec, size_t len);
+/* Inline: every ioctl of a walk asks, and the room is nearly always there. */
+static inline int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
+{
+	return len < rec->name_cap ? 0 : vmaq_rec_grow(rec, len);
+}
 /* rec->vma.name becomes a copy of @s (@len bytes, no NUL in them). */
 int vmaq_rec_set_name(struct vmaq_rec *rec, const char *s, size_t len);
 /* The same from the text's form, "\012" meaning a newline. */
@@ -82,16 +87,19 @@ int vmaq_rec_copy(struct vmaq_rec *dst, const struct vmaq_rec *src);
 bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags);
 /*
  * The PROCMAP_QUERY_* filters both ioctls apply for VMAQ_READ ...
- * VMAQ_FILE; VMAQ_ANON has none and is the caller's to check.
+ * VMAQ_FILE; VMAQ_ANON has none and is the caller's to check. The
+ * permission bits are the same (backend_query.c asserts it).
  */
-uint64_t vmaq_kernel_filters(unsigned int flags);
-/*
- * What every backend does to a record before handing it out: its size,
- * name length and kind, VMAQ_DELETED (@deleted: 1 the backend knows the
- * file is unlinked, 0 it knows it is not, -1 the name's " (deleted)"
- * decides), and no name unless VMAQ_NAME was asked for.
- */
-void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted);
+#define VMAQ_KERNEL_FILE_FILTER 0x20u	/* PROCMAP_QUERY_FILE_BACKED_VMA */
+
+static inline uint64_t vmaq_kernel_filters(unsigned int flags)
+{
+	uint64_t k = flags & (VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED);
+
+	if (flags & VMAQ_FILE)
+		k |= VMAQ_KERNEL_FILE_FILTER;
+	return k;
+}
 uint32_t vmaq_bracket_kind(const struct vmaq_vma *v);
 bool vmaq_deleted_name(const struct vmaq_vma *v);
 
@@ -122,6 +130,18 @@ static inline void vmaq_vma_finish(struct vmaq_vma *v, unsigned int flags,
 		deleted = vmaq_deleted_name(v);
 	if (deleted && (v->flags & VMAQ_FILE))
 		v->flags |= VMAQ_DELETED;
+}
+
+/*
+ * What every backend does to a record before handing it out: its size,
+ * name length and kind, VMAQ_DELETED (@deleted: 1 the backend knows the
+ * file is unlinked, 0 it knows it is not, -1 the name's " (deleted)"
+ * decides), and no name unless VMAQ_NAME was asked for.
+ */
+static inline void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags,
+				   int deleted)
+{
+	vmaq_vma_finish(&rec->vma, flags, deleted);
 }
 
 /*

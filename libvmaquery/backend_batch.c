@@ -478,6 +478,48 @@ static bool walk_past_end(const struct batch_walk *bw, uint64_t addr)
 	return bw->valid && bw->cursor == UINT64_MAX && addr >= bw->cursor;
 }
 
+/*
+ * fill_vma() for the records most of a run is made of: no flag from the
+ * kernel, no build ID asked for, and the name (if any) lent from the
+ * call's string area. False for any record it does not finish (a name
+ * that is not a whole string there, a file without a name, a file name
+ * ending in ')', which may be " (deleted)"): fill_vma() does those.
+ */
+static inline __attribute__((always_inline)) bool
+fill_plain(struct vmaq_vma *v, const struct procmap_vma_record *r,
+	   const char *strs, uint32_t strs_len, unsigned int flags)
+{
+	uint32_t len = r->name_size - 1;
+	const char *name;
+
+	VMAQ_VMA_FROM_KERNEL(v, r);
+	v->size = (uint32_t)sizeof(*v);
+	v->build_id = NULL;
+	v->build_id_size = 0;
+	v->name = NULL;
+	v->name_len = 0;
+	if (!(flags & VMAQ_NAME)) {
+		v->kind = VMAQ_KIND_UNKNOWN;
+		return true;
+	}
+	if (r->name_size <= 1) {
+		v->kind = VMAQ_KIND_ANON;
+		return !(v->flags & VMAQ_FILE);
+	}
+	if (r->name_off >= strs_len || r->name_size > strs_len - r->name_off)
+		return false;
+	name = strs + r->name_off;
+	if (name[len] || ((v->flags & VMAQ_FILE) && name[len - 1] == ')'))
+		return false;
+	v->name = name;
+	v->name_len = len;
+	if (name[0] == '[')
+		v->kind = vmaq_bracket_kind(v);
+	else
+		v->kind = v->flags & VMAQ_FILE ? VMAQ_KIND_FILE : VMAQ_KIND_ANON;
+	return true;
+}
+
 static int batch_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct batch_walk *bw = w->priv;
@@ -528,42 +570,58 @@ static int convert_many(struct vmaq_walk *w, const struct vmaq_scan_sink *sink,
 {
 	struct batch_walk *bw = w->priv;
 	const struct procmap_vma_record *r = bw->bufs->recs;
+	const char *strs = bw->bufs->strs;
+	uint32_t pos = bw->pos, n = bw->n, strs_len = bw->strs_len;
+	unsigned int flags = w->flags;
+	/* runs of plain records: see fill_plain() */
+	bool plain = w->lend && !bw->text_names &&
+		     !(flags & (VMAQ_ANON | VMAQ_BUILD_ID));
 	size_t room, k = 0;
 	struct vmaq_vma *v;
 	bool own = false;
-	int err;
+	int err = 0;
 
-	v = sink->room(sink->ctx, bw->n - bw->pos, &room);
+	v = sink->room(sink->ctx, n - pos, &room);
 	if (!v)
 		return -ENOMEM;
-	while (bw->pos < bw->n && k < room && !own) {
-		const struct procmap_vma_record *x = &r[bw->pos];
+	while (pos < n && k < room && !own) {
+		const struct procmap_vma_record *x = &r[pos];
 
-		/* as in batch_next() */
-		if (x->rec_flags & PROCMAP_VMA_CLIPPED) {
-			if (k)
-				break;
-			return -EAGAIN;
-		}
-		if (!anon_ok(x, w->flags)) {
-			bw->pos++;
+		if (plain && !x->rec_flags &&
+		    fill_plain(&v[k], x, strs, strs_len, flags)) {
+			pos++;
+			k++;
 			continue;
 		}
-		err = fill_vma(w, w->flags, &v[k], rec, x, bw->bufs->strs,
-			       bw->strs_len, bw->text_names);
+		/* as in batch_next() */
+		if (x->rec_flags & PROCMAP_VMA_CLIPPED) {
+			if (!k)
+				err = -EAGAIN;
+			break;
+		}
+		if (!anon_ok(x, flags)) {
+			pos++;
+			continue;
+		}
+		err = fill_vma(w, flags, &v[k], rec, x, strs, strs_len,
+			       bw->text_names);
 		/*
 		 * The records before it first, as batch_next() gives them:
 		 * the failed one stays, to fail the next step.
 		 */
-		if (err && k)
+		if (err) {
+			if (k)
+				err = 0;
 			break;
-		if (err)
-			return err;
-		bw->pos++;
+		}
+		pos++;
 		own = (rec->name && v[k].name == rec->name) ||
 		      v[k].build_id == rec->build_id;
 		k++;
 	}
+	bw->pos = pos;
+	if (err)
+		return err;
 	if (k) {
 		err = sink->put(sink->ctx, v, k);
 		if (err)

@@ -21,7 +21,8 @@
 _Static_assert(PROCMAP_QUERY_VMA_READABLE == VMAQ_READ &&
 	       PROCMAP_QUERY_VMA_WRITABLE == VMAQ_WRITE &&
 	       PROCMAP_QUERY_VMA_EXECUTABLE == VMAQ_EXEC &&
-	       PROCMAP_QUERY_VMA_SHARED == VMAQ_SHARED,
+	       PROCMAP_QUERY_VMA_SHARED == VMAQ_SHARED &&
+	       PROCMAP_QUERY_FILE_BACKED_VMA == VMAQ_KERNEL_FILE_FILTER,
 	       "flag bits are copied as they are");
 
 /* Where user space ends, for any task the library can be running with. */
@@ -75,7 +76,8 @@ static int query_alive(struct vmaq_maps *m, void *be)
 	return q < 0 ? q : 0;
 }
 
-static void fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
+static inline __attribute__((always_inline)) void
+fill_from_query(struct vmaq_rec *rec, const struct procmap_query *q)
 {
 	struct vmaq_vma *v = &rec->vma;
 
@@ -165,8 +167,8 @@ static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
  * The first VMA matching w->flags with end > @addr (@next), or the one
  * covering @addr if it matches.
  */
-static int query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec,
-		    bool next)
+static inline __attribute__((always_inline)) int
+query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
 {
 	struct procmap_query q;
 	uint64_t kflags = (next ? PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0) |

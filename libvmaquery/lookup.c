@@ -30,13 +30,16 @@ struct vmaq_lookup {
 	size_t count;
 	/*
 	 * Per address: record index or UNMAPPED. A small lookup's records
-	 * and names follow, in the same allocation: a profiler resolving a
-	 * handful of addresses should pay for the ioctls, not for malloc().
+	 * follow, in the same allocation, and its names get one of their
+	 * own if there are any: a profiler resolving a handful of addresses
+	 * should pay for the ioctls, not for malloc(). (glibc serves blocks
+	 * of up to about 1 KiB from a per-thread cache, 8 records and their
+	 * indexes among them, larger ones at several times the cost.)
 	 */
 	uint32_t idx[];
 };
 
-/* Room for names in a small lookup's own allocation, a record. */
+/* The first room for a small lookup's names, a record. */
 #define SMALL_NAME_ROOM 128
 
 /*
@@ -222,16 +225,15 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	vsmall = sizeof(*l) + count * sizeof(l->idx[0]);
 	vsmall = (vsmall + _Alignof(struct vmaq_vma) - 1) &
 		 ~(_Alignof(struct vmaq_vma) - 1);
-	l = malloc(vsmall + nsmall * (sizeof(struct vmaq_vma) + SMALL_NAME_ROOM));
+	l = malloc(vsmall + nsmall * sizeof(struct vmaq_vma));
 	if (!l)
 		return vmaq_err(-ENOMEM);
 	memset(&l->t, 0, sizeof(l->t));
 	l->count = count;
 	if (nsmall) {
-		struct vmaq_vma *v = (struct vmaq_vma *)((char *)l + vsmall);
-
-		vmaq_table_use(&l->t, v, nsmall, (char *)(v + nsmall),
-			       nsmall * SMALL_NAME_ROOM);
+		vmaq_table_use(&l->t, (struct vmaq_vma *)((char *)l + vsmall),
+			       nsmall, NULL, 0);
+		l->t.ahint = nsmall * SMALL_NAME_ROOM;
 	} else {
 		vmaq_table_hint(&l->t, SMALL_LOOKUP);
 	}
@@ -259,7 +261,6 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 		err = resolve(l, proc, order, count, flags, VMAQ_OP_LOOKUP);
 	if (err)
 		goto fail;
-	vmaq_table_finish(&l->t);
 	if (order != small_order)
 		free(order);
 	*lookupp = l;

@@ -33,13 +33,11 @@ void vmaq_rec_fini(struct vmaq_rec *rec)
 	vmaq_rec_init(rec);
 }
 
-int vmaq_rec_reserve(struct vmaq_rec *rec, size_t len)
+int vmaq_rec_grow(struct vmaq_rec *rec, size_t len)
 {
 	size_t cap;
 	void *n;
 
-	if (len < rec->name_cap)
-		return 0;
 	if (len >= VMAQ_LINE_MAX)
 		return -ENAMETOOLONG;
 	/* one allocation holds any name the ioctls return */
@@ -127,23 +125,6 @@ bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags)
 	return true;
 }
 
-uint64_t vmaq_kernel_filters(unsigned int flags)
-{
-	uint64_t k = 0;
-
-	if (flags & VMAQ_READ)
-		k |= PROCMAP_QUERY_VMA_READABLE;
-	if (flags & VMAQ_WRITE)
-		k |= PROCMAP_QUERY_VMA_WRITABLE;
-	if (flags & VMAQ_EXEC)
-		k |= PROCMAP_QUERY_VMA_EXECUTABLE;
-	if (flags & VMAQ_SHARED)
-		k |= PROCMAP_QUERY_VMA_SHARED;
-	if (flags & VMAQ_FILE)
-		k |= PROCMAP_QUERY_FILE_BACKED_VMA;
-	return k;
-}
-
 static bool is(const struct vmaq_vma *v, const char *s)
 {
 	return !strcmp(v->name, s);
@@ -181,9 +162,4 @@ bool vmaq_deleted_name(const struct vmaq_vma *v)
 
 	return v->name && (v->flags & VMAQ_FILE) && v->name_len >= n &&
 	       !memcmp(v->name + v->name_len - n, DELETED_SUFFIX, n);
-}
-
-void vmaq_rec_finish(struct vmaq_rec *rec, unsigned int flags, int deleted)
-{
-	vmaq_vma_finish(&rec->vma, flags, deleted);
 }

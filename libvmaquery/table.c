@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Record tables: the compact storage behind vmaq_lookup() and snapshots.
- * Records sit in one array and their names and build IDs in one arena;
- * pointers into the arena are set once the table is complete, because
- * the arena moves while it grows.
+ * Records sit in one array and their names and build IDs in one arena,
+ * which they point into (arena_moved() keeps them so when it grows).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +10,6 @@
 
 #include "table.h"
 
-/*
- * Until a table is finished, a record's name and build_id hold the
- * offset of their bytes in the arena, plus one (NULL: none): the arena
- * moves while it grows, and a second array of offsets would cost two
- * more allocations a table, which small lookups notice.
- */
-#define ARENA_REF(off) ((void *)(uintptr_t)((off) + 1))
-#define ARENA_OFF(p) ((size_t)(uintptr_t)(p) - 1)
 /* walks of a map that keeps changing under them, before EAGAIN */
 #define VMAQ_TABLE_TRIES 8
 
@@ -31,13 +22,37 @@ void vmaq_table_free(struct vmaq_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * The arena moved from @old: the names and build IDs of the records kept
+ * so far, which point into it, move with it. A table that starts the
+ * size of the handle's last read seldom grows; a pass over the records
+ * each time it does costs less than one at the end of every read.
+ */
+static void arena_moved(struct vmaq_table *t, uintptr_t old)
+{
+	uintptr_t now = (uintptr_t)t->arena;
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct vmaq_vma *v = &t->v[i];
+
+		if (v->name)
+			v->name = (const char *)((uintptr_t)v->name - old + now);
+		if (v->build_id)
+			v->build_id = (const unsigned char *)
+				      ((uintptr_t)v->build_id - old + now);
+	}
+}
+
+/* A copy of @len bytes at @data in the arena: *@copy. */
 static int arena_put(struct vmaq_table *t, const void *data, size_t len,
-		     size_t *off)
+		     void **copy)
 {
 	if (len > SIZE_MAX / 2 - t->alen)
 		return -ENOMEM;
 	if (t->alen + len > t->acap) {
 		size_t ncap = t->acap ? t->acap : t->ahint ? t->ahint : 4096;
+		uintptr_t old = (uintptr_t)t->arena;
 		void *n;
 
 		while (ncap < t->alen + len)
@@ -47,9 +62,11 @@ static int arena_put(struct vmaq_table *t, const void *data, size_t len,
 			return -ENOMEM;
 		t->arena = n;
 		t->acap = ncap;
+		if (old && (uintptr_t)n != old)
+			arena_moved(t, old);
 	}
-	memcpy(t->arena + t->alen, data, len);
-	*off = t->alen;
+	*copy = t->arena + t->alen;
+	memcpy(*copy, data, len);
 	t->alen += len;
 	return 0;
 }
@@ -78,7 +95,7 @@ void vmaq_table_use(struct vmaq_table *t, struct vmaq_vma *v, size_t nv,
 	t->borrowed_v = true;
 	t->arena = arena;
 	t->acap = na;
-	t->borrowed_arena = true;
+	t->borrowed_arena = arena != NULL;
 }
 
 void vmaq_table_hint(struct vmaq_table *t, size_t records)
@@ -90,24 +107,25 @@ void vmaq_table_hint(struct vmaq_table *t, size_t records)
 
 /*
  * The name and build ID @v points at, copied into the arena: @v then
- * holds their ARENA_REF()s (see vmaq_table_finish()).
+ * points at the copies.
  */
-static int keep_strings(struct vmaq_table *t, struct vmaq_vma *v)
+static inline __attribute__((always_inline)) int
+keep_strings(struct vmaq_table *t, struct vmaq_vma *v)
 {
-	size_t off;
+	void *copy;
 	int err;
 
 	if (v->name) {
-		err = arena_put(t, v->name, (size_t)v->name_len + 1, &off);
+		err = arena_put(t, v->name, (size_t)v->name_len + 1, &copy);
 		if (err)
 			return err;
-		v->name = ARENA_REF(off);
+		v->name = copy;
 	}
 	if (v->build_id) {
-		err = arena_put(t, v->build_id, v->build_id_size, &off);
+		err = arena_put(t, v->build_id, v->build_id_size, &copy);
 		if (err)
 			return err;
-		v->build_id = ARENA_REF(off);
+		v->build_id = copy;
 	}
 	return 0;
 }
@@ -128,19 +146,6 @@ int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma)
 		return err;
 	t->n++;
 	return 0;
-}
-
-void vmaq_table_finish(struct vmaq_table *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++) {
-		if (t->v[i].name)
-			t->v[i].name = t->arena + ARENA_OFF(t->v[i].name);
-		if (t->v[i].build_id)
-			t->v[i].build_id = (const unsigned char *)t->arena +
-					   ARENA_OFF(t->v[i].build_id);
-	}
 }
 
 /* Index of the VMA covering addr in a table sorted by address, or -1. */
@@ -335,6 +340,5 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		if (warm && t0)
 			vmaq_scan_seen(proc, ops, flags, t->n, cpu_ns() - t0);
 	}
-	vmaq_table_finish(t);
 	return 0;
 }

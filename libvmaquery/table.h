@@ -20,13 +20,13 @@ struct vmaq_table {
 void vmaq_table_hint(struct vmaq_table *t, size_t records);
 /*
  * Start with the caller's @v (room for @nv records) and @arena (@na
- * bytes), which outlive the table: a small lookup keeps them in its own
+ * bytes, or NULL: the arena is allocated when first needed), which
+ * outlive the table: a small lookup keeps its records in its own
  * allocation. The table moves to the heap only if it outgrows them.
  */
 void vmaq_table_use(struct vmaq_table *t, struct vmaq_vma *v, size_t nv,
 		    char *arena, size_t na);
 int vmaq_table_add(struct vmaq_table *t, const struct vmaq_vma *vma);
-void vmaq_table_finish(struct vmaq_table *t);
 void vmaq_table_free(struct vmaq_table *t);
 ssize_t vmaq_table_search(const struct vmaq_table *t, uint64_t addr);
 int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
