@@ -48,6 +48,23 @@ enum vmaq_op {
 
 #define VMAQ_NR_BACKENDS (VMAQ_BACKEND_TEXT + 1)
 
+/* Readers of whole maps that measure what each way costs them. */
+enum vmaq_reader {
+	VMAQ_READER_TABLE,	/* snapshots, caches: vmaq_table_read() */
+	VMAQ_READER_ITER,	/* iterators of everything, past the switch */
+	VMAQ_NR_READERS,
+};
+
+struct vmaq_scan_class {
+	/*
+	 * ns of the reading thread's CPU time a VMA, 0 until measured
+	 * ([0]: op[SCAN], [1]: op[WALK]), and how many reads measured it
+	 */
+	uint32_t cost[2];
+	uint32_t count[2];
+	uint32_t decisions;	/* reads of the class that chose a way */
+};
+
 /*
  * A handle. Everything but refs and cur is set before anyone else sees
  * it and never changes. Its iterators and snapshots each hold a
@@ -65,16 +82,15 @@ struct vmaq_proc {
 	struct vmaq_rec cur;	/* what vmaq_find() returns: the handle's own */
 	/*
 	 * Where SCAN has a backend of its own (the text, beside
-	 * PROCMAP_QUERY for WALK), per class of whole-map read ([0]: without
-	 * names, [1]: with VMAQ_NAME): what a VMA costs each way ([0]:
-	 * op[SCAN], [1]: op[WALK]; ns of the reading thread's CPU time, 0
-	 * until measured), how many reads each way measured, and how many
-	 * reads of the class chose a way. Atomic: the snapshots of one
-	 * handle may be read in several threads.
+	 * PROCMAP_QUERY for WALK), per kind of reader (tables, iterators:
+	 * an iterator's figure includes its caller's time between steps, so
+	 * the two are never mixed) and class of whole-map read ([0]: without
+	 * names, [1]: with VMAQ_NAME): what a VMA costs each way, how many
+	 * reads measured it, how many chose a way (struct vmaq_scan_class).
+	 * Atomic: the snapshots and iterators of one handle may be used in
+	 * several threads.
 	 */
-	uint32_t scan_cost[2][2];
-	uint32_t scan_count[2][2];
-	uint32_t scan_decisions[2];
+	struct vmaq_scan_class scan[VMAQ_NR_READERS][2];
 	/* the last unfiltered table read's records and arena bytes, atomic */
 	size_t last_scan_n, last_scan_alen;
 };
@@ -98,11 +114,22 @@ int vmaq_walk_init_ops(struct vmaq_walk *w, struct vmaq_proc *proc,
 		       const struct vmaq_backend_ops *ops, enum vmaq_op op,
 		       unsigned int flags);
 /*
- * A complete table read of every VMA (@flags: VMAQ_NAME or nothing) by
- * @ops found @vmas of them in @ns of CPU time: what the next go by.
+ * A complete read of every VMA (@flags: VMAQ_NAME or nothing) by @ops,
+ * of @vmas of them in @ns of CPU time, by a reader of @kind: what the
+ * next ones go by.
  */
-void vmaq_scan_seen(struct vmaq_proc *proc, const struct vmaq_backend_ops *ops,
-		    unsigned int flags, size_t vmas, uint64_t ns);
+void vmaq_scan_seen(struct vmaq_proc *proc, enum vmaq_reader kind,
+		    const struct vmaq_backend_ops *ops, unsigned int flags,
+		    size_t vmas, uint64_t ns);
+/* The calling thread's CPU time in ns, user and system; 0 if unknown. */
+uint64_t vmaq_cpu_ns(void);
+/*
+ * Records an iterator of everything hands out before it may go on by
+ * op[SCAN] (see proc.c).
+ */
+#define VMAQ_ITER_SWITCH_AT 16
+/* The fewest records past that point whose cost an iterator measures. */
+#define VMAQ_ITER_MEASURE_MIN 16
 /* Every this many reads of a class, one goes the way measured slower. */
 #define VMAQ_SCAN_PROBE 16
 
@@ -118,14 +145,16 @@ int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen);
 /* Tests only: the backend a walk of @op with @flags would use now. */
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags);
+/* Tests only: the backend an iterator's walk goes by now. */
+enum vmaq_backend vmaq_iter_walk_backend(const struct vmaq_iter *it);
 /*
  * Tests only: a class's costs and counts ([0]: op[SCAN], [1]: op[WALK]),
  * and costs to go by instead.
  */
-void vmaq_proc_scan_stats(struct vmaq_proc *proc, bool names, uint32_t cost[2],
-			  uint32_t count[2]);
-void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, bool names,
-			      uint32_t scan, uint32_t walk);
+void vmaq_proc_scan_stats(struct vmaq_proc *proc, enum vmaq_reader kind,
+			  bool names, uint32_t cost[2], uint32_t count[2]);
+void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, enum vmaq_reader kind,
+			      bool names, uint32_t scan, uint32_t walk);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 

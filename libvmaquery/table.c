@@ -6,10 +6,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "table.h"
 
+/*
+ * Tables of fewer VMAs measure nothing: the calls, not the VMAs, would
+ * make their time (see vmaq_scan_seen()).
+ */
+#define TABLE_MEASURE_MIN 256
 /* walks of a map that keeps changing under them, before EAGAIN */
 #define VMAQ_TABLE_TRIES 8
 
@@ -183,19 +187,6 @@ bool vmaq_vma_equal(const struct vmaq_vma *a, const struct vmaq_vma *b)
 }
 
 /*
- * The reading thread's CPU time, user and system: what a read costs,
- * whatever else the machine does while it runs.
- */
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/*
  * A scan's records, written by the backend where they stay: what
  * vmaq_table_add() does, without copying the record.
  */
@@ -307,7 +298,7 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 	const struct vmaq_backend_ops *ops = vmaq_scan_ops(proc, flags);
 	bool whole = !(flags & VMAQ_FILTER_MASK), warm = t->cap || t->hint;
 	struct vmaq_rec rec;
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = vmaq_cpu_ns();
 	int err, tries = 0;
 
 	/*
@@ -337,8 +328,9 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		__atomic_store_n(&proc->last_scan_n, t->n, __ATOMIC_RELAXED);
 		__atomic_store_n(&proc->last_scan_alen, t->alen, __ATOMIC_RELAXED);
 		/* what it cost, the tries that failed included */
-		if (warm && t0)
-			vmaq_scan_seen(proc, ops, flags, t->n, cpu_ns() - t0);
+		if (warm && t0 && t->n >= TABLE_MEASURE_MIN)
+			vmaq_scan_seen(proc, VMAQ_READER_TABLE, ops, flags, t->n,
+				       vmaq_cpu_ns() - t0);
 	}
 	return 0;
 }

@@ -12,10 +12,9 @@
  *                       PROCMAP_QUERY exists it also asks it for page sizes)
  *
  * (An AUTO handle on a PROCMAP_QUERY kernel reads snapshots with no filter
- * but VMAQ_ANON and no build IDs as text or with PROCMAP_QUERY,
- * whichever measured faster on its map: vmaquery(7).) All of them give
- * the same
- * records. Conventions, for every function:
+ * but VMAQ_ANON and no build IDs, and iterators with no filter past
+ * their 16th VMA, as text or with PROCMAP_QUERY, whichever measured
+ * faster on its map: vmaquery(7).) All of them give the same records. Conventions, for every function:
  *   - functions returning int return 0 (or a count) on success and a
  *     negative errno on failure, and also set errno to the positive value;
  *   - functions returning a pointer return NULL on failure with errno set;

@@ -409,12 +409,12 @@ static int snapshot_way(struct __test_metadata *_metadata,
 	size_t n;
 	int way;
 
-	vmaq_proc_scan_stats(p, names, cost, before);
-	vmaq_proc_scan_stats(p, !names, cost, other);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, names, cost, before);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, !names, cost, other);
 	n = expect_same_snapshots(_metadata, p, q, flags);
 	EXPECT_LT(256u, n);
-	vmaq_proc_scan_stats(p, !names, cost, o2);
-	vmaq_proc_scan_stats(p, names, cost, after);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, !names, cost, o2);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, names, cost, after);
 	/* the other class is left alone */
 	EXPECT_EQ(other[0] + other[1], o2[0] + o2[1]);
 	if (after[0] + after[1] == before[0] + before[1])
@@ -481,7 +481,7 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 			ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
 			vmaq_snapshot_free(s);
 		}
-		vmaq_proc_scan_stats(p, true, cost, count);
+		vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, true, cost, count);
 		EXPECT_EQ(0u, count[0] + count[1]);
 		EXPECT_EQ(scan, vmaq_proc_walk_backend(p, VMAQ_OP_SCAN, VMAQ_NAME));
 		vmaq_close(p);
@@ -507,7 +507,7 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 	/* filtered: no measure of a whole map's cost */
 	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_ANON | VMAQ_NAME, &s));
 	vmaq_snapshot_free(s);
-	vmaq_proc_scan_stats(p, true, cost, count);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, true, cost, count);
 	EXPECT_EQ(2u, count[0] + count[1]);
 	/*
 	 * Costs to go by, far apart: what real reads add to the average
@@ -516,7 +516,8 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 	 * do not measure always the cheaper.
 	 */
 	for (way = 0; way < 2; way++) {
-		vmaq_proc_set_scan_costs(p, true, way ? 2000000000u : 1u,
+		vmaq_proc_set_scan_costs(p, VMAQ_READER_TABLE, true,
+					 way ? 2000000000u : 1u,
 					 way ? 1u : 2000000000u);
 		for (d = 4; d < VMAQ_SCAN_PROBE; d++)
 			EXPECT_EQ(way, snapshot_way(_metadata, p, q, VMAQ_NAME))
@@ -530,7 +531,7 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 		vmaq_snapshot_free(s);
 		EXPECT_EQ(!way, snapshot_way(_metadata, p, q, VMAQ_NAME));
 		EXPECT_EQ(way, snapshot_way(_metadata, p, q, VMAQ_NAME));
-		vmaq_proc_scan_stats(p, true, cost, count);
+		vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, true, cost, count);
 		EXPECT_EQ((uint32_t)VMAQ_SCAN_PROBE, count[0] + count[1]);
 		/* a new handle measures its map again */
 		vmaq_close(p);
@@ -550,6 +551,152 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 	EXPECT_EQ(-1, snapshot_way(_metadata, p, q, VMAQ_NAME));
 	EXPECT_EQ(0, snapshot_way(_metadata, p, q, VMAQ_NAME));
 	EXPECT_EQ(1, snapshot_way(_metadata, p, q, VMAQ_NAME));
+	vmaq_close(q);
+	vmaq_close(p);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+/*
+ * An iterator of @p, and one of @q (a PROCMAP_QUERY handle) beside it,
+ * record by record, to the end or to @stop records (0: no stop): which
+ * way p's measured the rest of its walk (0: the text, 1: PROCMAP_QUERY),
+ * or -1 if it measured nothing. *@later is the backend it went by past
+ * its first VMAQ_ITER_SWITCH_AT records (or at its last, if it had fewer).
+ */
+static int iter_way(struct __test_metadata *_metadata, struct vmaq_proc *p,
+		    struct vmaq_proc *q, unsigned int flags, size_t stop,
+		    enum vmaq_backend *later)
+{
+	bool names = flags & VMAQ_NAME;
+	uint32_t cost[2], before[2], after[2], tb[2], ta[2];
+	const struct vmaq_vma *a, *b;
+	struct vmaq_iter *ia, *ib;
+	size_t n = 0;
+	int ra, rb;
+
+	vmaq_proc_scan_stats(p, VMAQ_READER_ITER, names, cost, before);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, names, cost, tb);
+	EXPECT_EQ(0, vmaq_iter_new(p, flags, &ia));
+	EXPECT_EQ(0, vmaq_iter_new(q, flags, &ib));
+	if (_metadata->exit_code != KSFT_PASS)
+		return -2;
+	/* every iterator starts by PROCMAP_QUERY where the kernel has it */
+	EXPECT_EQ(vmaq_proc_walk_backend(p, VMAQ_OP_WALK, flags),
+		  vmaq_iter_walk_backend(ia));
+	for (;;) {
+		ra = vmaq_iter_next(ia, &a);
+		rb = vmaq_iter_next(ib, &b);
+		EXPECT_EQ(rb, ra) TH_LOG("record %zu", n);
+		if (ra <= 0 || ra != rb || _metadata->exit_code != KSFT_PASS)
+			break;
+		/* the same records before, at and after the switch point */
+		expect_same_record(_metadata, a, b);
+		if (++n <= VMAQ_ITER_SWITCH_AT + 1)
+			*later = vmaq_iter_walk_backend(ia);
+		if (n == stop)
+			break;
+	}
+	if (!stop)
+		EXPECT_EQ(0, ra);
+	vmaq_iter_free(ia);
+	vmaq_iter_free(ib);
+	if (stop) {
+		EXPECT_EQ(stop, n);
+	} else {
+		/* far enough past the switch point to measure */
+		EXPECT_LE(VMAQ_ITER_SWITCH_AT + VMAQ_ITER_MEASURE_MIN, n);
+	}
+	vmaq_proc_scan_stats(p, VMAQ_READER_ITER, names, cost, after);
+	vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, names, cost, ta);
+	/* tables' measures are their own */
+	EXPECT_EQ(tb[0] + tb[1], ta[0] + ta[1]);
+	if (after[0] + after[1] == before[0] + before[1])
+		return -1;
+	EXPECT_EQ(before[0] + before[1] + 1, after[0] + after[1]);
+	return after[0] > before[0] ? 0 : 1;
+}
+
+/*
+ * Iterators of everything, where the kernel has PROCMAP_QUERY and no
+ * batch ioctl, start by PROCMAP_QUERY (cheap to stop early) and, past
+ * VMAQ_ITER_SWITCH_AT records, go on by the text or PROCMAP_QUERY, as
+ * the handle's iterators of their class measured: the text while it is
+ * not measured, then PROCMAP_QUERY once, then the cheaper per VMA,
+ * every sixteenth the other way. An iterator measures the rest of its
+ * walk if it goes to the end; filtered ones neither switch nor measure.
+ * The records are PROCMAP_QUERY's throughout. Elsewhere iterators keep
+ * their one backend.
+ */
+TEST(auto_iterators_go_on_the_way_measured_faster)
+{
+	uint32_t cost[2], count[2];
+	enum vmaq_backend be, later;
+	unsigned int mask = 0;
+	struct vmaq_proc *p, *q;
+	struct test_child c;
+	int pairs = 300, way, d;
+
+	pg = sysconf(_SC_PAGESIZE);
+	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
+	if (mask & (1u << VMAQ_BACKEND_BATCH))
+		be = VMAQ_BACKEND_BATCH;
+	else if (mask & (1u << VMAQ_BACKEND_QUERY))
+		be = VMAQ_BACKEND_QUERY;
+	else
+		be = VMAQ_BACKEND_TEXT;
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &pairs));
+	ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
+	ASSERT_EQ(be, vmaq_backend(p));
+	ASSERT_EQ(0, open_backend(c.pid, be, &q));
+	if (be != VMAQ_BACKEND_QUERY) {
+		/* one way only: no switch, no measure */
+		for (d = 0; d < 3; d++) {
+			EXPECT_EQ(-1, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+			EXPECT_EQ(be, later);
+		}
+		goto out;
+	}
+	/* the text first, then PROCMAP_QUERY, each measured */
+	EXPECT_EQ(0, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+	EXPECT_EQ(VMAQ_BACKEND_TEXT, later);
+	vmaq_proc_scan_stats(p, VMAQ_READER_ITER, true, cost, count);
+	/* a VMA's CPU time (the caller's share included): not nothing */
+	EXPECT_LE(20u, cost[0]);
+	EXPECT_GE(1000000u, cost[0]);
+	EXPECT_EQ(1, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+	EXPECT_EQ(VMAQ_BACKEND_QUERY, later);
+	/* without names: a class of its own */
+	EXPECT_EQ(0, iter_way(_metadata, p, q, 0, 0, &later));
+	EXPECT_EQ(1, iter_way(_metadata, p, q, 0, 0, &later));
+	/* filtered: PROCMAP_QUERY throughout, no measure */
+	EXPECT_EQ(-1, iter_way(_metadata, p, q, VMAQ_ANON | VMAQ_NAME, 0, &later));
+	EXPECT_EQ(VMAQ_BACKEND_QUERY, later);
+	for (way = 0; way < 2; way++) {
+		/* far apart: what real walks add cannot turn them round */
+		vmaq_proc_set_scan_costs(p, VMAQ_READER_ITER, true,
+					 way ? 2000000000u : 1u,
+					 way ? 1u : 2000000000u);
+		/* walks 3 to 15 the cheaper way, the sixteenth the other */
+		for (d = 3; d < VMAQ_SCAN_PROBE; d++) {
+			EXPECT_EQ(way, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later))
+				TH_LOG("walk %d", d);
+			EXPECT_EQ(way ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT, later);
+		}
+		/* stopped before the switch point: no choice, no measure */
+		EXPECT_EQ(-1, iter_way(_metadata, p, q, VMAQ_NAME,
+				       VMAQ_ITER_SWITCH_AT / 2, &later));
+		EXPECT_EQ(VMAQ_BACKEND_QUERY, later);
+		EXPECT_EQ(!way, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+		/* stopped past it: it chose (the cheaper), but measured nothing */
+		EXPECT_EQ(-1, iter_way(_metadata, p, q, VMAQ_NAME, 100, &later));
+		EXPECT_EQ(way ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT, later);
+		/* a new handle measures again */
+		vmaq_close(p);
+		ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
+		EXPECT_EQ(0, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+		EXPECT_EQ(1, iter_way(_metadata, p, q, VMAQ_NAME, 0, &later));
+	}
+out:
 	vmaq_close(q);
 	vmaq_close(p);
 	ASSERT_EQ(0, child_finish(&c));
