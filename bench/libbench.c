@@ -456,7 +456,7 @@ int main(int argc, char **argv)
 {
 	int nanon = 10000, nfile = -1, naddrs = 4400, distinct = 700, reps = 15, opt;
 	double us[NOPS][NWAYS], t[NWAYS][MAX_REPS];
-	int prof_op = -1, prof_way = -1;
+	int prof_op = -1, prof_way = -1, rc = 0;
 	long prof_count = 0;
 	unsigned int mask = 0;
 	struct bench b = { 0 };
@@ -531,12 +531,13 @@ int main(int argc, char **argv)
 	if (!b.lib[LIB_AUTO])
 		die("vmaq_open");
 	if (prof_op >= 0) {
-		if (!way_offered(&b, prof_way)) {
+		if (way_offered(&b, prof_way)) {
+			for (long i = 0; i < prof_count; i++)
+				run_way(&b, prof_op, prof_way);
+		} else {
 			fprintf(stderr, "libbench: %s: not offered here\n", way_key(prof_way));
-			return 1;
+			rc = 1;
 		}
-		for (long i = 0; i < prof_count; i++)
-			run_way(&b, prof_op, prof_way);
 		goto out;
 	}
 
@@ -608,5 +609,5 @@ out:
 	kill(b.pid, SIGKILL);
 	waitpid(b.pid, &st, 0);
 	unlink(target_file);
-	return 0;
+	return rc;
 }

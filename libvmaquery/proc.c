@@ -647,10 +647,11 @@ struct vmaq_iter {
 	 * How many records it has handed out; for an iterator of everything
 	 * on a handle whose whole-map reads have a way of their own, at how
 	 * many it may change its way (see iter_switch(); SIZE_MAX: never),
-	 * and the CPU time then (0: none).
+	 * and the CPU time then (0: none) of the thread that stepped it.
 	 */
 	size_t steps, switch_at;
 	uint64_t t0;
+	pthread_t tid;
 };
 
 /* The most records an iterator holds at once: the batch backend's call. */
@@ -732,32 +733,54 @@ static void walk_move(struct vmaq_walk *dst, struct vmaq_walk *src)
 }
 
 /*
- * At VMAQ_ITER_SWITCH_AT records: on by op[SCAN] if that is the way chosen,
- * with the clock started either way. If the other walk cannot be set
- * up (no memory), the iterator goes on as it was: nothing is lost.
+ * At VMAQ_ITER_SWITCH_AT records, with the clock started either way: the
+ * step by op[SCAN], if that is the way chosen, or 1 (go on as it was).
+ * The old walk is let go only once the new one has made its first step:
+ * if that fails for want of memory (the text's buffer), the iterator
+ * goes on as it was, and nothing is lost.
  */
-static void iter_switch(struct vmaq_iter *it)
+static int iter_switch(struct vmaq_iter *it, const struct vmaq_vma **vp)
 {
 	struct vmaq_proc *proc = it->proc;
 	struct vmaq_walk w;
+	int err;
 
-	if (!scan_by_walk(proc, VMAQ_READER_ITER, it->walk.flags, true) &&
-	    !vmaq_walk_init_ops(&w, proc, proc->op[VMAQ_OP_SCAN],
-				VMAQ_OP_WALK, it->walk.flags)) {
-		vmaq_walk_fini(&it->walk);
-		walk_move(&it->walk, &w);
-	}
 	it->t0 = vmaq_cpu_ns();
+	it->tid = pthread_self();
+	if (scan_by_walk(proc, VMAQ_READER_ITER, it->walk.flags, true) ||
+	    vmaq_walk_init_ops(&w, proc, proc->op[VMAQ_OP_SCAN], VMAQ_OP_WALK,
+			       it->walk.flags))
+		return 1;
+	err = vmaq_walk_next(&w, it->addr, &it->rec);
+	if (err == -ENOMEM) {
+		vmaq_walk_fini(&w);
+		return 1;
+	}
+	vmaq_walk_fini(&it->walk);
+	walk_move(&it->walk, &w);
+	/* the new walk goes on from it->addr: nothing the old one brought */
+	it->n = it->pos = 0;
+	*vp = &it->rec.vma;
+	return err;
 }
 
-/* At the end of an iterator that measures: what its rest cost. */
+/*
+ * At the end of an iterator that measures: what its rest cost, if one
+ * thread walked it (the clock is the thread's: an iterator handed to
+ * another thread measures nothing).
+ */
 static void iter_measured(struct vmaq_iter *it)
 {
 	size_t vmas = it->steps - VMAQ_ITER_SWITCH_AT;
+	uint64_t now;
 
-	if (it->t0 && vmas >= VMAQ_ITER_MEASURE_MIN)
-		vmaq_scan_seen(it->proc, VMAQ_READER_ITER, it->walk.ops,
-			       it->walk.flags, vmas, vmaq_cpu_ns() - it->t0);
+	if (it->t0 && vmas >= VMAQ_ITER_MEASURE_MIN &&
+	    pthread_equal(it->tid, pthread_self())) {
+		now = vmaq_cpu_ns();
+		if (now > it->t0)
+			vmaq_scan_seen(it->proc, VMAQ_READER_ITER, it->walk.ops,
+				       it->walk.flags, vmas, now - it->t0);
+	}
 	it->t0 = 0;
 }
 
@@ -801,9 +824,11 @@ iter_next_slow(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 		return vmaq_err(it->err);
 	if (it->done)
 		return 0;
+	err = 1;
 	if (it->steps == it->switch_at)
-		iter_switch(it);
-	err = iter_step(it, &v);
+		err = iter_switch(it, &v);
+	if (err == 1)
+		err = iter_step(it, &v);
 	if (err == -ENOENT) {
 		it->done = true;
 		if (it->t0)

@@ -2,7 +2,7 @@
 /*
  * Record tables: the compact storage behind vmaq_lookup() and snapshots.
  * Records sit in one array and their names and build IDs in one arena,
- * which they point into (arena_moved() keeps them so when it grows).
+ * which they point into (arena_reserve() moves them with it).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,52 +27,55 @@ void vmaq_table_free(struct vmaq_table *t)
 }
 
 /*
- * The arena moved from @old: the names and build IDs of the records kept
- * so far, which point into it, move with it. A table that starts the
- * size of the handle's last read seldom grows; a pass over the records
- * each time it does costs less than one at the end of every read.
+ * Room for @len more bytes in the arena. When it must grow it moves to a
+ * new block, and the names and build IDs of the records kept so far,
+ * which point into it, move with it: rebased while the old block is
+ * still there. A table that starts the size of the handle's last read
+ * seldom grows; a pass over the records each time it does costs less
+ * than one at the end of every read.
  */
-static void arena_moved(struct vmaq_table *t, uintptr_t old)
+static int arena_reserve(struct vmaq_table *t, size_t len)
 {
-	uintptr_t now = (uintptr_t)t->arena;
-	size_t i;
+	size_t ncap, i;
+	char *n;
 
+	if (len > SIZE_MAX / 2 - t->alen)
+		return -ENOMEM;
+	if (t->alen + len <= t->acap)
+		return 0;
+	ncap = t->acap ? t->acap : t->ahint ? t->ahint : 4096;
+	while (ncap < t->alen + len)
+		ncap *= 2;
+	n = malloc(ncap);
+	if (!n)
+		return -ENOMEM;
+	if (t->alen)
+		memcpy(n, t->arena, t->alen);
 	for (i = 0; i < t->n; i++) {
 		struct vmaq_vma *v = &t->v[i];
 
 		if (v->name)
-			v->name = (const char *)((uintptr_t)v->name - old + now);
+			v->name = n + (v->name - t->arena);
 		if (v->build_id)
-			v->build_id = (const unsigned char *)
-				      ((uintptr_t)v->build_id - old + now);
+			v->build_id = (const unsigned char *)n +
+				      (v->build_id - (const unsigned char *)t->arena);
 	}
+	if (!t->borrowed_arena)
+		free(t->arena);
+	t->arena = n;
+	t->acap = ncap;
+	t->borrowed_arena = false;
+	return 0;
 }
 
-/* A copy of @len bytes at @data in the arena: *@copy. */
-static int arena_put(struct vmaq_table *t, const void *data, size_t len,
-		     void **copy)
+/* A copy of @len bytes at @data in the arena, which has room for them. */
+static void *arena_copy(struct vmaq_table *t, const void *data, size_t len)
 {
-	if (len > SIZE_MAX / 2 - t->alen)
-		return -ENOMEM;
-	if (t->alen + len > t->acap) {
-		size_t ncap = t->acap ? t->acap : t->ahint ? t->ahint : 4096;
-		uintptr_t old = (uintptr_t)t->arena;
-		void *n;
+	void *copy = t->arena + t->alen;
 
-		while (ncap < t->alen + len)
-			ncap *= 2;
-		n = t->arena;
-		if (vmaq_buf_grow(&n, &t->borrowed_arena, t->alen, ncap))
-			return -ENOMEM;
-		t->arena = n;
-		t->acap = ncap;
-		if (old && (uintptr_t)n != old)
-			arena_moved(t, old);
-	}
-	*copy = t->arena + t->alen;
-	memcpy(*copy, data, len);
+	memcpy(copy, data, len);
 	t->alen += len;
-	return 0;
+	return copy;
 }
 
 static int grow(struct vmaq_table *t)
@@ -111,26 +114,29 @@ void vmaq_table_hint(struct vmaq_table *t, size_t records)
 
 /*
  * The name and build ID @v points at, copied into the arena: @v then
- * points at the copies.
+ * points at the copies. Room for both is made first: the arena moving
+ * between the two would leave this record's name (not yet a kept
+ * record's, which move with it) in the old block.
  */
 static inline __attribute__((always_inline)) int
 keep_strings(struct vmaq_table *t, struct vmaq_vma *v)
 {
-	void *copy;
+	size_t nlen = v->name ? (size_t)v->name_len + 1 : 0;
+	size_t blen = v->build_id ? v->build_id_size : 0;
 	int err;
 
-	if (v->name) {
-		err = arena_put(t, v->name, (size_t)v->name_len + 1, &copy);
-		if (err)
-			return err;
-		v->name = copy;
-	}
-	if (v->build_id) {
-		err = arena_put(t, v->build_id, v->build_id_size, &copy);
-		if (err)
-			return err;
-		v->build_id = copy;
-	}
+	/* an empty build ID is none: nothing outside the arena is kept */
+	if (!blen)
+		v->build_id = NULL;
+	if (!nlen && !blen)
+		return 0;
+	err = arena_reserve(t, nlen + blen);
+	if (err)
+		return err;
+	if (nlen)
+		v->name = arena_copy(t, v->name, nlen);
+	if (blen)
+		v->build_id = arena_copy(t, v->build_id, blen);
 	return 0;
 }
 
@@ -280,7 +286,7 @@ static int table_read_once(struct vmaq_table *t, struct vmaq_proc *proc,
 	 */
 	if (err == -ESTALE)
 		err = -EAGAIN;
-	/* nothing half-made stays: names are arena offsets until finished */
+	/* nothing half-made stays */
 	if (err)
 		t->n = 0;
 	return err;

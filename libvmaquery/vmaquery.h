@@ -11,10 +11,12 @@
  *   VMAQ_BACKEND_TEXT   parsing /proc/PID/maps (any kernel; where
  *                       PROCMAP_QUERY exists it also asks it for page sizes)
  *
- * (An AUTO handle on a PROCMAP_QUERY kernel reads snapshots with no filter
- * but VMAQ_ANON and no build IDs, and iterators with no filter past
- * their 16th VMA, as text or with PROCMAP_QUERY, whichever measured
- * faster on its map: vmaquery(7).) All of them give the same records. Conventions, for every function:
+ * (An AUTO handle on a kernel with PROCMAP_QUERY but not the batch ioctl
+ * reads snapshots with no filter but VMAQ_ANON and no build IDs, and
+ * iterators with no filter and no build IDs after their 16th VMA, as
+ * text or with PROCMAP_QUERY, whichever measured faster on its map:
+ * vmaquery(7).) All of them give the same records. Conventions, for
+ * every function:
  *   - functions returning int return 0 (or a count) on success and a
  *     negative errno on failure, and also set errno to the positive value;
  *   - functions returning a pointer return NULL on failure with errno set;
@@ -120,8 +122,10 @@ struct vmaq_vma {
 	uint32_t dev_minor;
 	/*
 	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
-	 * unknown: the text backend before Linux 6.11, or a text iterator's
-	 * VMA that changed before its page size could be asked.
+	 * unknown: the text backend before Linux 6.11, or the VMA of an
+	 * iterator reading the text (a text handle's, or an automatic
+	 * handle's past its 16th VMA, see vmaq_iter_new(3)) that changed
+	 * before its page size could be asked.
 	 */
 	uint64_t page_size;
 	/*

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -430,6 +431,20 @@ static int snapshot_way(struct __test_metadata *_metadata,
 	return way;
 }
 
+/* What an automatic handle uses on this kernel (AUTO: cannot tell). */
+static enum vmaq_backend best_backend(void)
+{
+	unsigned int mask = 0;
+
+	if (vmaq_kernel_backends(&mask))
+		return VMAQ_BACKEND_AUTO;
+	if (mask & (1u << VMAQ_BACKEND_BATCH))
+		return VMAQ_BACKEND_BATCH;
+	if (mask & (1u << VMAQ_BACKEND_QUERY))
+		return VMAQ_BACKEND_QUERY;
+	return VMAQ_BACKEND_TEXT;
+}
+
 /*
  * The automatic choice, where the kernel has PROCMAP_QUERY and no batch
  * ioctl: iterators, finds, lookups and filtered or build-ID walks go by
@@ -451,16 +466,10 @@ TEST(auto_snapshots_go_the_way_measured_faster)
 	struct vmaq_proc *p, *q;
 	struct test_child c;
 	enum vmaq_backend be, scan, other;
-	unsigned int mask = 0;
 
 	pg = sysconf(_SC_PAGESIZE);
-	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
-	if (mask & (1u << VMAQ_BACKEND_BATCH))
-		be = VMAQ_BACKEND_BATCH;
-	else if (mask & (1u << VMAQ_BACKEND_QUERY))
-		be = VMAQ_BACKEND_QUERY;
-	else
-		be = VMAQ_BACKEND_TEXT;
+	be = best_backend();
+	ASSERT_NE(VMAQ_BACKEND_AUTO, be);
 	scan = be == VMAQ_BACKEND_QUERY ? VMAQ_BACKEND_TEXT : be;
 
 	/* 600 anonymous VMAs and the test program's few files */
@@ -593,6 +602,10 @@ static int iter_way(struct __test_metadata *_metadata, struct vmaq_proc *p,
 		expect_same_record(_metadata, a, b);
 		if (++n <= VMAQ_ITER_SWITCH_AT + 1)
 			*later = vmaq_iter_walk_backend(ia);
+		/* no switch before the point */
+		if (n == VMAQ_ITER_SWITCH_AT)
+			EXPECT_EQ(vmaq_proc_walk_backend(p, VMAQ_OP_WALK, flags),
+				  *later);
 		if (n == stop)
 			break;
 	}
@@ -616,6 +629,18 @@ static int iter_way(struct __test_metadata *_metadata, struct vmaq_proc *p,
 	return after[0] > before[0] ? 0 : 1;
 }
 
+/* The rest of an iterator's walk, in another thread than its start. */
+static void *finish_iter(void *arg)
+{
+	const struct vmaq_vma *v;
+	struct vmaq_iter *it = arg;
+	int r;
+
+	while ((r = vmaq_iter_next(it, &v)) > 0)
+		;
+	return (void *)(intptr_t)r;
+}
+
 /*
  * Iterators of everything, where the kernel has PROCMAP_QUERY and no
  * batch ioctl, start by PROCMAP_QUERY (cheap to stop early) and, past
@@ -631,19 +656,13 @@ TEST(auto_iterators_go_on_the_way_measured_faster)
 {
 	uint32_t cost[2], count[2];
 	enum vmaq_backend be, later;
-	unsigned int mask = 0;
 	struct vmaq_proc *p, *q;
 	struct test_child c;
 	int pairs = 300, way, d;
 
 	pg = sysconf(_SC_PAGESIZE);
-	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
-	if (mask & (1u << VMAQ_BACKEND_BATCH))
-		be = VMAQ_BACKEND_BATCH;
-	else if (mask & (1u << VMAQ_BACKEND_QUERY))
-		be = VMAQ_BACKEND_QUERY;
-	else
-		be = VMAQ_BACKEND_TEXT;
+	be = best_backend();
+	ASSERT_NE(VMAQ_BACKEND_AUTO, be);
 	ASSERT_EQ(0, child_start(&c, setup_pairs, &pairs));
 	ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
 	ASSERT_EQ(be, vmaq_backend(p));
@@ -690,6 +709,30 @@ TEST(auto_iterators_go_on_the_way_measured_faster)
 		/* stopped past it: it chose (the cheaper), but measured nothing */
 		EXPECT_EQ(-1, iter_way(_metadata, p, q, VMAQ_NAME, 100, &later));
 		EXPECT_EQ(way ? VMAQ_BACKEND_QUERY : VMAQ_BACKEND_TEXT, later);
+		/*
+		 * Handed to another thread past its switch point: the CPU
+		 * clocks of two threads make no measure (an iterator may go
+		 * from thread to thread, one at a time).
+		 */
+		if (!way) {
+			const struct vmaq_vma *v;
+			struct vmaq_iter *it;
+			uint32_t c2[2];
+			pthread_t t;
+			void *r;
+
+			vmaq_proc_scan_stats(p, VMAQ_READER_ITER, true, cost, count);
+			ASSERT_EQ(0, vmaq_iter_new(p, VMAQ_NAME, &it));
+			for (d = 0; d <= VMAQ_ITER_SWITCH_AT + 4; d++)
+				ASSERT_EQ(1, vmaq_iter_next(it, &v));
+			EXPECT_EQ(VMAQ_BACKEND_TEXT, vmaq_iter_walk_backend(it));
+			ASSERT_EQ(0, pthread_create(&t, NULL, finish_iter, it));
+			ASSERT_EQ(0, pthread_join(t, &r));
+			EXPECT_EQ(0, (int)(intptr_t)r);
+			vmaq_iter_free(it);
+			vmaq_proc_scan_stats(p, VMAQ_READER_ITER, true, cost, c2);
+			EXPECT_EQ(count[0] + count[1], c2[0] + c2[1]);
+		}
 		/* a new handle measures again */
 		vmaq_close(p);
 		ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
@@ -1323,6 +1366,75 @@ struct want_name {
 	bool deleted;
 	int seen;
 };
+
+/*
+ * Records with a name and a build ID, in tables that grow as they fill:
+ * the arena holding their strings moves as it grows, and every record's
+ * strings move with it, the one being added included (a move between
+ * its name and its build ID once left the name in the freed block,
+ * which ASan reports). Our own process, with one more mapping of this
+ * program's first page (which holds its build ID) each round, and one
+ * of a file whose name grows by a byte a round, mapped below it: read by
+ * a new handle each time, each table starts small, and the arena's
+ * moves fall on every byte of a record's strings in turn.
+ */
+TEST_F(be, names_and_build_ids_move_with_their_table)
+{
+	unsigned char bid[VMAQ_BUILD_ID_MAX];
+	uint32_t bid_size = 0;
+	char exe[PATH_MAX];
+	ssize_t len;
+	int fd, k;
+
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ASSERT_LT(0, len);
+	exe[len] = '\0';
+	fd = open(exe, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	for (k = 1; k <= 200 && _metadata->exit_code == KSFT_PASS; k++) {
+		struct vmaq_snapshot *s;
+		struct vmaq_proc *p;
+		size_t i, named = 0;
+
+		char path[sizeof(self->dir) + 80];
+		size_t at = (size_t)snprintf(path, sizeof(path), "%s/", self->dir);
+		int f;
+
+		ASSERT_NE(MAP_FAILED, mmap(NULL, pg, PROT_READ, MAP_PRIVATE, fd, 0));
+		/* below it (mmap goes down): earlier in the table */
+		memset(path + at, 'n', (size_t)(k % 64) + 1);
+		path[at + (size_t)(k % 64) + 1] = '\0';
+		f = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		ASSERT_LE(0, f);
+		ASSERT_EQ(0, ftruncate(f, pg));
+		ASSERT_NE(MAP_FAILED, mmap(NULL, pg, PROT_READ, MAP_PRIVATE, f, 0));
+		close(f);
+		ASSERT_EQ(0, open_backend(getpid(), variant->backend, &p));
+		ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME | VMAQ_BUILD_ID, &s));
+		for (i = 0; i < vmaq_snapshot_count(s); i++) {
+			const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
+
+			if (!v->name || v->name_len != (uint32_t)len ||
+			    memcmp(v->name, exe, (size_t)len))
+				continue;
+			named++;
+			/* every VMA of this program carries its build ID */
+			ASSERT_NE(NULL, v->build_id) TH_LOG("round %d, VMA %zu", k, i);
+			ASSERT_LT(0u, v->build_id_size);
+			if (!bid_size) {
+				bid_size = v->build_id_size;
+				memcpy(bid, v->build_id, bid_size);
+			}
+			ASSERT_EQ(bid_size, v->build_id_size);
+			ASSERT_EQ(0, memcmp(bid, v->build_id, bid_size));
+		}
+		/* this program's own VMAs and the k mappings added */
+		EXPECT_LT((size_t)k, named) TH_LOG("round %d", k);
+		vmaq_snapshot_free(s);
+		vmaq_close(p);
+	}
+	close(fd);
+}
 
 TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 {
