@@ -647,11 +647,11 @@ struct vmaq_iter {
 	 * How many records it has handed out; for an iterator of everything
 	 * on a handle whose whole-map reads have a way of their own, at how
 	 * many it may change its way (see iter_switch(); SIZE_MAX: never),
-	 * and the CPU time then (0: none) of the thread that stepped it.
+	 * the CPU time then (0: none, or no longer a measure) and the
+	 * thread_serial() of the thread whose clock that is.
 	 */
 	size_t steps, switch_at;
-	uint64_t t0;
-	pthread_t tid;
+	uint64_t t0, serial;
 };
 
 /* The most records an iterator holds at once: the batch backend's call. */
@@ -733,6 +733,22 @@ static void walk_move(struct vmaq_walk *dst, struct vmaq_walk *src)
 }
 
 /*
+ * A number for the calling thread that no other thread ever has (a
+ * pthread_t or a thread ID is given again once its thread is gone):
+ * an iterator's CPU time is a measure only if one thread stepped it
+ * from its switch point to its end. Initial-exec TLS: one load a step.
+ */
+static uint64_t thread_serial(void)
+{
+	static uint64_t last;
+	static __thread __attribute__((tls_model("initial-exec"))) uint64_t mine;
+
+	if (!mine)
+		mine = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+	return mine;
+}
+
+/*
  * At VMAQ_ITER_SWITCH_AT records, with the clock started either way: the
  * step by op[SCAN], if that is the way chosen, or 1 (go on as it was).
  * The old walk is let go only once the new one has made its first step:
@@ -746,7 +762,7 @@ static int iter_switch(struct vmaq_iter *it, const struct vmaq_vma **vp)
 	int err;
 
 	it->t0 = vmaq_cpu_ns();
-	it->tid = pthread_self();
+	it->serial = thread_serial();
 	if (scan_by_walk(proc, VMAQ_READER_ITER, it->walk.flags, true) ||
 	    vmaq_walk_init_ops(&w, proc, proc->op[VMAQ_OP_SCAN], VMAQ_OP_WALK,
 			       it->walk.flags))
@@ -765,9 +781,8 @@ static int iter_switch(struct vmaq_iter *it, const struct vmaq_vma **vp)
 }
 
 /*
- * At the end of an iterator that measures: what its rest cost, if one
- * thread walked it (the clock is the thread's: an iterator handed to
- * another thread measures nothing).
+ * At the end of an iterator that measures: what its rest cost (one
+ * thread stepped it throughout, see iter_next_slow()).
  */
 static void iter_measured(struct vmaq_iter *it)
 {
@@ -775,7 +790,7 @@ static void iter_measured(struct vmaq_iter *it)
 	uint64_t now;
 
 	if (it->t0 && vmas >= VMAQ_ITER_MEASURE_MIN &&
-	    pthread_equal(it->tid, pthread_self())) {
+	    it->serial == thread_serial()) {
 		now = vmaq_cpu_ns();
 		if (now > it->t0)
 			vmaq_scan_seen(it->proc, VMAQ_READER_ITER, it->walk.ops,
@@ -824,6 +839,13 @@ iter_next_slow(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 		return vmaq_err(it->err);
 	if (it->done)
 		return 0;
+	/*
+	 * The clock is the thread's: a step in another thread (an iterator
+	 * may go from thread to thread, one at a time) ends the measure.
+	 * An iterator that measures has no buffer: each step comes here.
+	 */
+	if (it->t0 && it->serial != thread_serial())
+		it->t0 = 0;
 	err = 1;
 	if (it->steps == it->switch_at)
 		err = iter_switch(it, &v);
@@ -872,10 +894,10 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 	 * The common step, kept short (it is one call per VMA): the next
 	 * of the records the backend's last step brought, in order after
 	 * the last, not the last of the address space, not where the
-	 * iterator may change its way. The buffer is emptied once the
-	 * iterator fails or ends.
+	 * iterator may change its way, not while it measures. The buffer
+	 * is emptied once the iterator fails or ends.
 	 */
-	if (it->pos < it->n && it->steps != it->switch_at) {
+	if (it->pos < it->n && it->steps != it->switch_at && !it->t0) {
 		v = &it->buf[it->pos];
 		if (v->start >= it->addr && v->end) {
 			it->pos++;

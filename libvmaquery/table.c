@@ -101,7 +101,7 @@ void vmaq_table_use(struct vmaq_table *t, struct vmaq_vma *v, size_t nv,
 	t->cap = nv;
 	t->borrowed_v = true;
 	t->arena = arena;
-	t->acap = na;
+	t->acap = arena ? na : 0;
 	t->borrowed_arena = arena != NULL;
 }
 

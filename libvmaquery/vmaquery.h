@@ -27,7 +27,8 @@
  *     including several iterators and snapshots of one handle and the
  *     handle itself (what they share is locked inside the library).
  *     The library's only global state is one set of spare buffers for
- *     the batch ioctl, which threads take and give back atomically;
+ *     the batch ioctl, which threads take and give back atomically, and
+ *     an atomic counter that numbers threads (for iterators' timing);
  *   - iterators and snapshots keep their handle alive: vmaq_close() gives
  *     up the caller's use of it, and the handle (with its maps file) is
  *     freed when its last iterator or snapshot is freed too. Each object is
