@@ -123,10 +123,11 @@ struct vmaq_vma {
 	uint32_t dev_minor;
 	/*
 	 * Kernel page size backing the VMA (e.g. 2 MiB for hugetlbfs); 0 when
-	 * unknown: the text backend before Linux 6.11, or the VMA of an
-	 * iterator reading the text (a text handle's, or an automatic
-	 * handle's past its 16th VMA, see vmaq_iter_new(3)) that changed
-	 * before its page size could be asked.
+	 * unknown: the text backend before Linux 6.11, or a VMA read from
+	 * the text (by a text handle's finds, lookups and iterators, or an
+	 * automatic handle's iterator past its 16th VMA, see
+	 * vmaq_iter_new(3)) that changed before its page size could be
+	 * asked. Snapshots read such a map again instead.
 	 */
 	uint64_t page_size;
 	/*
