@@ -196,8 +196,17 @@ struct vmaq_maps {
 ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off);
 /* 0 while the address space exists, -ESRCH once it is gone. */
 int vmaq_maps_alive(struct vmaq_maps *m);
-/* The whole text from offset 0, NUL-terminated; the caller frees *@bufp. */
+/*
+ * The whole text from offset 0, NUL-terminated; the caller frees *@bufp.
+ * -ESRCH if the address space was gone when its end was read.
+ */
 int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp);
+/*
+ * Tests only: called, with the maps lock held, after each read of a
+ * vmaq_maps_read_all() copy, to cut the target there.
+ */
+extern void (*vmaq_test_read_all_step)(void *arg);
+extern void *vmaq_test_read_all_arg;
 /* A walk's copy of the whole text, for vmaq_maps_line_cached(). */
 struct vmaq_text_copy {
 	char *buf;

@@ -258,6 +258,7 @@ static int connector_drain(struct vmaq_cache *c)
 	const struct nlmsghdr *nlh;
 	size_t before;
 	ssize_t n;
+	int left;
 
 	before = c->count;
 	for (;;) {
@@ -282,8 +283,10 @@ static int connector_drain(struct vmaq_cache *c)
 		 * Not mnl_cb_run(): the connector sends every event with type
 		 * NLMSG_DONE, which it would take for the end of a dump.
 		 */
-		for (nlh = (const struct nlmsghdr *)c->nlbuf; mnl_nlmsg_ok(nlh, (int)n);
-		     nlh = mnl_nlmsg_next(nlh, (int *)&n))
+		/* libmnl counts the bytes left in an int: not through a ssize_t */
+		left = (int)n;
+		for (nlh = (const struct nlmsghdr *)c->nlbuf; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left))
 			on_event(c, nlh);
 	}
 	return (int)(before - c->count);

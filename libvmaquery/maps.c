@@ -51,6 +51,14 @@ int vmaq_maps_alive(struct vmaq_maps *m)
 	return n ? 0 : -ESRCH;
 }
 
+void (*vmaq_test_read_all_step)(void *arg);
+void *vmaq_test_read_all_arg;
+
+/*
+ * A copy is whole only if the address space still existed when its end
+ * was read: as text_fill() does, end of file is confirmed by a read of
+ * offset 0 under the same lock (a gone mm shows nothing there).
+ */
 int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp)
 {
 	size_t cap = 1 << 16, len = 0;
@@ -72,17 +80,24 @@ int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp)
 			cap *= 2;
 		}
 		n = vmaq_pread(m->fd, buf + len, cap - len - 1, (off_t)len);
-		if (n <= 0) {
+		if (n < 0) {
 			err = (int)n;
 			break;
 		}
+		if (!n) {
+			/* the kernel shows nothing once the address space is gone */
+			char c;
+
+			n = len ? vmaq_pread(m->fd, &c, 1, 0) : 0;
+			err = n < 0 ? (int)n : n ? 0 : -ESRCH;
+			break;
+		}
 		len += (size_t)n;
+		if (vmaq_test_read_all_step)
+			vmaq_test_read_all_step(vmaq_test_read_all_arg);
 	}
 	m->reader = 0;
 	pthread_mutex_unlock(&m->lock);
-	/* the kernel shows nothing once the address space is gone */
-	if (!err && !len)
-		err = -ESRCH;
 	if (err) {
 		free(buf);
 		return err;
@@ -264,7 +279,12 @@ int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
 	/* the VMAs of one file follow each other: one stat() for them all */
 	if (d && memo_has(d, v))
 		return d->answer;
-	if (!stat(v->name, &st))
+	/*
+	 * The mapped file is a regular file, never a symlink; and the name
+	 * is the target's to choose: no automount for it. (A FUSE mount the
+	 * caller may enter can still make this wait: vmaquery(7).)
+	 */
+	if (!fstatat(AT_FDCWD, v->name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
 		answer = (uint64_t)st.st_ino == v->inode &&
 			 major(st.st_dev) == v->dev_major &&
 			 minor(st.st_dev) == v->dev_minor ? 0 : 1;
@@ -315,16 +335,40 @@ int vmaq_maps_line_cached(struct vmaq_maps *m, struct vmaq_text_copy *t,
 	return -ENOENT;
 }
 
+/* The text's line and the ioctl's record describe the same VMA. */
+static bool same_vma(const struct vmaq_vma *a, const struct vmaq_vma *b)
+{
+	const uint32_t perms = VMAQ_READ | VMAQ_WRITE | VMAQ_EXEC | VMAQ_SHARED;
+
+	return a->start == b->start && a->end == b->end && a->offset == b->offset &&
+	       a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && (a->flags & perms) == (b->flags & perms);
+}
+
 int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
 			struct vmaq_rec *rec)
 {
 	struct vmaq_rec line;
-	int err;
+	int err, tries = 0;
 
 	vmaq_rec_init(&line);
-	err = vmaq_maps_line_cached(m, t, rec->vma.start, &line);
-	if (err == -ENOENT || (!err && line.vma.end != rec->vma.end))
-		err = -EAGAIN;	/* the map changed in between */
+	/*
+	 * The copy is older than the record: the range may have been mapped
+	 * again since, by another file. Only a line of the same file, offset
+	 * and protection gives its name; otherwise a new copy, once.
+	 */
+	for (;;) {
+		err = vmaq_maps_line_cached(m, t, rec->vma.start, &line);
+		if (err && err != -ENOENT)
+			break;
+		if (!err && same_vma(&line.vma, &rec->vma))
+			break;
+		if (tries++) {
+			err = -EAGAIN;	/* the map changed in between */
+			break;
+		}
+		vmaq_text_copy_fini(t);
+	}
 	if (!err && line.vma.name)
 		err = vmaq_rec_set_name(rec, line.vma.name, line.vma.name_len);
 	else if (!err)

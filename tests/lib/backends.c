@@ -966,6 +966,72 @@ TEST_F(be, exit_in_the_middle_of_a_long_walk_is_esrch)
 	vmaq_close(p);
 }
 
+/*
+ * The PROCMAP_QUERY backend reads a copy of the whole text for what the
+ * ioctl cannot say (the gate VMA, names longer than PATH_MAX). A target
+ * that exits between two reads of that copy leaves it short: that must
+ * be ESRCH, not a copy without the gate, so not a walk one record short
+ * that ends as if whole, nor a find that says "not mapped".
+ */
+static int read_all_steps;
+
+static void cut_in_read_all(void *arg)
+{
+	if (!read_all_steps++)
+		cut_by_exit(arg);
+}
+
+static void gate_read_cut(struct __test_metadata *_metadata, bool walk)
+{
+	struct test_child c;
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	struct vmaq_proc *p;
+	int n = cut_pairs(), r, err;
+	size_t seen = 0;
+
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
+	err = open_backend(c.pid, VMAQ_BACKEND_QUERY, &p);
+	if (err == -EOPNOTSUPP) {
+		child_finish(&c);
+		SKIP(return, "no PROCMAP_QUERY");
+	}
+	ASSERT_EQ(0, err);
+	read_all_steps = 0;
+	vmaq_test_read_all_arg = &c;
+	vmaq_test_read_all_step = cut_in_read_all;
+	if (walk) {
+		ASSERT_EQ(0, vmaq_iter_new(p, VMAQ_NAME, &it));
+		while ((r = vmaq_iter_next(it, &v)) == 1)
+			seen++;
+		vmaq_iter_free(it);
+	} else {
+		/* x86-64's [vsyscall], or where it would be */
+		r = vmaq_find(p, UINTPTR_MAX > 0xffffffffu ? 0xffffffffff600000ull : 0xffff0000ull,
+			      VMAQ_NAME, &v);
+	}
+	vmaq_test_read_all_step = NULL;
+	TH_LOG("%zu records, %d reads of the copy", seen, read_all_steps);
+	/* the copy was read, and cut after its first read */
+	EXPECT_LE(1, read_all_steps);
+	EXPECT_EQ(-ESRCH, r);
+	EXPECT_EQ(ESRCH, errno);
+	if (walk)
+		EXPECT_LE((size_t)2 * n, seen);
+	vmaq_close(p);
+	child_finish(&c);
+}
+
+TEST(query_walk_whose_gate_read_is_cut_by_exit_is_esrch)
+{
+	gate_read_cut(_metadata, true);
+}
+
+TEST(query_find_of_the_gate_cut_by_exit_is_esrch)
+{
+	gate_read_cut(_metadata, false);
+}
+
 struct exec_child {
 	pid_t pid;
 	int go, execd;	/* write to start exec; EOF once exec is done */
@@ -1269,6 +1335,79 @@ TEST_F(be, our_own_long_path_mapping_does_not_break_other_walks)
 	expect_same_as_text(_metadata, variant->backend, c.pid, NULL);
 	munmap(m, pg);
 	ASSERT_EQ(0, child_finish(&c));
+}
+
+/*
+ * A name too long for the ioctls comes from a copy of the text read once
+ * per walk, older than the record it names. Here the range of a second
+ * mapping of file A is mapped again with file B after the walk has read
+ * its copy: B's record must get B's name, never A's (review of 4a8489e:
+ * the line was matched by start and end only).
+ */
+TEST_F(be, a_long_name_belongs_to_the_file_of_its_record)
+{
+	char comp[201], *r;
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), fa, fb, i, n;
+	struct stat sa, sb;
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	bool swapped = false, seen = false;
+
+	memset(comp, 'd', 200);
+	comp[200] = '\0';
+	ASSERT_LE(0, cwd);
+	ASSERT_EQ(0, chdir(self->dir));
+	for (i = 0; i < 22; i++)	/* past PATH_MAX */
+		ASSERT_EQ(0, (mkdir(comp, 0700) && errno != EEXIST) || chdir(comp));
+	fa = open("fileA", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fb = open("fileB", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_EQ(0, fchdir(cwd));
+	close(cwd);
+	ASSERT_LE(0, fa);
+	ASSERT_LE(0, fb);
+	ASSERT_EQ(0, ftruncate(fa, 4 * pg));
+	ASSERT_EQ(0, ftruncate(fb, 4 * pg));
+	ASSERT_EQ(0, fstat(fa, &sa));
+	ASSERT_EQ(0, fstat(fb, &sb));
+	/* A at page 0 and again, offset 2 pages, at page 3: apart, unmerged */
+	r = mmap(NULL, 5 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	ASSERT_NE(MAP_FAILED, mmap(r, pg, PROT_READ, MAP_SHARED | MAP_FIXED, fa, 0));
+	ASSERT_NE(MAP_FAILED, mmap(r + 3 * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED, fa, 2 * pg));
+	ASSERT_EQ(0, vmaq_iter_new(self->self, VMAQ_NAME, &it));
+	while ((n = vmaq_iter_next(it, &v)) == 1) {
+		if (v->start == (uintptr_t)r && !swapped) {
+			/* the walk has its copy of the text (A's name) now */
+			ASSERT_EQ((uint64_t)sa.st_ino, v->inode);
+			ASSERT_NE(MAP_FAILED, mmap(r + 3 * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED,
+						   fb, 2 * pg));
+			swapped = true;
+		}
+		if (v->start == (uintptr_t)(r + 3 * pg)) {
+			/*
+			 * A's, if the backend read it before the swap (a batch
+			 * call reads many records at once), else B's: the name
+			 * of the file whose inode the record has, either way.
+			 */
+			seen = true;
+			ASSERT_NE(NULL, v->name);
+			ASSERT_TRUE(v->inode == (uint64_t)sa.st_ino || v->inode == (uint64_t)sb.st_ino);
+			EXPECT_STREQ(v->inode == (uint64_t)sb.st_ino ? "fileB" : "fileA",
+				     v->name + v->name_len - 5);
+			TH_LOG("the record is %s's", v->inode == (uint64_t)sb.st_ino ? "B" : "A");
+		}
+	}
+	/* or the walk may say the map changed: never the wrong name */
+	if (n == -EAGAIN)
+		TH_LOG("the walk saw the change and said so");
+	else
+		EXPECT_EQ(0, n);
+	EXPECT_TRUE(swapped);
+	EXPECT_TRUE(seen || n == -EAGAIN);
+	vmaq_iter_free(it);
+	munmap(r, 5 * pg);
+	close(fa);
+	close(fb);
 }
 
 /*
