@@ -63,6 +63,12 @@ struct vmaq_scan_class {
 	uint32_t cost[2];
 	uint32_t count[2];
 	uint32_t decisions;	/* reads of the class that chose a way */
+	/*
+	 * Table reads of fewer than VMAQ_TABLE_MEASURE_MIN VMAs, summed
+	 * until there are that many: small maps are measured too.
+	 */
+	uint64_t pend_ns[2];
+	uint32_t pend_vmas[2];
 };
 
 /*
@@ -116,8 +122,11 @@ int vmaq_walk_init_ops(struct vmaq_walk *w, struct vmaq_proc *proc,
 /*
  * A complete read of every VMA (@flags: VMAQ_NAME or nothing) by @ops,
  * of @vmas of them in @ns of CPU time, by a reader of @kind: what the
- * next ones go by.
+ * next ones go by. Table reads of fewer than VMAQ_TABLE_MEASURE_MIN
+ * VMAs count together, as one measure once they add up to that many: a
+ * few VMAs alone would measure the calls, not the VMAs.
  */
+#define VMAQ_TABLE_MEASURE_MIN 256
 void vmaq_scan_seen(struct vmaq_proc *proc, enum vmaq_reader kind,
 		    const struct vmaq_backend_ops *ops, unsigned int flags,
 		    size_t vmas, uint64_t ns);

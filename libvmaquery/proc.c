@@ -68,6 +68,7 @@ const char *vmaq_backend_name(enum vmaq_backend backend)
 	case VMAQ_BACKEND_TEXT:
 		return "text";
 	}
+	errno = EINVAL;
 	return NULL;
 }
 
@@ -536,6 +537,21 @@ void vmaq_scan_seen(struct vmaq_proc *proc, enum vmaq_reader kind,
 	if (proc->op[VMAQ_OP_SCAN] == proc->op[VMAQ_OP_WALK] ||
 	    !scan_measures(flags) || !vmas)
 		return;
+	if (kind == VMAQ_READER_TABLE && vmas < VMAQ_TABLE_MEASURE_MIN) {
+		/*
+		 * Whoever brings the sum to the minimum takes it. Between two
+		 * threads the two sums may be taken a read apart: one measure
+		 * a little off, which the average below absorbs.
+		 */
+		__atomic_add_fetch(&c->pend_ns[i], ns, __ATOMIC_RELAXED);
+		if (__atomic_add_fetch(&c->pend_vmas[i], (uint32_t)vmas, __ATOMIC_RELAXED) <
+		    VMAQ_TABLE_MEASURE_MIN)
+			return;
+		vmas = __atomic_exchange_n(&c->pend_vmas[i], 0, __ATOMIC_RELAXED);
+		ns = __atomic_exchange_n(&c->pend_ns[i], 0, __ATOMIC_RELAXED);
+		if (!vmas)
+			return;
+	}
 	cost = ns / vmas;
 	if (cost < 1)
 		cost = 1;
@@ -736,12 +752,14 @@ static void walk_move(struct vmaq_walk *dst, struct vmaq_walk *src)
  * A number for the calling thread that no other thread ever has (a
  * pthread_t or a thread ID is given again once its thread is gone):
  * an iterator's CPU time is a measure only if one thread stepped it
- * from its switch point to its end. Initial-exec TLS: one load a step.
+ * from its switch point to its end. The default TLS model, not
+ * initial-exec: a library that is dlopen()ed (by the Python binding)
+ * must not depend on the static TLS block's spare room.
  */
 static uint64_t thread_serial(void)
 {
 	static uint64_t last;
-	static __thread __attribute__((tls_model("initial-exec"))) uint64_t mine;
+	static __thread uint64_t mine;
 
 	if (!mine)
 		mine = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);

@@ -9,11 +9,6 @@
 
 #include "table.h"
 
-/*
- * Tables of fewer VMAs measure nothing: the calls, not the VMAs, would
- * make their time (see vmaq_scan_seen()).
- */
-#define TABLE_MEASURE_MIN 256
 /* walks of a map that keeps changing under them, before EAGAIN */
 #define VMAQ_TABLE_TRIES 8
 
@@ -334,7 +329,7 @@ int vmaq_table_read(struct vmaq_table *t, struct vmaq_proc *proc,
 		__atomic_store_n(&proc->last_scan_n, t->n, __ATOMIC_RELAXED);
 		__atomic_store_n(&proc->last_scan_alen, t->alen, __ATOMIC_RELAXED);
 		/* what it cost, the tries that failed included */
-		if (warm && t0 && t->n >= TABLE_MEASURE_MIN)
+		if (warm && t0)
 			vmaq_scan_seen(proc, VMAQ_READER_TABLE, ops, flags, t->n,
 				       vmaq_cpu_ns() - t0);
 	}

@@ -132,7 +132,8 @@ struct vmaq_vma {
 	uint64_t page_size;
 	/*
 	 * The name the kernel gives the VMA ("/usr/lib/x.so", "[heap]",
-	 * "[anon:name]", "/tmp/f (deleted)"), whatever its length: the
+	 * "[anon:name]", "/tmp/f (deleted)"), of any length below 1 MiB
+	 * (a longer line of the text is ENAMETOOLONG): the
 	 * bytes of the path, where /proc/PID/maps writes a newline as
 	 * "\012" (vmaq_format() writes it so again). NULL when the VMA has
 	 * no name or VMAQ_NAME was not asked for.

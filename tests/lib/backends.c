@@ -458,6 +458,52 @@ static enum vmaq_backend best_backend(void)
  * ignored the costs, fails here. With the batch ioctl, finds use
  * PROCMAP_QUERY and every walk the batch ioctl.
  */
+/*
+ * Maps of a few dozen VMAs, as most processes have: their reads add up
+ * until they make a measure, so that both ways get measured and the
+ * cheaper one is found (review of 4a8489e: reads of fewer than 256 VMAs
+ * measured nothing, and such maps went by the text for ever).
+ */
+TEST(auto_snapshots_of_small_maps_are_measured_too)
+{
+	int pairs = 20, d, first = -1, second = -1;
+	uint32_t cost[2], count[2];
+	struct vmaq_snapshot *s;
+	struct vmaq_proc *p;
+	struct test_child c;
+	size_t n = 0;
+
+	pg = sysconf(_SC_PAGESIZE);
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &pairs));
+	ASSERT_EQ(0, vmaq_open(c.pid, NULL, &p));
+	for (d = 0; d < 40; d++) {
+		ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+		n = vmaq_snapshot_count(s);
+		vmaq_snapshot_free(s);
+		vmaq_proc_scan_stats(p, VMAQ_READER_TABLE, true, cost, count);
+		if (first < 0 && count[0] + count[1])
+			first = d;
+		if (second < 0 && count[0] && count[1])
+			second = d;
+	}
+	TH_LOG("%zu VMAs; the first measure after read %d, both ways after %d; "
+	       "text %u ns/VMA, PROCMAP_QUERY %u ns/VMA", n, first, second, cost[0], cost[1]);
+	EXPECT_GT(256u, n);
+	if (best_backend() != VMAQ_BACKEND_QUERY) {
+		/* one way only (the batch ioctl, or the text): nothing to measure */
+		EXPECT_EQ(0u, count[0] + count[1]);
+	} else {
+		/* 256 VMAs' worth of reads each way, after the first (cold) */
+		EXPECT_LE(0, first);
+		EXPECT_LE(0, second);
+		EXPECT_GE(2 + 2 * (int)(256 / n + 1), second);
+		EXPECT_LE(1u, count[0]);
+		EXPECT_LE(1u, count[1]);
+	}
+	vmaq_close(p);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
 TEST(auto_snapshots_go_the_way_measured_faster)
 {
 	int pairs = 300, files = 300, way, d;

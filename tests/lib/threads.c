@@ -92,9 +92,11 @@ static void *snapshotter(void *arg)
 }
 
 /*
- * Snapshots that ask for names only: those an automatic handle on a
- * PROCMAP_QUERY kernel reads as text while its finds and iterators use
- * the ioctl, all on one handle. Each must be the map, VMA by VMA.
+ * Snapshots that ask for names only, or for nothing: those an automatic
+ * handle on a PROCMAP_QUERY kernel reads as text or by the ioctl as it
+ * measured them, timing themselves into the handle's figures, while its
+ * finds and iterators use the ioctl, all on one handle. Each must be the
+ * map, VMA by VMA.
  */
 static void *name_snapshotter(void *arg)
 {
@@ -108,7 +110,7 @@ static void *name_snapshotter(void *arg)
 		size_t j = 0;
 
 		res->walks++;
-		if (vmaq_snapshot_new(sh->p, VMAQ_NAME, &s)) {
+		if (vmaq_snapshot_new(sh->p, i % 2 ? 0 : VMAQ_NAME, &s)) {
 			res->errors++;
 			continue;
 		}
@@ -123,6 +125,50 @@ static void *name_snapshotter(void *arg)
 		if (j != vmaq_snapshot_count(s))
 			res->wrong++;
 		vmaq_snapshot_free(s);
+	}
+	return res;
+}
+
+/*
+ * Iterators of everything, with names or without: on an automatic handle
+ * they start with PROCMAP_QUERY, may go on by the text after their 16th
+ * VMA, and time themselves into the handle's figures (with the thread's
+ * serial number), which iterators in other threads read and write too.
+ */
+static void *plain_walker(void *arg)
+{
+	struct shared *sh = arg;
+	struct result *res = calloc(1, sizeof(*res));
+
+	pthread_barrier_wait(&sh->go);
+	for (int i = 0; i < ROUNDS; i++) {
+		unsigned int flags = i % 2 ? 0 : VMAQ_NAME;
+		struct vmaq_iter *it;
+		const struct vmaq_vma *v;
+		const char *l = sh->text;
+		int r;
+
+		res->walks++;
+		if (vmaq_iter_new(sh->p, flags, &it)) {
+			res->errors++;
+			continue;
+		}
+		while ((r = vmaq_iter_next(it, &v)) > 0) {
+			/* a named line goes past the name column (74) */
+			bool named = *l && strcspn(l, "\n") > 73;
+
+			if (!*l || v->start != strtoull(l, NULL, 16) ||
+			    !!v->name != (flags && named)) {
+				res->wrong++;
+				break;
+			}
+			l = strchr(l, '\n') + 1;
+		}
+		if (r < 0)
+			res->errors++;
+		else if (!r && *l)
+			res->wrong++;
+		vmaq_iter_free(it);
 	}
 	return res;
 }
@@ -254,6 +300,13 @@ TEST_F(thr, name_snapshots_finds_and_iterators_of_one_handle_in_three_threads)
 	void *(*fn[])(void *) = { name_snapshotter, finder, walker };
 
 	run_threads(_metadata, &self->sh, fn, 3);
+}
+
+TEST_F(thr, iterators_and_snapshots_of_everything_and_finds_in_four_threads)
+{
+	void *(*fn[])(void *) = { plain_walker, plain_walker, name_snapshotter, finder };
+
+	run_threads(_metadata, &self->sh, fn, 4);
 }
 
 /* The handle is closed while another thread's iterator is mid-walk. */
