@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmaquery.h"
 
@@ -51,12 +52,19 @@ static int buf_open(struct buf *b)
 	return b->f ? 0 : -errno;
 }
 
-static void buf_emit(struct buf *b, bool keep)
+/* Print what b holds if @keep; -errno if stdout did not take it. */
+static int buf_emit(const struct tool *t, struct buf *b, bool keep)
 {
+	int err = 0;
+
 	fclose(b->f);
-	if (keep)
+	b->f = NULL;
+	if (keep) {
 		fwrite(b->data, 1, b->len, stdout);
+		err = tool_check_out(t);
+	}
 	free(b->data);
+	return err;
 }
 
 /* ------------------------------------------------------------- maps */
@@ -151,8 +159,10 @@ static void put_field(FILE *f, const struct vmaq_vma *v, enum field k, bool json
 	case F_NAME:
 		if (json)
 			json_str(f, v->name);
+		else if (v->name)
+			put_name(f, v->name);
 		else
-			fputs(v->name ? v->name : "-", f);
+			fputc('-', f);
 		break;
 	case F_BUILD_ID:
 		if (json)
@@ -220,11 +230,15 @@ static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
 /* walks of a map that keeps changing under them, before giving up */
 #define MAPS_TRIES 8
 
+/*
+ * One process's map: 0, -errno after saying why (the process), or
+ * -EPIPE when stdout failed (said too: nothing more can be written).
+ */
 static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
 		    const enum field *order, int norder, bool header)
 {
 	struct vmaq_proc *p;
-	struct buf b;
+	struct buf b = { 0 };
 	int err, tries = 0;
 
 	err = tool_open(t, pid, &p);
@@ -240,12 +254,12 @@ static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
 		/* a record overlapped the one before it: walk again */
 		if (err != -EAGAIN || ++tries == MAPS_TRIES)
 			break;
-		buf_emit(&b, false);
+		buf_emit(t, &b, false);
 	}
 	if (err < 0)
 		report_errno(t, pid, -err);
-	if (b.f)
-		buf_emit(&b, err == 0);
+	if (b.f && buf_emit(t, &b, err == 0))
+		err = -EPIPE;
 	vmaq_close(p);
 	return err;
 }
@@ -263,7 +277,7 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 	};
 	enum field order[F_MAX];
 	unsigned int flags = VMAQ_NAME;
-	int c, i, norder = 0, failed = 0;
+	int c, i, err, norder = 0, failed = 0;
 	bool json = false, names = true, bid = false;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -314,8 +328,11 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 		pid_t pid;
 
 		parse_pid(argv[i], &pid);
-		if (maps_one(t, pid, flags, json, order, norder,
-			     !json && argc - optind > 1))
+		err = maps_one(t, pid, flags, json, order, norder,
+			       !json && argc - optind > 1);
+		if (err == -EPIPE)
+			return EXIT_RUNTIME;
+		if (err)
 			failed = 1;
 	}
 	return failed ? EXIT_RUNTIME : EXIT_OK;
@@ -325,68 +342,285 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 
 static const char find_help[] =
 "Usage: vmaquery find [OPTIONS] PID [ADDR...]\n"
-"For each address (hexadecimal, 0x optional; read from standard input, one\n"
-"per line, when none is given or ADDR is -), print the VMA that covers it,\n"
-"the file offset it corresponds to, the path and build ID, or 'unmapped'.\n"
-"All addresses are resolved in one batched query.\n\n"
+"       vmaquery find [OPTIONS] < LINES\n"
+"For each address (hexadecimal, one 0x optional), print the VMA that covers\n"
+"it, the file offset it corresponds to, the path and build ID, or\n"
+"'unmapped'. Addresses given as arguments are resolved in one batch. With\n"
+"no ADDR, or where ADDR is -, standard input is read one line per address,\n"
+"and what one read() brings is answered, and flushed, before the next\n"
+"read: find can serve as a co-process. Without PID each line is\n"
+"'PID ADDR' and each answer starts with the pid. A line that is not an\n"
+"address is answered 'invalid'; the others go on, and the exit status is 1.\n\n"
 "  --json              one JSON object per address and line\n"
 "  --build-id          add the ELF build ID of each file\n"
 "  --backend=B         batch, query or text (default: best available)\n";
 
-struct addrs {
-	uint64_t *v;
-	size_t n, cap;
+/* One address to answer, in input order. */
+struct query {
+	unsigned long line;	/* of standard input; 0: an argument */
+	pid_t pid;
+	uint64_t addr;
+	bool valid;
 };
 
-static int addrs_push(struct addrs *a, uint64_t x)
-{
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 256;
-		uint64_t *nv = realloc(a->v, ncap * sizeof(*nv));
+struct find {
+	struct tool *t;
+	unsigned int flags;
+	bool json, pids;	/* pids: input lines are "PID ADDR" */
+	pid_t pid;		/* the PID argument, if !pids */
+	struct query *q;
+	size_t n, cap;
+	uint64_t *addrs;	/* one pid's run of q, for vmaq_lookup() */
+	size_t acap;
+	/* the last process asked about, kept open for the next lines */
+	pid_t open_pid;
+	struct vmaq_proc *proc;
+	int open_err;
+	bool failed;		/* an invalid line or an error was answered */
+};
 
-		if (!nv)
+static int find_push(struct find *f, unsigned long line, pid_t pid, uint64_t addr, bool valid)
+{
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 256;
+		struct query *nq = realloc(f->q, ncap * sizeof(*nq));
+
+		if (!nq)
 			return -ENOMEM;
-		a->v = nv;
-		a->cap = ncap;
+		f->q = nq;
+		f->cap = ncap;
 	}
-	a->v[a->n++] = x;
+	f->q[f->n++] = (struct query){ .line = line, .pid = pid, .addr = addr, .valid = valid };
 	return 0;
 }
 
-static int read_stdin_addrs(struct tool *t, struct addrs *a)
+/* The handle of @pid: the one kept open, or a new one (after an error, -errno). */
+static int find_proc(struct find *f, pid_t pid, bool reopen)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long lineno = 0;
-	uint64_t x;
-	int ret = 0;
+	VMAQ_OPTS(vmaq_open_opts, opts, .backend = f->t->backend);
 
-	while ((n = getline(&line, &cap, stdin)) >= 0) {
-		char *s = line, *e;
+	if (f->open_pid == pid && !reopen)
+		return f->open_err;
+	vmaq_close(f->proc);
+	f->proc = NULL;
+	f->open_pid = pid;
+	f->open_err = vmaq_open(pid, &opts, &f->proc);
+	if (f->open_err == -EINVAL && f->t->backend == VMAQ_BACKEND_AUTO)
+		tool_err(f->t, "VMAQ_BACKEND must be batch, query, text or auto");
+	else if (f->open_err)
+		report_errno(f->t, pid, -f->open_err);
+	return f->open_err;
+}
 
-		lineno++;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		e = s + strlen(s);
-		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
-				 e[-1] == '\t'))
-			*--e = '\0';
-		if (!*s)
-			continue;
-		if (!parse_addr(s, &x)) {
-			ret = tool_usage(t, "line %lu: invalid address '%.40s'",
-					 lineno, s);
-			break;
+static void find_print(const struct find *f, const struct query *q,
+		       const struct vmaq_vma *v, int err)
+{
+	char perms[5];
+
+	if (f->json) {
+		fputc('{', stdout);
+		if (f->pids && q->valid)
+			printf("\"pid\":%d,", (int)q->pid);
+		if (!q->valid) {
+			printf("\"line\":%lu,\"error\":\"invalid\"}\n", q->line);
+			return;
 		}
-		if (addrs_push(a, x)) {
-			tool_err(t, "out of memory");
-			ret = EXIT_RUNTIME;
-			break;
+		printf("\"addr\":\"0x%" PRIx64 "\",", q->addr);
+		if (err) {
+			printf("\"error\":");
+			json_str(stdout, strerror(-err));
+			fputs("}\n", stdout);
+			return;
+		}
+		if (!v) {
+			fputs("\"mapped\":false}\n", stdout);
+			return;
+		}
+		perms_str(v, perms);
+		printf("\"mapped\":true,\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64
+		       "\",\"perms\":\"%s\",\"file_offset\":\"0x%" PRIx64 "\",\"name\":",
+		       v->start, v->end, perms, vmaq_vma_file_offset(v, q->addr));
+		json_str(stdout, v->name);
+		if (f->flags & VMAQ_BUILD_ID) {
+			fputs(",\"build_id\":", stdout);
+			json_build_id(stdout, v);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	if (!q->valid) {
+		printf("invalid %lu\n", q->line);
+		return;
+	}
+	if (f->pids)
+		printf("%d ", (int)q->pid);
+	if (err) {
+		printf("0x%" PRIx64 " error\n", q->addr);
+		return;
+	}
+	if (!v) {
+		printf("0x%" PRIx64 " unmapped\n", q->addr);
+		return;
+	}
+	perms_str(v, perms);
+	printf("0x%" PRIx64 " %" PRIx64 "-%" PRIx64 " %s 0x%" PRIx64 " ", q->addr,
+	       v->start, v->end, perms, vmaq_vma_file_offset(v, q->addr));
+	if (v->name)
+		put_name(stdout, v->name);
+	else
+		fputc('-', stdout);
+	if (f->flags & VMAQ_BUILD_ID) {
+		fputc(' ', stdout);
+		if (v->build_id_size)
+			hex_build_id(stdout, v);
+		else
+			fputc('-', stdout);
+	}
+	fputc('\n', stdout);
+}
+
+/*
+ * Answer every query held, in order: each run of one pid's addresses in
+ * one vmaq_lookup(), then flush. A handle whose process exec'd (ESRCH) is
+ * opened once more: the pid then names the new image.
+ */
+static int find_answer(struct find *f)
+{
+	size_t i = 0, j, k;
+
+	while (i < f->n) {
+		struct vmaq_lookup *l = NULL;
+		int err = 0;
+
+		if (!f->q[i].valid) {
+			find_print(f, &f->q[i++], NULL, 0);
+			f->failed = true;
+			continue;
+		}
+		for (j = i; j < f->n && f->q[j].valid && f->q[j].pid == f->q[i].pid; j++)
+			;
+		if (j - i > f->acap) {
+			uint64_t *na = realloc(f->addrs, (j - i) * sizeof(*na));
+
+			if (!na)
+				return -ENOMEM;
+			f->addrs = na;
+			f->acap = j - i;
+		}
+		for (k = i; k < j; k++)
+			f->addrs[k - i] = f->q[k].addr;
+		/* find_proc() says why it cannot open, once per process */
+		err = find_proc(f, f->q[i].pid, false);
+		if (!err) {
+			err = vmaq_lookup(f->proc, f->addrs, j - i, f->flags, &l);
+			if (err == -ESRCH)
+				err = find_proc(f, f->q[i].pid, true) ?:
+				      vmaq_lookup(f->proc, f->addrs, j - i, f->flags, &l);
+			if (err && err != f->open_err)
+				report_errno(f->t, f->q[i].pid, -err);
+		}
+		if (err == -ENOMEM)
+			return err;
+		if (err)
+			f->failed = true;
+		for (k = i; k < j; k++)
+			find_print(f, &f->q[k], l ? vmaq_lookup_vma(l, k - i) : NULL, err);
+		vmaq_lookup_free(l);
+		i = j;
+	}
+	f->n = 0;
+	return tool_check_out(f->t);
+}
+
+/* One line of input, without its newline; NUL bytes make it invalid. */
+static int find_line(struct find *f, unsigned long lineno, char *s, size_t len)
+{
+	char *e = s + len, *sp;
+	uint64_t addr = 0;
+	pid_t pid = f->pid;
+	bool ok;
+
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (s == e)
+		return 0;	/* a blank line asks nothing */
+	*e = '\0';
+	ok = strlen(s) == (size_t)(e - s);
+	if (ok && f->pids) {
+		sp = strpbrk(s, " \t");
+		ok = sp != NULL;
+		if (ok) {
+			*sp++ = '\0';
+			while (*sp == ' ' || *sp == '\t')
+				sp++;
+			ok = parse_pid(s, &pid);
+			s = sp;
 		}
 	}
-	free(line);
-	return ret;
+	ok = ok && parse_addr(s, &addr);
+	if (!ok)
+		tool_err(f->t, "line %lu: not %s", lineno, f->pids ? "PID ADDR" : "an address");
+	return find_push(f, lineno, pid, addr, ok);
+}
+
+/* Longest line kept; a longer one is invalid and skipped to its end. */
+#define FIND_LINE_MAX 4096
+
+/* Standard input, answered one read() at a time. */
+static int find_stream(struct find *f, unsigned long *lineno)
+{
+	char buf[FIND_LINE_MAX + 1], *p, *nl;
+	size_t have = 0;
+	bool skipping = false;
+	int err = 0;
+
+	for (;;) {
+		ssize_t r = read(0, buf + have, FIND_LINE_MAX - have);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tool_err(f->t, "standard input: %s", strerror(errno));
+			f->failed = true;
+			break;
+		}
+		if (r == 0) {
+			/* the last line may have no newline */
+			if (have && !skipping)
+				err = find_line(f, ++*lineno, buf, have);
+			break;
+		}
+		have += (size_t)r;
+		p = buf;
+		while (!err && (nl = memchr(p, '\n', have - (size_t)(p - buf)))) {
+			if (skipping)
+				skipping = false;
+			else
+				err = find_line(f, ++*lineno, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		have -= (size_t)(p - buf);
+		memmove(buf, p, have);
+		if (!err && have == FIND_LINE_MAX) {
+			/* a line longer than any address: answered invalid */
+			if (!skipping) {
+				tool_err(f->t, "line %lu: longer than %d bytes", ++*lineno,
+					 FIND_LINE_MAX);
+				err = find_push(f, *lineno, 0, 0, false);
+			}
+			skipping = true;
+			have = 0;
+		}
+		if (!err)
+			err = find_answer(f);
+		if (err)
+			break;
+	}
+	if (!err)
+		err = find_answer(f);
+	return err;
 }
 
 int cmd_find(struct tool *t, int argc, char **argv)
@@ -397,21 +631,15 @@ int cmd_find(struct tool *t, int argc, char **argv)
 		{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct addrs a = { 0 };
-	struct vmaq_proc *p = NULL;
-	struct vmaq_lookup *l = NULL;
-	unsigned int flags = VMAQ_NAME;
-	bool json = false, from_stdin;
-	struct buf b;
-	pid_t pid;
-	size_t k;
-	int c, i, err, ret = EXIT_OK;
+	struct find f = { .t = t, .flags = VMAQ_NAME, .open_pid = -1 };
+	unsigned long lineno = 0;
+	int c, i, err = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == OPT_JSON) {
-			json = true;
+			f.json = true;
 		} else if (c == OPT_BUILD_ID) {
-			flags |= VMAQ_BUILD_ID;
+			f.flags |= VMAQ_BUILD_ID;
 		} else {
 			int r = common_opt(t, c, find_help);
 
@@ -419,89 +647,43 @@ int cmd_find(struct tool *t, int argc, char **argv)
 				return r == -2 ? EXIT_OK : r;
 		}
 	}
-	if (optind >= argc)
-		return tool_usage(t, "no PID given");
-	if (!parse_pid(argv[optind], &pid))
-		return tool_usage(t, "invalid pid '%s'", argv[optind]);
-	from_stdin = optind + 1 == argc;
-	for (i = optind + 1; i < argc; i++) {
-		uint64_t x;
+	f.pids = optind >= argc;
+	if (!f.pids) {
+		if (!parse_pid(argv[optind], &f.pid))
+			return tool_usage(t, "invalid pid '%s'", argv[optind]);
+		/* the whole command line first: a bad address answers nothing */
+		for (i = optind + 1; i < argc; i++) {
+			uint64_t x;
 
-		if (!strcmp(argv[i], "-")) {
-			from_stdin = true;
-			continue;
+			if (strcmp(argv[i], "-") && !parse_addr(argv[i], &x))
+				return tool_usage(t, "invalid address '%s'", argv[i]);
 		}
-		if (!parse_addr(argv[i], &x)) {
-			free(a.v);
-			return tool_usage(t, "invalid address '%s'", argv[i]);
-		}
-		if (addrs_push(&a, x)) {
-			free(a.v);
-			tool_err(t, "out of memory");
+		/* the process must be there for its arguments to mean anything */
+		if (find_proc(&f, f.pid, false))
 			return EXIT_RUNTIME;
-		}
 	}
-	if (from_stdin) {
-		ret = read_stdin_addrs(t, &a);
-		if (ret)
-			goto out;
-	}
-	if (tool_open(t, pid, &p)) {
-		ret = EXIT_RUNTIME;
-		goto out;
-	}
-	err = vmaq_lookup(p, a.v, a.n, flags, &l);
-	if (err || (err = buf_open(&b))) {
-		report_errno(t, pid, -err);
-		ret = EXIT_RUNTIME;
-		goto out;
-	}
-	for (k = 0; k < a.n; k++) {
-		const struct vmaq_vma *v = vmaq_lookup_vma(l, k);
-		char perms[5];
+	if (f.pids || optind + 1 == argc) {
+		err = find_stream(&f, &lineno);
+	} else {
+		for (i = optind + 1; !err && i < argc; i++) {
+			uint64_t x;
 
-		if (!v) {
-			if (json)
-				fprintf(b.f, "{\"addr\":\"0x%" PRIx64 "\",\"mapped\":false}\n",
-					a.v[k]);
-			else
-				fprintf(b.f, "0x%" PRIx64 " unmapped\n", a.v[k]);
-			continue;
-		}
-		perms_str(v, perms);
-		if (json) {
-			fprintf(b.f, "{\"addr\":\"0x%" PRIx64 "\",\"mapped\":true,"
-				"\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\","
-				"\"perms\":\"%s\",\"file_offset\":\"0x%" PRIx64 "\",\"name\":",
-				a.v[k], v->start, v->end, perms,
-				vmaq_vma_file_offset(v, a.v[k]));
-			json_str(b.f, v->name);
-			if (flags & VMAQ_BUILD_ID) {
-				fputs(",\"build_id\":", b.f);
-				json_build_id(b.f, v);
+			if (!strcmp(argv[i], "-")) {
+				err = find_answer(&f) ?: find_stream(&f, &lineno);
+				continue;
 			}
-			fputs("}\n", b.f);
-		} else {
-			fprintf(b.f, "0x%" PRIx64 " %" PRIx64 "-%" PRIx64 " %s 0x%" PRIx64 " %s",
-				a.v[k], v->start, v->end, perms,
-				vmaq_vma_file_offset(v, a.v[k]),
-				v->name ? v->name : "-");
-			if (flags & VMAQ_BUILD_ID) {
-				fputc(' ', b.f);
-				if (v->build_id_size)
-					hex_build_id(b.f, v);
-				else
-					fputc('-', b.f);
-			}
-			fputc('\n', b.f);
+			parse_addr(argv[i], &x);
+			err = find_push(&f, 0, f.pid, x, true);
 		}
+		if (!err)
+			err = find_answer(&f);
 	}
-	buf_emit(&b, true);
-out:
-	vmaq_lookup_free(l);
-	vmaq_close(p);
-	free(a.v);
-	return ret;
+	if (err == -ENOMEM)
+		tool_err(t, "out of memory");
+	vmaq_close(f.proc);
+	free(f.q);
+	free(f.addrs);
+	return err || f.failed ? EXIT_RUNTIME : EXIT_OK;
 }
 
 /* ------------------------------------------------------------- pmap */
@@ -560,16 +742,19 @@ int cmd_pmap(struct tool *t, int argc, char **argv)
 			shared += kb;
 		else if (v->flags & VMAQ_WRITE)
 			wpriv += kb;
-		fprintf(b.f, "%016" PRIx64 " %8" PRIu64 " %-5s %016" PRIx64 " %03x:%05x %s\n",
+		fprintf(b.f, "%016" PRIx64 " %8" PRIu64 " %-5s %016" PRIx64 " %03x:%05x ",
 			v->start, kb, perms, v->offset, v->dev_major,
-			v->dev_minor, base);
+			v->dev_minor);
+		put_name(b.f, base);
+		fputc('\n', b.f);
 	}
 	if (!err)
 		fprintf(b.f, "mapped: %" PRIu64 "K    writeable/private: %" PRIu64
 			"K    shared: %" PRIu64 "K\n", mapped, wpriv, shared);
 	else
 		report_errno(t, pid, -err);
-	buf_emit(&b, err == 0);
+	if (buf_emit(t, &b, err == 0))
+		err = -EPIPE;
 	vmaq_iter_free(it);
 	vmaq_close(p);
 	return err ? EXIT_RUNTIME : EXIT_OK;

@@ -5,11 +5,13 @@
  * the subcommands share (argument parsing, messages, JSON strings).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmaquery.h"
 
@@ -53,35 +55,65 @@ int tool_usage(const struct tool *t, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/*
+ * A process id: decimal digits only, 1 to 2^31 - 1. 0 is refused: to the
+ * kernel it names no process, and to the library it would mean this one.
+ */
 bool parse_pid(const char *s, pid_t *pid)
 {
-	char *end;
-	long v;
+	uint64_t v = 0;
 
-	if (!s || !*s || *s < '0' || *s > '9')
+	if (!s || !*s)
 		return false;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v < 0 || v > INT32_MAX)
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > INT32_MAX)
+			return false;
+	}
+	if (!v)
 		return false;
 	*pid = (pid_t)v;
 	return true;
 }
 
-/* Hexadecimal, with or without 0x, as perf, addr2line and maps use. */
+/*
+ * An address: hexadecimal, with or without one 0x, as perf, addr2line and
+ * maps write them; at most 64 bits, nothing before or after. The only
+ * parser of addresses, for arguments and standard input alike.
+ */
 bool parse_addr(const char *s, uint64_t *addr)
 {
-	char *end;
+	uint64_t v = 0;
+	int digits = 0;
 
 	if (!s)
 		return false;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	if (!*s || !strchr("0123456789abcdefABCDEF", *s))
+	if (!*s)
 		return false;
-	errno = 0;
-	*addr = strtoull(s, &end, 16);
-	return !errno && !*end;
+	for (; *s; s++) {
+		int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return false;
+		/* leading zeros are not digits of the value */
+		if (v || d)
+			digits++;
+		if (digits > 16)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*addr = v;
+	return true;
 }
 
 int parse_backend(const char *s, enum vmaq_backend *b)
@@ -142,6 +174,33 @@ int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
 	return err;
 }
 
+int tool_check_out(const struct tool *t)
+{
+	static bool told;
+	int e;
+
+	errno = 0;
+	if (!fflush(stdout) && !ferror(stdout))
+		return 0;
+	e = errno ? errno : EIO;
+	if (!told)
+		tool_err(t, "write error: %s", strerror(e));
+	told = true;
+	return -e;
+}
+
+void put_name(FILE *f, const char *name)
+{
+	const char *s = name, *nl;
+
+	while ((nl = strchr(s, '\n'))) {
+		fwrite(s, 1, (size_t)(nl - s), f);
+		fputs("\\012", f);
+		s = nl + 1;
+	}
+	fputs(s, f);
+}
+
 void perms_str(const struct vmaq_vma *v, char out[5])
 {
 	out[0] = v->flags & VMAQ_READ ? 'r' : '-';
@@ -180,9 +239,13 @@ static size_t utf8_len(const unsigned char *s)
 }
 
 /*
- * A JSON string. Paths are bytes, not text: a byte that is not part of
- * valid UTF-8 is written as the code point of the same value (\u00XX), so
- * the output is always valid JSON.
+ * A JSON string. Paths are bytes, not text. Valid UTF-8 is written as it
+ * is; a byte that is not part of valid UTF-8 (always 0x80 or above) is
+ * written as the lone surrogate U+DC00 + byte (\udcXX), the mapping of
+ * Python's surrogateescape: json.loads() then os.fsencode() gives back
+ * the exact bytes, and the string equals what the Python binding returns
+ * (os.fsdecode()) for the same name. Every name has one encoding and no
+ * two names share one.
  */
 void json_str(FILE *f, const char *s)
 {
@@ -200,9 +263,11 @@ void json_str(FILE *f, const char *s)
 			fprintf(f, "\\%c", *p);
 		} else if (*p == '\n') {
 			fputs("\\n", f);
-		} else if (*p < 0x20 || *p == 0x7f || !n) {
-			fprintf(f, "\\u%04x", *p);
+		} else if (!n) {
+			fprintf(f, "\\udc%02x", *p);
 			n = 1;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
 		} else {
 			fwrite(p, 1, n, f);
 		}
@@ -265,7 +330,24 @@ int main(int argc, char **argv)
 	};
 	struct tool t = { .cmd = NULL, .backend = VMAQ_BACKEND_AUTO };
 	size_t i;
-	int c;
+	int c, ret;
+
+	/*
+	 * A standard descriptor the caller closed is held by /dev/null, read
+	 * only, so that no descriptor the library opens lands on it: output
+	 * to a closed stdout then fails, as it must, instead of going into a
+	 * maps file the tool opened.
+	 */
+	for (c = 0; c <= 2; c++) {
+		if (fcntl(c, F_GETFD) < 0 && errno == EBADF) {
+			int fd = open("/dev/null", O_RDONLY);
+
+			if (fd >= 0 && fd != c) {
+				dup2(fd, c);
+				close(fd);
+			}
+		}
+	}
 
 	/* Options before the command; '+' stops at the first non-option. */
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
@@ -295,7 +377,15 @@ int main(int argc, char **argv)
 			argc -= optind;
 			argv += optind;
 			optind = 0;
-			return cmds[i].fn(&t, argc, argv);
+			ret = cmds[i].fn(&t, argc, argv);
+			/* what was written must have reached its file */
+			if (tool_check_out(&t))
+				return EXIT_RUNTIME;
+			if (fclose(stdout)) {
+				tool_err(&t, "write error: %s", strerror(errno));
+				return EXIT_RUNTIME;
+			}
+			return ret;
 		}
 	}
 	tool_err(NULL, "unknown command '%s'", argv[optind]);

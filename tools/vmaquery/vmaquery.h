@@ -30,6 +30,17 @@ int parse_backend(const char *s, enum vmaq_backend *b);
 int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p);
 void report_errno(const struct tool *t, pid_t pid, int err);
 
+/*
+ * Flush stdout; 0, or -errno after saying "write error" once: a full disk
+ * or a reader that went away is a failure of the command (exit 1).
+ */
+int tool_check_out(const struct tool *t);
+
+/*
+ * A name in line-oriented output, escaped as the kernel's maps text
+ * escapes it (a newline as \012), so that no name can forge a line.
+ */
+void put_name(FILE *f, const char *name);
 void perms_str(const struct vmaq_vma *v, char out[5]);
 void json_str(FILE *f, const char *s);
 void json_build_id(FILE *f, const struct vmaq_vma *v);

@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "vmaquery.h"
@@ -80,9 +82,20 @@ struct target {
 };
 
 struct out {
+	const struct tool *t;
 	bool json;
+	bool failed;		/* an error was reported: exit 1 */
+	bool write_err;		/* stdout failed: stop, exit 1 */
 	unsigned long events, max_events;
 };
+
+/* Each change is a line of its own, out at once: a reader sees it live. */
+static void emitted(struct out *o)
+{
+	o->events++;
+	if (tool_check_out(o->t))
+		o->write_err = true;
+}
 
 static void emit_vma(struct out *o, pid_t pid, char what, const struct vmaq_vma *v)
 {
@@ -99,10 +112,13 @@ static void emit_vma(struct out *o, pid_t pid, char what, const struct vmaq_vma 
 		json_str(stdout, v->name);
 		printf("}\n");
 	} else {
-		printf("%d %c %" PRIx64 "-%" PRIx64 " %s %08" PRIx64 " %s\n", (int)pid,
-		       what, v->start, v->end, perms, v->offset, v->name ? v->name : "");
+		printf("%d %c %" PRIx64 "-%" PRIx64 " %s %08" PRIx64 " ", (int)pid,
+		       what, v->start, v->end, perms, v->offset);
+		if (v->name)
+			put_name(stdout, v->name);
+		fputc('\n', stdout);
 	}
-	o->events++;
+	emitted(o);
 }
 
 static void emit_proc(struct out *o, pid_t pid, const char *what)
@@ -111,7 +127,7 @@ static void emit_proc(struct out *o, pid_t pid, const char *what)
 		printf("{\"pid\":%d,\"event\":\"%s\"}\n", (int)pid, what);
 	else
 		printf("%d %s\n", (int)pid, what);
-	o->events++;
+	emitted(o);
 }
 
 static bool vma_same(const struct vmaq_vma *a, const struct vmaq_vma *b)
@@ -190,6 +206,10 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 		}
 		return;
 	}
+	if (r != -ESRCH) {
+		report_errno(t, tg->pid, -r);
+		o->failed = true;
+	}
 	emit_proc(o, tg->pid, r == -ESRCH ? "exit" : "error");
 	tg->gone = true;
 }
@@ -202,7 +222,10 @@ static const char watch_help[] =
 "  --count=N           stop after N changes\n"
 "  --duration=SECONDS  stop after this long\n"
 "  --json              one JSON object per change\n"
-"  --backend=B         batch, query or text\n";
+"  --backend=B         batch, query or text\n\n"
+"Each change is written, and flushed, as it is seen. watch stops with exit\n"
+"status 1 when its output fails or a pipe's reader goes away, and after\n"
+"reporting an error about a process.\n";
 
 static double now_s(void)
 {
@@ -233,7 +256,9 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	double interval = 100, duration = 0, count = 0, start;
-	struct out o = { 0 };
+	struct out o = { .t = t };
+	struct stat st;
+	bool out_pipe;
 	struct target *tg;
 	struct vmaq_cache *events = NULL;
 	VMAQ_OPTS(vmaq_cache_opts, copts);
@@ -291,7 +316,9 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 	}
-	o.max_events = (unsigned long)count;
+	o.max_events = count >= 1e18 ? ULONG_MAX : (unsigned long)count;
+	/* a pipe's reader that goes away shows as POLLERR on our end */
+	out_pipe = !fstat(1, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -299,24 +326,43 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	vmaq_cache_new(&copts, &events);
 	start = now_s();
 	for (;;) {
-		struct pollfd pfd = { .fd = events ? vmaq_cache_fd(events) : -1,
-				      .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = events ? vmaq_cache_fd(events) : -1, .events = POLLIN },
+			{ .fd = out_pipe ? 1 : -1, .events = 0 },
+		};
+		double ms = interval;
 
-		if (pfd.fd < 0)
-			pfd.fd = -1;
-		if (poll(&pfd, 1, (int)interval) > 0)
-			vmaq_cache_process_events(events);
+		if (pfd[0].fd < 0)
+			pfd[0].fd = -1;
+		/* never past the end of --duration, whatever the interval */
+		if (duration && (duration - (now_s() - start)) * 1000 < ms)
+			ms = (duration - (now_s() - start)) * 1000;
+		if (ms > INT_MAX)
+			ms = INT_MAX;
+		if (ms < 0)
+			ms = 0;
+		if (poll(pfd, 2, (int)ms) > 0) {
+			if (pfd[1].revents & (POLLERR | POLLHUP)) {
+				tool_err(t, "standard output: its reader went away");
+				o.write_err = true;
+				break;
+			}
+			if (pfd[0].revents & POLLIN)
+				vmaq_cache_process_events(events);
+		}
 		for (alive = 0, i = 0; i < n; i++) {
 			if (!tg[i].gone)
 				poll_target(t, &o, &tg[i]);
 			alive += !tg[i].gone;
-			if (o.max_events && o.events >= o.max_events)
+			if (o.write_err || (o.max_events && o.events >= o.max_events))
 				goto out;
 		}
 		if (stop || !alive || (duration && now_s() - start >= duration))
 			break;
 	}
 out:
+	if (o.failed || o.write_err)
+		ret = EXIT_RUNTIME;
 	for (i = 0; i < n; i++) {
 		target_close(&tg[i]);
 		copy_free(&tg[i].last);
