@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -347,8 +348,8 @@ static const char find_help[] =
 "it, the file offset it corresponds to, the path and build ID, or\n"
 "'unmapped'. Addresses given as arguments are resolved in one batch. With\n"
 "no ADDR, or where ADDR is -, standard input is read one line per address,\n"
-"and what one read() brings is answered, and flushed, before the next\n"
-"read: find can serve as a co-process. Without PID each line is\n"
+"and the lines there when it would have to wait are answered, and\n"
+"flushed, first: find can serve as a co-process. Without PID each line is\n"
 "'PID ADDR' and each answer starts with the pid. A line that is not an\n"
 "address is answered 'invalid'; the others go on, and the exit status is 1.\n\n"
 "  --json              one JSON object per address and line\n"
@@ -568,7 +569,18 @@ static int find_line(struct find *f, unsigned long lineno, char *s, size_t len)
 /* Longest line kept; a longer one is invalid and skipped to its end. */
 #define FIND_LINE_MAX 4096
 
-/* Standard input, answered one read() at a time. */
+/* Most lines answered by one lookup. */
+#define FIND_BATCH 65536
+
+/* Whether standard input can be read now without waiting. */
+static bool input_waiting(void)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP));
+}
+
+/* Standard input, answered whenever it would have to wait. */
 static int find_stream(struct find *f, unsigned long *lineno)
 {
 	char buf[FIND_LINE_MAX + 1], *p, *nl;
@@ -613,7 +625,12 @@ static int find_stream(struct find *f, unsigned long *lineno)
 			skipping = true;
 			have = 0;
 		}
-		if (!err)
+		/*
+		 * Input that is there already joins the batch (a file: up to
+		 * FIND_BATCH lines a lookup); a co-process that waits for its
+		 * answer gets it now.
+		 */
+		if (!err && (f->n >= FIND_BATCH || !input_waiting()))
 			err = find_answer(f);
 		if (err)
 			break;
@@ -648,6 +665,8 @@ int cmd_find(struct tool *t, int argc, char **argv)
 		}
 	}
 	f.pids = optind >= argc;
+	if (f.pids && isatty(0))
+		return tool_usage(t, "no PID given (and no 'PID ADDR' lines: standard input is a terminal)");
 	if (!f.pids) {
 		if (!parse_pid(argv[optind], &f.pid))
 			return tool_usage(t, "invalid pid '%s'", argv[optind]);

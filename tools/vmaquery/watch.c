@@ -321,6 +321,8 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	out_pipe = !fstat(1, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	/* a reader that went away is a write error (exit 1), not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Only for its wake-ups: exec/exit events end a poll interval early. */
 	vmaq_cache_new(&copts, &events);
