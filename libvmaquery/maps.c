@@ -36,19 +36,27 @@ ssize_t vmaq_pread(int fd, void *buf, size_t len, off_t off)
  * early at any read boundary and still look whole. A live mm always
  * shows at least one line from offset 0.
  */
-int vmaq_maps_alive(struct vmaq_maps *m)
+static int alive_locked(struct vmaq_maps *m)
 {
 	ssize_t n;
 	char c;
 
-	pthread_mutex_lock(&m->lock);
 	n = vmaq_pread(m->fd, &c, 1, 0);
 	/* the file's position is now nobody's */
 	m->reader = 0;
-	pthread_mutex_unlock(&m->lock);
 	if (n < 0)
 		return (int)n;
 	return n ? 0 : -ESRCH;
+}
+
+int vmaq_maps_alive(struct vmaq_maps *m)
+{
+	int err;
+
+	pthread_mutex_lock(&m->lock);
+	err = alive_locked(m);
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }
 
 void (*vmaq_test_read_all_step)(void *arg);
@@ -86,10 +94,7 @@ int vmaq_maps_read_all(struct vmaq_maps *m, char **bufp, size_t *lenp)
 		}
 		if (!n) {
 			/* the kernel shows nothing once the address space is gone */
-			char c;
-
-			n = len ? vmaq_pread(m->fd, &c, 1, 0) : 0;
-			err = n < 0 ? (int)n : n ? 0 : -ESRCH;
+			err = len ? alive_locked(m) : -ESRCH;
 			break;
 		}
 		len += (size_t)n;

@@ -398,18 +398,13 @@ static int find_push(struct find *f, unsigned long line, pid_t pid, uint64_t add
 /* The handle of @pid: the one kept open, or a new one (after an error, -errno). */
 static int find_proc(struct find *f, pid_t pid, bool reopen)
 {
-	VMAQ_OPTS(vmaq_open_opts, opts, .backend = f->t->backend);
-
 	if (f->open_pid == pid && !reopen)
 		return f->open_err;
 	vmaq_close(f->proc);
 	f->proc = NULL;
 	f->open_pid = pid;
-	f->open_err = vmaq_open(pid, &opts, &f->proc);
-	if (f->open_err == -EINVAL && f->t->backend == VMAQ_BACKEND_AUTO)
-		tool_err(f->t, "VMAQ_BACKEND must be batch, query, text or auto");
-	else if (f->open_err)
-		report_errno(f->t, pid, -f->open_err);
+	/* tool_open() says why it could not */
+	f->open_err = tool_open(f->t, pid, &f->proc);
 	return f->open_err;
 }
 
