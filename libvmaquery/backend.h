@@ -22,12 +22,17 @@
 /*
  * Valgrind does not know that the ioctls write the records, names and
  * build IDs: tell it which bytes the kernel filled, so that programs using
- * the library can be checked with memcheck. Costs a few instructions.
+ * the library can be checked with memcheck. Asked once (record.c): a
+ * client request is a dozen instructions, a find's own are a few dozen.
  */
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
-#define kernel_wrote(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+extern bool vmaq_on_valgrind;
+#define kernel_wrote(p, n) do {						\
+	if (__builtin_expect(vmaq_on_valgrind, 0))			\
+		VALGRIND_MAKE_MEM_DEFINED((p), (n));			\
+} while (0)
 #endif
 #endif
 #ifndef kernel_wrote
@@ -360,8 +365,15 @@ struct vmaq_backend_ops {
 	 */
 	int (*next_many)(struct vmaq_walk *w, uint64_t addr,
 			 const struct vmaq_scan_sink *sink, struct vmaq_rec *rec);
-	/* Optional: the VMA covering @addr, or (VMAQ_NEXT in w->flags) the next. */
-	int (*find)(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec);
+	/*
+	 * Optional: the VMA covering @addr, or (VMAQ_NEXT in @flags) the
+	 * next, finished as ->next() finishes it. No walk: a find is one
+	 * ioctl, and the state of a walk would cost more to set up and
+	 * tear down than the library's part of the ioctl (@be is the
+	 * handle's state, as in ->generation()).
+	 */
+	int (*find)(struct vmaq_maps *m, void *be, unsigned int flags,
+		    uint64_t addr, struct vmaq_rec *rec);
 	/*
 	 * Optional: @count addresses, sorted ascending; @kidx gets per
 	 * address the slot @add gave its record, or UINT32_MAX.

@@ -662,7 +662,7 @@ static int batch_next_many(struct vmaq_walk *w, uint64_t addr,
  * first one above it, in address mode: range mode would clip a VMA that
  * starts below @addr.
  */
-static int batch_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+static int find_in(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
 	struct batch_bufs *bufs = NULL;
 	const struct procmap_vma_record *r;
@@ -828,6 +828,28 @@ static void batch_walk_fini(struct vmaq_walk *w)
 
 	bufs_put(bw->bufs);
 	vmaq_text_copy_fini(&bw->text);
+}
+
+/*
+ * A find's walk, on the stack: address mode needs none, but the records
+ * that are not the common case (a name the text must give, VMAQ_NEXT
+ * past a file VMA that VMAQ_ANON drops) go the walk's way.
+ */
+static int batch_find(struct vmaq_maps *m, void *be, unsigned int flags,
+		      uint64_t addr, struct vmaq_rec *rec)
+{
+	struct batch_walk bw = { .bufs = NULL };
+	struct vmaq_walk w = {
+		.ops = &vmaq_batch_ops, .maps = m, .be = be, .priv = &bw,
+		.flags = flags,
+	};
+	int err;
+
+	err = find_in(&w, addr, rec);
+	batch_walk_fini(&w);
+	if (w.deleted.name)
+		vmaq_deleted_memo_fini(&w.deleted);
+	return err;
 }
 
 _Static_assert(sizeof(struct batch_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),

@@ -137,43 +137,48 @@ static int gate_lookup(struct vmaq_maps *m, struct query_state *st)
 	return err;
 }
 
-static int query_gate(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+static int query_gate(struct vmaq_maps *m, struct query_state *st,
+		      struct query_walk *qw, unsigned int flags, uint64_t addr,
+		      struct vmaq_rec *rec)
 {
-	struct query_state *st = w->be;
-	struct query_walk *qw = w->priv;
 	int err;
 
 	if (qw->gate_done)
 		return -ENOENT;
 	qw->gate_done = true;
-	err = gate_lookup(w->maps, st);
+	err = gate_lookup(m, st);
 	if (err <= 0)
 		return err ? err : -ENOENT;
 	/* set once, never changed: read without the lock */
-	if (st->gate.vma.end <= addr || !vmaq_match(&st->gate.vma, w->flags))
+	if (st->gate.vma.end <= addr || !vmaq_match(&st->gate.vma, flags))
 		return -ENOENT;
 	err = vmaq_rec_copy(rec, &st->gate);
 	if (err)
 		return err;
 	/* the text has no page size; the gate is one page */
 	rec->vma.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
-	vmaq_rec_finish(rec, w->flags, 0);
-	if (w->flags & VMAQ_NAME)
+	vmaq_rec_finish(rec, flags, 0);
+	if (flags & VMAQ_NAME)
 		rec->vma.kind = VMAQ_KIND_GATE;
 	return 0;
 }
 
 /*
- * The first VMA matching w->flags with end > @addr (@next), or the one
- * covering @addr if it matches.
+ * The first VMA matching @flags with end > @addr (@next), or the one
+ * covering @addr if it matches: asked of @m, with the handle's state
+ * @st, for a walk whose state is @qw (a find's is on its stack) and
+ * memo of deleted files @deleted (NULL: none). Arguments, not a struct:
+ * inlined, they stay in registers.
  */
 static inline __attribute__((always_inline)) int
-query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
+query_at(struct vmaq_maps *m, struct query_state *st, struct query_walk *qw,
+	 struct vmaq_deleted_memo *deleted, unsigned int flags, uint64_t addr,
+	 struct vmaq_rec *rec, bool next)
 {
 	struct procmap_query q;
 	uint64_t kflags = (next ? PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0) |
-			  vmaq_kernel_filters(w->flags);
-	bool want_name = w->flags & VMAQ_NAME, too_long;
+			  vmaq_kernel_filters(flags);
+	bool want_name = flags & VMAQ_NAME, too_long;
 	int err;
 
 	if (want_name) {
@@ -191,22 +196,22 @@ query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
 			q.vma_name_addr = (uintptr_t)rec->name;
 			q.vma_name_size = PATH_MAX;
 		}
-		if (w->flags & VMAQ_BUILD_ID) {
+		if (flags & VMAQ_BUILD_ID) {
 			q.build_id_addr = (uintptr_t)rec->build_id;
 			q.build_id_size = sizeof(rec->build_id);
 		}
-		err = query_ioctl(w->maps->fd, &q);
+		err = query_ioctl(m->fd, &q);
 		if (err == -ENAMETOOLONG && want_name) {
 			/* a path longer than PATH_MAX: the rest first, then the name */
 			memset(&q, 0, sizeof(q));
 			q.size = sizeof(q);
 			q.query_flags = kflags;
 			q.query_addr = addr;
-			if (w->flags & VMAQ_BUILD_ID) {
+			if (flags & VMAQ_BUILD_ID) {
 				q.build_id_addr = (uintptr_t)rec->build_id;
 				q.build_id_size = sizeof(rec->build_id);
 			}
-			err = query_ioctl(w->maps->fd, &q);
+			err = query_ioctl(m->fd, &q);
 			too_long = true;
 		}
 		if (err == -ENOENT) {
@@ -217,7 +222,7 @@ query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
 			 */
 			if (!next && addr < GATE_MIN)
 				return -ENOENT;
-			err = query_gate(w, addr, rec);
+			err = query_gate(m, st, qw, flags, addr, rec);
 			if (!err && !next && rec->vma.start > addr)
 				err = -ENOENT;
 			return err;
@@ -230,7 +235,7 @@ query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
 			kernel_wrote(rec->build_id, q.build_id_size);
 		fill_from_query(rec, &q);
 		/* only VMAQ_ANON is left to check: the kernel did the rest */
-		if (!(w->flags & VMAQ_ANON) || vmaq_match(&rec->vma, w->flags))
+		if (!(flags & VMAQ_ANON) || vmaq_match(&rec->vma, flags))
 			break;
 		/* VMAQ_ANON cannot be pushed into the kernel */
 		if (!next)
@@ -239,26 +244,80 @@ query_at(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec, bool next)
 	}
 	/* a name longer than the ioctl returns (PATH_MAX): the text's */
 	if (too_long) {
-		struct query_walk *qw = w->priv;
-
-		err = vmaq_maps_long_name(w->maps, &qw->text, rec);
+		err = vmaq_maps_long_name(m, &qw->text, rec);
 		if (err)
 			return err;
 	}
-	vmaq_rec_finish(rec, w->flags, (w->flags & VMAQ_NAME) ?
-			vmaq_maps_deleted(w->maps, &w->deleted, &rec->vma) : 0);
+	vmaq_rec_finish(rec, flags, (flags & VMAQ_NAME) ?
+			vmaq_maps_deleted(m, deleted, &rec->vma) : 0);
 	return 0;
 }
 
 static int query_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 {
-	return query_at(w, addr, rec, true);
+	return query_at(w->maps, w->be, w->priv, &w->deleted, w->flags, addr,
+			rec, true);
 }
 
-/* A find asks the kernel for the covering VMA only, unless VMAQ_NEXT. */
-static int query_find(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
+/*
+ * Any find, by query_at(): its walk state on the stack (the text copy's
+ * length and position are set when it is read); one record has no use
+ * for a memo of deleted files.
+ */
+static __attribute__((noinline)) int
+find_slow(struct vmaq_maps *m, struct query_state *st, unsigned int flags,
+	  uint64_t addr, struct vmaq_rec *rec)
 {
-	return query_at(w, addr, rec, w->flags & VMAQ_NEXT);
+	struct query_walk qw;
+	int err;
+
+	qw.gate_done = false;
+	qw.text.buf = NULL;
+	err = query_at(m, st, &qw, NULL, flags, addr, rec, flags & VMAQ_NEXT);
+	if (qw.text.buf)
+		vmaq_text_copy_fini(&qw.text);
+	return err;
+}
+
+/*
+ * A find asks the kernel for the covering VMA only, unless VMAQ_NEXT.
+ * The common one (a name or none, filters the kernel applies, a record
+ * with room for any name the ioctl returns) is one ioctl in a straight
+ * line: what a profiler calls per sample, where the library's own work
+ * is the part of the cost that is left to cut. Anything else (VMAQ_NEXT,
+ * VMAQ_ANON, build IDs, a name too long, an address above every VMA
+ * that may be the gate's) goes by find_slow(), which asks again.
+ */
+static int query_find(struct vmaq_maps *m, void *be, unsigned int flags,
+		      uint64_t addr, struct vmaq_rec *rec)
+{
+	struct procmap_query q;
+	int err;
+
+	if ((flags & (VMAQ_NEXT | VMAQ_ANON | VMAQ_BUILD_ID)) ||
+	    ((flags & VMAQ_NAME) && rec->name_cap < PATH_MAX))
+		return find_slow(m, be, flags, addr, rec);
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_flags = vmaq_kernel_filters(flags);
+	q.query_addr = addr;
+	if (flags & VMAQ_NAME) {
+		q.vma_name_addr = (uintptr_t)rec->name;
+		q.vma_name_size = PATH_MAX;
+	}
+	err = query_ioctl(m->fd, &q);
+	if (err == -ENOENT && addr < GATE_MIN)
+		return -ENOENT;
+	if (err == -ENOENT || err == -ENAMETOOLONG)
+		return find_slow(m, be, flags, addr, rec);
+	if (err)
+		return err;
+	if (q.vma_name_size)
+		kernel_wrote(rec->name, q.vma_name_size);
+	fill_from_query(rec, &q);
+	vmaq_rec_finish(rec, flags, (flags & VMAQ_NAME) ?
+			vmaq_maps_deleted(m, NULL, &rec->vma) : 0);
+	return 0;
 }
 
 static int query_open(struct vmaq_maps *m, void **be)

@@ -99,6 +99,7 @@ struct vmaq_proc {
 	struct vmaq_scan_class scan[VMAQ_NR_READERS][2];
 	/* the last unfiltered table read's records and arena bytes, atomic */
 	size_t last_scan_n, last_scan_alen;
+	char cur_name[PATH_MAX];	/* cur's name, while it fits */
 };
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,

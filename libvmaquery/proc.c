@@ -215,7 +215,12 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	proc->maps.fd = fd;
 	proc->maps.pid = pid;
 	pthread_mutex_init(&proc->maps.lock, NULL);
-	vmaq_rec_init(&proc->cur);
+	/*
+	 * A find's name goes where the handle is: one block, not two
+	 * (and no allocation at the first find); a name beyond PATH_MAX
+	 * moves it to one of its own.
+	 */
+	vmaq_rec_init_buf(&proc->cur, proc->cur_name, sizeof(proc->cur_name));
 	proc->refs = 1;
 	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
 	err = 0;
@@ -618,10 +623,30 @@ int vmaq_check_flags(unsigned int flags, unsigned int allowed)
 	return 0;
 }
 
+/*
+ * A find by a backend without ->find(): the first record of a walk.
+ * Apart, so that the common find sets up no walk's frame.
+ */
+static __attribute__((noinline)) int
+find_by_walk(struct vmaq_proc *proc, uint64_t addr, unsigned int flags)
+{
+	struct vmaq_walk w;
+	int err;
+
+	err = vmaq_walk_init(&w, proc, VMAQ_OP_FIND, flags);
+	if (err)
+		return err;
+	err = w.ops->next(&w, addr, &proc->cur);
+	if (!err && !(flags & VMAQ_NEXT) && proc->cur.vma.start > addr)
+		err = -ENOENT;
+	vmaq_walk_fini(&w);
+	return err;
+}
+
 int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 	      const struct vmaq_vma **vmap)
 {
-	struct vmaq_walk w;
+	const struct vmaq_backend_ops *ops;
 	int err;
 
 	if (!proc || !vmap)
@@ -629,17 +654,12 @@ int vmaq_find(struct vmaq_proc *proc, uint64_t addr, unsigned int flags,
 	err = vmaq_check_flags(flags, VMAQ_QUERY_MASK);
 	if (err)
 		return vmaq_err(err);
-	err = vmaq_walk_init(&w, proc, VMAQ_OP_FIND, flags);
-	if (err)
-		return vmaq_err(err);
-	if (w.ops->find) {
-		err = w.ops->find(&w, addr, &proc->cur);
-	} else {
-		err = w.ops->next(&w, addr, &proc->cur);
-		if (!err && !(flags & VMAQ_NEXT) && proc->cur.vma.start > addr)
-			err = -ENOENT;
-	}
-	vmaq_walk_fini(&w);
+	ops = proc->op[VMAQ_OP_FIND];
+	if (ops->find)
+		err = ops->find(&proc->maps, proc->be[ops->id], flags, addr,
+				&proc->cur);
+	else
+		err = find_by_walk(proc, addr, flags);
 	if (err)
 		return vmaq_err(err);
 	*vmap = &proc->cur.vma;
@@ -657,8 +677,9 @@ struct vmaq_iter {
 	 * A backend with ->next_many() fills these a step at a time, and
 	 * the iterator hands them out: no call into the backend a record.
 	 */
-	struct vmaq_vma *buf;
-	size_t cap, n, pos;
+	struct vmaq_vma *buf;	/* mem->v, or NULL */
+	struct iter_buf *mem;
+	size_t n, pos;
 	/*
 	 * How many records it has handed out; for an iterator of everything
 	 * on a handle whose whole-map reads have a way of their own, at how
@@ -673,19 +694,57 @@ struct vmaq_iter {
 /* The most records an iterator holds at once: the batch backend's call. */
 #define ITER_MAX 4096
 
+/*
+ * An iterator's records. The last one freed is kept for the next
+ * iterator of any handle: a walk to the end holds 2,048 at once (200
+ * KiB), which each new iterator would otherwise allocate again as it
+ * grows from 32. One for the process, not one per handle: a cache may
+ * hold thousands of handles.
+ */
+struct iter_buf {
+	size_t cap;
+	struct vmaq_vma v[];
+};
+
+static struct iter_buf *spare_iter_buf;
+
+__attribute__((destructor)) static void iter_buf_unload(void)
+{
+	free(__atomic_exchange_n(&spare_iter_buf, NULL, __ATOMIC_ACQUIRE));
+}
+
+static void iter_buf_put(struct iter_buf *b)
+{
+	struct iter_buf *none = NULL;
+
+	if (b && !__atomic_compare_exchange_n(&spare_iter_buf, &none, b, false,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		free(b);
+}
+
 static struct vmaq_vma *iter_room(void *ctx, size_t n, size_t *got)
 {
 	struct vmaq_iter *it = ctx;
+	struct iter_buf *b;
 
 	if (n > ITER_MAX)
 		n = ITER_MAX;
-	if (n > it->cap) {
-		struct vmaq_vma *b = realloc(it->buf, n * sizeof(*b));
-
-		if (!b)
-			return NULL;
-		it->buf = b;
-		it->cap = n;
+	if (!it->mem || it->mem->cap < n) {
+		/* what the old block held is handed out: no copy */
+		b = __atomic_exchange_n(&spare_iter_buf, NULL, __ATOMIC_ACQUIRE);
+		if (b && b->cap < n) {
+			free(b);
+			b = NULL;
+		}
+		if (!b) {
+			b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
+			if (!b)
+				return NULL;
+			b->cap = n;
+		}
+		free(it->mem);
+		it->mem = b;
+		it->buf = b->v;
 	}
 	*got = n;
 	return it->buf;
@@ -940,7 +999,7 @@ void vmaq_iter_free(struct vmaq_iter *it)
 	vmaq_walk_fini(&it->walk);
 	vmaq_rec_fini(&it->rec);
 	vmaq_proc_put(it->proc);
-	free(it->buf);
+	iter_buf_put(it->mem);
 	free(it);
 }
 

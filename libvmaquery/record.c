@@ -13,6 +13,16 @@
 
 #define DELETED_SUFFIX " (deleted)"
 
+#ifdef VALGRIND_MAKE_MEM_DEFINED
+bool vmaq_on_valgrind;
+
+/* Before any call: a program does not start or stop running on valgrind. */
+__attribute__((constructor)) static void detect_valgrind(void)
+{
+	vmaq_on_valgrind = RUNNING_ON_VALGRIND;
+}
+#endif
+
 void vmaq_rec_init(struct vmaq_rec *rec)
 {
 	memset(rec, 0, sizeof(*rec));

@@ -1718,19 +1718,24 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 			EXPECT_EQ(1, want[k].seen)
 				TH_LOG("%.80s: seen %d times", want[k].name, want[k].seen);
 		}
-		/* single finds and lookups take the same path to the names */
+		/*
+		 * Single finds and lookups come to the same records, names
+		 * (long, odd, deleted) and flags included, whichever path a
+		 * find takes (PROCMAP_QUERY's goes on with the text for a
+		 * name too long for the ioctl).
+		 */
 		for (i = 0; i < vmaq_snapshot_count(s); i++) {
 			const struct vmaq_vma *sv = vmaq_snapshot_vma(s, i);
 			struct vmaq_lookup *l;
 			uint64_t a = sv->start;
 
-			if (!sv->name || sv->name_len < PATH_MAX)
+			if (!sv->name || strncmp(sv->name, self->dir, strlen(self->dir)))
 				continue;
 			ASSERT_EQ(0, vmaq_find(p, a, VMAQ_NAME, &v));
-			EXPECT_STREQ(sv->name, v->name);
+			expect_same_record(_metadata, sv, v);
 			ASSERT_EQ(0, vmaq_lookup(p, &a, 1, VMAQ_NAME, &l));
 			ASSERT_NE(NULL, vmaq_lookup_vma(l, 0));
-			EXPECT_STREQ(sv->name, vmaq_lookup_vma(l, 0)->name);
+			expect_same_record(_metadata, sv, vmaq_lookup_vma(l, 0));
 			vmaq_lookup_free(l);
 		}
 		/*
@@ -1873,7 +1878,6 @@ TEST_F(be, kinds_follow_the_names)
 	struct vmaq_iter *it;
 	int heap = 0, stack = 0, vdso = 0, file = 0, anon = 0, bare = 0;
 	char *m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	void *brk0 = sbrk(0);
 
 	ASSERT_NE(MAP_FAILED, m);
 	/* make sure there is a heap */
@@ -1923,7 +1927,11 @@ TEST_F(be, kinds_follow_the_names)
 	}
 	vmaq_iter_free(it);
 	EXPECT_GT(bare, file);	/* it walked the map */
-	ASSERT_EQ(0, brk(brk0));
+	/*
+	 * The break stays where sbrk() put it: malloc may have grown the heap
+	 * past it since, and moving it back would take memory the library
+	 * still holds (its spare iterator buffer) from under malloc.
+	 */
 	munmap(m, pg);
 }
 
