@@ -11,7 +11,7 @@
 
 #include "table.h"
 
-#define UNMAPPED UINT32_MAX
+#define UNMAPPED VMAQ_LOOKUP_UNMAPPED
 /*
  * A lookup of up to this many addresses sorts them on the stack, by
  * insertion: below it that beats the radix sort, which needs a second
@@ -288,6 +288,31 @@ const struct vmaq_vma *vmaq_lookup_vma(const struct vmaq_lookup *l, size_t i)
 size_t vmaq_lookup_count(const struct vmaq_lookup *l)
 {
 	return l ? l->count : 0;
+}
+
+size_t vmaq_lookup_records(const struct vmaq_lookup *l)
+{
+	return l ? l->t.n : 0;
+}
+
+const struct vmaq_vma *vmaq_lookup_record(const struct vmaq_lookup *l, size_t i)
+{
+	if (!l || i >= l->t.n) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return &l->t.v[i];
+}
+
+int vmaq_lookup_index(const struct vmaq_lookup *l, size_t first, size_t count,
+		      uint32_t *index)
+{
+	if (!l || (count && !index) || first > l->count ||
+	    count > l->count - first)
+		return vmaq_err(-EINVAL);
+	if (count)
+		memcpy(index, &l->idx[first], count * sizeof(*index));
+	return 0;
 }
 
 void vmaq_lookup_free(struct vmaq_lookup *l)

@@ -214,6 +214,19 @@ VMAQ_API int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs,
 VMAQ_API const struct vmaq_vma *vmaq_lookup_vma(const struct vmaq_lookup *lookup,
 						size_t index);
 VMAQ_API size_t vmaq_lookup_count(const struct vmaq_lookup *lookup);
+/*
+ * The same answer as arrays, for callers that cannot afford a call per
+ * address (bindings): its records (those vmaq_lookup_vma() returns, each
+ * once, in the order of the addresses that found them) and, for
+ * addresses first .. first + count - 1, the index of each one's record
+ * or VMAQ_LOOKUP_UNMAPPED.
+ */
+#define VMAQ_LOOKUP_UNMAPPED UINT32_MAX
+VMAQ_API size_t vmaq_lookup_records(const struct vmaq_lookup *lookup);
+VMAQ_API const struct vmaq_vma *vmaq_lookup_record(const struct vmaq_lookup *lookup,
+						   size_t index);
+VMAQ_API int vmaq_lookup_index(const struct vmaq_lookup *lookup, size_t first,
+			       size_t count, uint32_t *index);
 VMAQ_API void vmaq_lookup_free(struct vmaq_lookup *lookup);
 VMAQ_API uint64_t vmaq_vma_file_offset(const struct vmaq_vma *vma,
 				       uint64_t addr);

@@ -2000,6 +2000,56 @@ TEST_F(be, find_knows_own_code_and_stack)
  * target is a child that holds still (this process's own map moves under
  * ASan and valgrind as they allocate); the reference is a snapshot of it.
  */
+/*
+ * A lookup's arrays say what vmaq_lookup_vma() says, address by address:
+ * the same record (pointer), each record once, in ascending order, every
+ * one of them used; read in pieces, as a binding does.
+ */
+static void expect_lookup_arrays(struct __test_metadata *_metadata,
+				 const struct vmaq_lookup *l, size_t n)
+{
+	size_t nrec = vmaq_lookup_records(l), i, piece;
+	uint32_t *idx = calloc(n + 1, sizeof(*idx));
+	bool *used = calloc(nrec + 1, sizeof(*used));
+
+	ASSERT_NE(NULL, idx);
+	ASSERT_NE(NULL, used);
+	for (i = 0; i < n; i += piece) {
+		piece = n - i < 777 ? n - i : 777;
+		ASSERT_EQ(0, vmaq_lookup_index(l, i, piece, idx + i));
+	}
+	for (i = 0; i < n; i++) {
+		const struct vmaq_vma *v = vmaq_lookup_vma(l, i);
+
+		if (!v) {
+			EXPECT_EQ(VMAQ_LOOKUP_UNMAPPED, idx[i]);
+			continue;
+		}
+		ASSERT_LT(idx[i], nrec);
+		EXPECT_EQ(v, vmaq_lookup_record(l, idx[i]));
+		used[idx[i]] = true;
+	}
+	for (i = 0; i < nrec; i++) {
+		EXPECT_TRUE(used[i]) TH_LOG("record %zu answers no address", i);
+		if (i)
+			EXPECT_LE(vmaq_lookup_record(l, i - 1)->end,
+				  vmaq_lookup_record(l, i)->start);
+	}
+	/* past the end: refused, nothing written */
+	idx[n] = 12345;
+	EXPECT_EQ(NULL, vmaq_lookup_record(l, nrec));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, vmaq_lookup_index(l, n, 1, idx + n));
+	EXPECT_EQ(-EINVAL, vmaq_lookup_index(l, 1, n, idx));
+	EXPECT_EQ(-EINVAL, vmaq_lookup_index(l, 0, 1, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, vmaq_lookup_index(l, n, 0, NULL));
+	EXPECT_EQ(12345u, idx[n]);
+	EXPECT_EQ(0u, vmaq_lookup_records(NULL));
+	free(used);
+	free(idx);
+}
+
 TEST_F(be, lookup_of_thousands_of_random_addresses_matches_find)
 {
 	enum { N = 5000 };
@@ -2045,6 +2095,7 @@ TEST_F(be, lookup_of_thousands_of_random_addresses_matches_find)
 		EXPECT_EQ(want->start, got->start);
 		EXPECT_EQ(want->end, got->end);
 	}
+	expect_lookup_arrays(_metadata, l, N);
 	vmaq_lookup_free(l);
 	vmaq_snapshot_free(snap);
 	vmaq_close(p);
