@@ -1,12 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
 """The Python binding against the kernel's text, the C tool and itself."""
+import array
 import ctypes
+import enum
 import errno
 import json
 import mmap
 import os
+import random
+import re
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -236,3 +242,224 @@ def test_library_not_found_says_where_it_looked(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True).stdout
     assert "nope.so" in out and "VMAQUERY_LIBRARY" in out
+
+
+# --- issue 18: objects, threads, addresses, flags, lookups, loading ---------
+
+def test_closed_objects_raise_and_children_outlive_their_process(sleeper):
+    proc = vmaquery.open(sleeper)
+    snap = proc.snapshot()
+    walk = proc.vmas()
+    want = list(snap)
+    proc.close()
+    proc.close()			# twice is fine
+    for call in (lambda: proc.find(0), lambda: proc.vmas(), lambda: proc.lookup([0]),
+                 lambda: proc.snapshot(), lambda: proc.backend, lambda: proc.pid):
+        with pytest.raises(ValueError):
+            call()
+    assert list(walk) == want		# the walk holds the handle
+    assert list(snap) == want and not snap.stale()
+    snap.close()
+    for call in (lambda: len(snap), lambda: list(snap), lambda: snap.find(0),
+                 snap.stale, snap.refresh):
+        with pytest.raises(ValueError):
+            call()
+    walk.close()
+    assert list(walk) == []		# an ended walk yields nothing more
+
+
+def test_a_walk_never_started_is_freed():
+    # a generator that is never started runs no finally: the C iterator
+    # would stay, holding the handle (and its descriptor) for ever
+    with vmaquery.open() as proc:
+        fds = len(os.listdir("/proc/self/fd"))
+        for _ in range(50):
+            proc.vmas()
+    proc = None
+    import gc
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= fds - 1
+
+
+def test_addresses_outside_64_bits_raise(sleeper):
+    with vmaquery.open(sleeper) as proc, proc.snapshot() as snap:
+        v = next(iter(proc))
+        for bad in (2**64 + v.start, -1, -(2**64) + v.start):
+            with pytest.raises(OverflowError):
+                proc.find(bad)
+            with pytest.raises(OverflowError):
+                snap.find(bad)
+            with pytest.raises(OverflowError):
+                proc.lookup([v.start, bad])
+        with pytest.raises(TypeError):
+            proc.find(float(v.start))
+        assert proc.find(v.start) == v
+        assert proc.find(2**64 - 1) is None
+
+
+def test_flags_are_public_intflags_with_the_headers_values(sleeper):
+    assert issubclass(vmaquery.Flag, enum.IntFlag)
+    hdr = TOP / "libvmaquery" / "vmaquery.h"
+    values = dict(re.findall(r"#define VMAQ_([A-Z_]+)\s+(0x[0-9a-f]+)u", hdr.read_text()))
+    for f in vmaquery.Flag:
+        assert int(values[f.name], 16) == f.value, f
+    with vmaquery.open(sleeper) as proc:
+        for v in proc:
+            assert isinstance(v.flags, vmaquery.Flag)
+            assert (vmaquery.Flag.READ in v.flags) == (v.perms[0] == "r")
+            assert (vmaquery.Flag.FILE in v.flags) == v.is_file
+
+
+def test_bulk_lookup_from_a_buffer_in_one_call(sleeper):
+    with vmaquery.open(sleeper) as proc, proc.snapshot() as snap:
+        vmas = list(snap)
+        rng = random.Random(5)
+        addrs = array.array("Q")
+        for i in range(100000):
+            v = vmas[rng.randrange(len(vmas))]
+            addrs.append(v.start + rng.randrange(v.size) if i % 7 else rng.randrange(2**64))
+        got = proc.lookup(addrs)
+        assert len(got) == len(addrs)
+        for a, g in zip(addrs, got):
+            assert g == snap.find(a), hex(a)
+        # one object per record, as the C answer has one record per VMA
+        assert len({id(g) for g in got if g}) <= len(vmas)
+        # any buffer of uint64 is read in place, read-only ones too
+        assert proc.lookup(memoryview(addrs.tobytes()).cast("Q")) == got
+        assert proc.lookup(list(addrs[:1000])) == got[:1000]
+        assert proc.lookup(array.array("Q")) == []
+        with pytest.raises(TypeError):
+            proc.lookup(array.array("I", [1, 2]))
+
+
+def test_one_process_used_from_several_threads(sleeper):
+    # ctypes lets go of the GIL: without the handle's lock, two finds race
+    # for the handle's one record in C and come back with each other's VMA
+    with vmaquery.open(sleeper) as proc:
+        vmas = list(proc)
+        errors = []
+
+        def work(k):
+            try:
+                rng = random.Random(k)
+                for _ in range(300):
+                    v = vmas[rng.randrange(len(vmas))]
+                    a = v.start + rng.randrange(v.size)
+                    assert proc.find(a) == v
+                    assert proc.lookup([a])[0] == v
+                    if rng.randrange(20) == 0:
+                        with proc.snapshot() as s:
+                            assert s.find(a) == v
+                    if rng.randrange(40) == 0:
+                        assert list(proc.vmas()) == vmas
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert not errors, errors[0]
+
+
+def test_errors_carry_the_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    with pytest.raises(ProcessLookupError) as e:
+        vmaquery.open(p.pid)
+    assert e.value.pid == p.pid and e.value.filename == f"/proc/{p.pid}/maps"
+    assert str(p.pid) in str(e.value)
+    q = subprocess.Popen(["sleep", "60"])
+    time.sleep(0.1)
+    proc = vmaquery.open(q.pid)
+    q.kill()
+    q.wait()
+    with pytest.raises(ProcessLookupError) as e:
+        list(proc)
+    assert e.value.pid == q.pid
+    proc.close()
+
+
+def _run_binding(pkg_parent, code, **env_changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("VMAQUERY_LIBRARY", "LD_LIBRARY_PATH")}
+    env.update(PYTHONPATH=str(pkg_parent), **env_changes)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def _copy_package(dst):
+    shutil.copytree(Path(vmaquery.__file__).parent, dst / "vmaquery",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so*"))
+
+
+REPORT = ("import vmaquery\nv, path = vmaquery.library_version()\n"
+          "maps = open('/proc/self/maps').read()\n"
+          "print(path)\nprint('PLANTED' if 'planted' in maps else 'clean')\n")
+
+
+def test_the_library_is_found_only_in_documented_places(tmp_path):
+    real = Path(vmaquery.library_version()[1]).resolve()
+    # a source tree's layout around the package, with a library planted in
+    # it: a world-writable directory above an installed package
+    top = tmp_path / "planted"
+    (top / "build" / "lib").mkdir(parents=True)
+    (top / "libvmaquery").mkdir()
+    (top / "libvmaquery" / "vmaquery.h").write_text("")
+    shutil.copy(real, top / "build" / "lib" / "libvmaquery.so.1")
+    _copy_package(top / "bindings" / "python")
+    # nothing else: not found, and the planted copy is not it
+    r = _run_binding(top / "bindings" / "python", REPORT)
+    assert "LibraryNotFound" in r.stderr and "planted/build" not in r.stderr, r.stderr
+    # the system loader's path
+    r = _run_binding(top / "bindings" / "python", REPORT, LD_LIBRARY_PATH=str(real.parent))
+    assert r.returncode == 0 and r.stdout.split() == ["libvmaquery.so.1", "clean"], r
+    # the package's own directory
+    pkg = tmp_path / "site"
+    _copy_package(pkg)
+    shutil.copy(real, pkg / "vmaquery" / "libvmaquery.so.1")
+    r = _run_binding(pkg, REPORT.replace("'planted'", "'/planted/'"))
+    assert r.returncode == 0 and r.stdout.split()[0] == str(pkg / "vmaquery" / "libvmaquery.so.1"), r
+    # $VMAQUERY_LIBRARY, alone
+    r = _run_binding(pkg, REPORT.replace("'planted'", "'/planted/'"), VMAQUERY_LIBRARY=str(real))
+    assert r.returncode == 0 and r.stdout.split()[0] == str(real), r
+
+
+FAKE = r"""
+#include <stdint.h>
+#include <string.h>
+#define STUB(n) int n(void) { return -38; }
+%s
+uint32_t vmaq_version(void) { return VERSION; }
+const char *vmaq_version_string(void) { return "fake"; }
+int vmaq_format(const void *v, char *buf, unsigned long size)
+{
+	const char *l = LINE;
+	if (size > strlen(l)) strcpy(buf, l);
+	return (int)strlen(l);
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler here")
+def test_a_library_of_another_version_or_layout_is_refused(tmp_path):
+    from vmaquery import _lib
+    stubs = "\n".join(f"STUB({n})" for n, _, _ in _lib._PROTOTYPES
+                      if n not in ("vmaq_version", "vmaq_version_string", "vmaq_format"))
+    good = '"00001000-00003000 r-xp 00020000 12:34 4242   /layout/check\\n"'
+    cases = {"v2": ("(2 << 16)", good, "version 2.0.0"),
+             "layout": ("(1 << 16)", '"00001000-00003000 r-xp 00000000 00:00 0\\n"',
+                        "not laid out"),
+             "ok": ("(1 << 16)", good, None)}
+    for name, (version, line, why) in cases.items():
+        src = tmp_path / f"{name}.c"
+        so = tmp_path / f"{name}.so"
+        src.write_text(FAKE % stubs)
+        subprocess.run(["gcc", "-shared", "-fPIC", f"-DVERSION={version}", f"-DLINE={line}",
+                        "-o", str(so), str(src)], check=True)
+        r = _run_binding(Path(vmaquery.__file__).parent.parent,
+                         "import vmaquery\nprint(vmaquery.library_version())",
+                         VMAQUERY_LIBRARY=str(so))
+        if why is None:
+            assert r.returncode == 0 and "fake" in r.stdout, r
+        else:
+            assert r.returncode != 0 and "LibraryNotFound" in r.stderr and why in r.stderr, r

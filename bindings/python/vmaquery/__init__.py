@@ -8,42 +8,100 @@
         for vma in proc.lookup(addrs, build_id=True):   # one batched call
             ...
 
-Errors are OSError subclasses carrying the C library's errno:
+Errors are OSError subclasses carrying the C library's errno, with the
+process's maps file as their filename and its pid as .pid:
 ProcessLookupError (no such process, exited, exec'd, kernel thread),
-PermissionError, ...
+PermissionError, ... A closed object raises ValueError; an address outside
+0 .. 2**64 - 1 raises OverflowError.
 
-libvmaquery is loaded from $VMAQUERY_LIBRARY, else from the build folder of
-the vmaquery source tree this package lives in, else as the installed
-libvmaquery.so.1. vmaquery.LibraryNotFound says where it looked.
+Objects keep what they use alive: a Snapshot or an iteration goes on after
+its Process is closed. One Process and everything made from it may be used
+from several threads: their calls into the library take the Process's lock
+(ctypes lets go of the GIL during a call).
+
+libvmaquery is loaded from $VMAQUERY_LIBRARY if it is set, else from this
+package's own directory, else by its soname (libvmaquery.so.1) through the
+system's dynamic loader; nowhere else. It must be version 1.x and lay out
+its records as this package declares them. vmaquery.LibraryNotFound says
+where it looked and why each place failed.
 """
 from __future__ import annotations
 
+import array
+import errno as _errno
 import ctypes
+import enum
+import operator
 import os
+import threading
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from . import _lib
 from ._lib import LibraryNotFound
 
-__all__ = ["open", "open_fd", "kernel_backends", "Process", "Snapshot", "Vma",
-           "LibraryNotFound"]
-__version__ = "0.2.0"
+__all__ = ["open", "open_fd", "kernel_backends", "library_version", "Process",
+           "Snapshot", "Vma", "Flag", "LibraryNotFound"]
+__version__ = "1.0.0"
+
+
+class Flag(enum.IntFlag):
+    """Vma.flags, and the C library's flags (vmaquery.h) by name."""
+    READ = _lib.READ
+    WRITE = _lib.WRITE
+    EXEC = _lib.EXEC
+    SHARED = _lib.SHARED
+    FILE = _lib.FILE
+    ANON = _lib.ANON
+    DELETED = _lib.DELETED
+    NEXT = _lib.NEXT
+    NAME = _lib.NAME
+    BUILD_ID = _lib.BUILD_ID
+
 
 _C: Optional[ctypes.CDLL] = None
+_C_PATH: Optional[str] = None
+_load_lock = threading.Lock()
 
 
 def _c() -> ctypes.CDLL:
-    global _C
+    global _C, _C_PATH
     if _C is None:
-        _C = _lib.load()
+        with _load_lock:
+            if _C is None:
+                _C, _C_PATH = _lib.load()
     return _C
 
 
-def _check(ret: int) -> int:
+def library_version() -> Tuple[str, str]:
+    """The library's version string and the file it was loaded from."""
+    return _c().vmaq_version_string().decode(), str(_C_PATH)
+
+
+def _error(ret: int, pid: Optional[int]) -> OSError:
+    err = -ret
+    where = f"/proc/{pid}/maps" if pid is not None else None
+    e = OSError(err, os.strerror(err), where) if where else OSError(err, os.strerror(err))
+    e.pid = pid
+    return e
+
+
+def _check(ret: int, pid: Optional[int] = None) -> int:
     if ret < 0:
-        raise OSError(-ret, os.strerror(-ret))
+        raise _error(ret, pid)
     return ret
+
+
+_U64 = 1 << 64
+# Flag(x) per record costs more than the rest of a record: one per value
+_FLAGS: dict = {}
+
+
+def _addr(a: Any) -> int:
+    a = operator.index(a)
+    if not 0 <= a < _U64:
+        raise OverflowError(f"address {a:#x} is outside 0 .. 2**64 - 1")
+    return a
 
 
 def _name(raw: Optional[bytes]) -> Optional[str]:
@@ -59,7 +117,7 @@ class Vma:
     offset: int
     dev: Tuple[int, int]
     inode: int
-    flags: int
+    flags: Flag
     page_size: int
     name: Optional[str]
     build_id: Optional[bytes]
@@ -107,8 +165,11 @@ class Vma:
         v = p.contents
         bid = bytes(v.build_id[:v.build_id_size]) if v.build_id_size else None
         kind = _lib.KINDS[v.kind] if v.kind < len(_lib.KINDS) else "special"
+        f = _FLAGS.get(v.flags)
+        if f is None:
+            f = _FLAGS.setdefault(v.flags, Flag(v.flags))
         return cls(v.start, v.end, v.offset, (v.dev_major, v.dev_minor), v.inode,
-                   v.flags, v.page_size, _name(v.name), bid, kind)
+                   f, v.page_size, _name(v.name), bid, kind)
 
 
 def _to_c(v: Vma) -> _lib.Vma:
@@ -138,15 +199,46 @@ def _opts(backend: Optional[str]) -> _lib.OpenOpts:
     return _lib.OpenOpts(ctypes.sizeof(_lib.OpenOpts), _lib.BACKENDS[backend or "auto"], 0)
 
 
+def _u64_array(addrs: Any) -> Tuple[Any, int]:
+    """addrs as a C uint64_t array without a copy where it already is one
+    (array('Q'), a memoryview or any buffer of 8-byte unsigned items), else
+    converted from an iterable of ints (each checked: 0 .. 2**64 - 1)."""
+    try:
+        mv = memoryview(addrs)
+    except TypeError:
+        mv = None
+    if mv is not None:
+        if mv.itemsize != 8 or mv.format not in ("Q", "L", "<Q", "=Q", "@Q"):
+            raise TypeError(f"a buffer of addresses holds uint64 items (format 'Q'), "
+                            f"not {mv.format!r}")
+        mv = mv.cast("B").cast("Q")
+        n = len(mv)
+        if not n:
+            return None, 0
+        if mv.readonly:
+            return (ctypes.c_uint64 * n).from_buffer_copy(mv), n
+        return (ctypes.c_uint64 * n).from_buffer(mv), n
+    try:
+        arr = array.array("Q", addrs)
+    except OverflowError:
+        raise OverflowError("an address is outside 0 .. 2**64 - 1") from None
+    n = len(arr)
+    return ((ctypes.c_uint64 * n).from_buffer(arr), n) if n else (None, 0)
+
+
 class Process:
     """A process's address space: the one it had when opened.
 
     After the process exits or execs, every query raises ProcessLookupError.
-    Use as a context manager, or call close().
+    Use as a context manager, or call close(); a closed Process raises
+    ValueError. Thread-safe: its calls, and those of its snapshots and
+    iterations, take its lock.
     """
 
-    def __init__(self, handle: ctypes.c_void_p):
+    def __init__(self, handle: ctypes.c_void_p, pid: Optional[int] = None):
         self._h = handle
+        self._lock = threading.RLock()
+        self._pid = pid
 
     def _handle(self) -> ctypes.c_void_p:
         if not self._h:
@@ -154,9 +246,12 @@ class Process:
         return self._h
 
     def close(self) -> None:
-        if self._h:
-            _c().vmaq_close(self._h)
-            self._h = None
+        """Let go of the handle; snapshots and iterations made from it keep
+        what they need of it until they end."""
+        with self._lock:
+            if self._h:
+                _c().vmaq_close(self._h)
+                self._h = None
 
     def __enter__(self) -> "Process":
         return self
@@ -165,12 +260,17 @@ class Process:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_h", None):
+            self.close()
+
+    def _check(self, ret: int) -> int:
+        return _check(ret, self._pid)
 
     @property
     def backend(self) -> str:
         """The backend in use: 'batch', 'query' or 'text'."""
-        return _c().vmaq_backend_name(_c().vmaq_backend(self._handle())).decode()
+        with self._lock:
+            return _c().vmaq_backend_name(_c().vmaq_backend(self._handle())).decode()
 
     @property
     def generation(self) -> int:
@@ -182,88 +282,146 @@ class Process:
         raises OSError(EOPNOTSUPP).
         """
         gen = ctypes.c_uint64()
-        _check(_c().vmaq_generation(self._handle(), ctypes.byref(gen)))
+        with self._lock:
+            self._check(_c().vmaq_generation(self._handle(), ctypes.byref(gen)))
         return gen.value
 
     @property
     def pid(self) -> Optional[int]:
-        pid = _c().vmaq_pid(self._handle())
+        """The pid it was opened by (None for open_fd())."""
+        with self._lock:
+            pid = _c().vmaq_pid(self._handle())
         return None if pid < 0 else pid
 
     def find(self, addr: int, *, next: bool = False, filter: str = "",
              build_id: bool = False) -> Optional[Vma]:
         """The VMA covering addr (or, with next=True, the first after it)."""
+        a = _addr(addr)
         p = ctypes.POINTER(_lib.Vma)()
         flags = _flags(filter, True, build_id) | (_lib.NEXT if next else 0)
-        ret = _c().vmaq_find(self._handle(), addr, flags, ctypes.byref(p))
-        if ret == -2:		# ENOENT: nothing there
-            return None
-        _check(ret)
-        return Vma._from_c(p)
+        with self._lock:
+            ret = _c().vmaq_find(self._handle(), a, flags, ctypes.byref(p))
+            if ret == -_errno.ENOENT:	# nothing there
+                return None
+            self._check(ret)
+            return Vma._from_c(p)
 
     def vmas(self, *, filter: str = "", names: bool = True,
-             build_id: bool = False) -> Iterator[Vma]:
-        """Every VMA matching filter ('r', 'w', 'x', 's', 'file', 'anon')."""
+             build_id: bool = False) -> "Walk":
+        """Every VMA matching filter ('r', 'w', 'x', 's', 'file', 'anon'),
+        read as the iteration goes (see Walk)."""
+        flags = _flags(filter, names, build_id)
         it = ctypes.c_void_p()
-        _check(_c().vmaq_iter_new(self._handle(), _flags(filter, names, build_id),
-                                  ctypes.byref(it)))
-        try:
-            p = ctypes.POINTER(_lib.Vma)()
-            while _check(_c().vmaq_iter_next(it, ctypes.byref(p))):
-                yield Vma._from_c(p)
-        finally:
-            _c().vmaq_iter_free(it)
+        with self._lock:
+            self._check(_c().vmaq_iter_new(self._handle(), flags, ctypes.byref(it)))
+        return Walk(self, it)
 
     def __iter__(self) -> Iterator[Vma]:
         return self.vmas()
 
     def lookup(self, addrs: Iterable[int], *, filter: str = "",
                build_id: bool = False) -> List[Optional[Vma]]:
-        """The VMA of each address (None if unmapped), in one batched call."""
-        seq: Sequence[int] = list(addrs)
-        arr = (ctypes.c_uint64 * len(seq))(*seq)
+        """The VMA of each address (None if unmapped), in one C call.
+
+        addrs: any iterable of ints, or a buffer of uint64 (array('Q'),
+        a memoryview, numpy's uint64 arrays), which is read in place.
+        Addresses in one VMA share one Vma object."""
+        arr, n = _u64_array(addrs)
+        flags = _flags(filter, True, build_id)
         res = ctypes.c_void_p()
-        _check(_c().vmaq_lookup(self._handle(), arr, len(seq),
-                                _flags(filter, True, build_id), ctypes.byref(res)))
-        try:
-            out: List[Optional[Vma]] = []
-            cache = {}
-            for i in range(len(seq)):
-                p = _c().vmaq_lookup_vma(res, i)
-                if not p:
-                    out.append(None)
-                    continue
-                key = ctypes.addressof(p.contents)	# one record per VMA
-                if key not in cache:
-                    cache[key] = Vma._from_c(p)
-                out.append(cache[key])
-            return out
-        finally:
-            _c().vmaq_lookup_free(res)
+        with self._lock:
+            self._check(_c().vmaq_lookup(self._handle(), arr, n, flags, ctypes.byref(res)))
+            try:
+                nrec = _c().vmaq_lookup_records(res)
+                recs = [Vma._from_c(_c().vmaq_lookup_record(res, i)) for i in range(nrec)]
+                idx = array.array("I", bytes(4 * n))
+                if n:
+                    buf = (ctypes.c_uint32 * n).from_buffer(idx)
+                    self._check(_c().vmaq_lookup_index(res, 0, n, buf))
+            finally:
+                _c().vmaq_lookup_free(res)
+        return [recs[i] if i < nrec else None for i in idx]
 
     def snapshot(self, *, filter: str = "", build_id: bool = False) -> "Snapshot":
         """The whole map in memory; see Snapshot."""
+        flags = _flags(filter, True, build_id)
         s = ctypes.c_void_p()
-        _check(_c().vmaq_snapshot_new(self._handle(), _flags(filter, True, build_id),
-                                      ctypes.byref(s)))
+        with self._lock:
+            self._check(_c().vmaq_snapshot_new(self._handle(), flags, ctypes.byref(s)))
         return Snapshot(self, s)
+
+
+class Walk:
+    """An iteration over a process's VMAs (Process.vmas()). It holds the
+    process's handle: it goes on after Process.close(). close() ends it
+    early; it ends by itself at the last VMA or on an error."""
+
+    def __init__(self, proc: Process, handle: ctypes.c_void_p):
+        self._proc = proc
+        self._lock = proc._lock
+        self._h = handle
+        self._p = ctypes.POINTER(_lib.Vma)()
+
+    def __iter__(self) -> "Walk":
+        return self
+
+    def __next__(self) -> Vma:
+        with self._lock:
+            if not self._h:
+                raise StopIteration
+            try:
+                more = self._proc._check(_c().vmaq_iter_next(self._h, ctypes.byref(self._p)))
+            except OSError:
+                self._free()
+                raise
+            if not more:
+                self._free()
+                raise StopIteration
+            return Vma._from_c(self._p)
+
+    def _free(self) -> None:
+        if self._h:
+            _c().vmaq_iter_free(self._h)
+            self._h = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._free()
+
+    def __enter__(self) -> "Walk":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None):
+            self.close()
 
 
 class Snapshot:
     """A copy of a process's map answering lookups without system calls.
 
     refresh() re-reads the map only if it changed (stale() tells); on a
-    process that exited it raises and keeps its contents.
+    process that exited it raises and keeps its contents. It goes on after
+    its Process is closed; once closed itself, it raises ValueError.
     """
 
     def __init__(self, proc: Process, handle: ctypes.c_void_p):
-        self._proc = proc	# for the reader; the C snapshot holds the handle
+        self._proc = proc	# its lock and pid; the C snapshot holds the handle
+        self._lock = proc._lock
         self._h = handle
 
+    def _handle(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise ValueError("the snapshot is closed")
+        return self._h
+
     def close(self) -> None:
-        if self._h:
-            _c().vmaq_snapshot_free(self._h)
-            self._h = None
+        with self._lock:
+            if self._h:
+                _c().vmaq_snapshot_free(self._h)
+                self._h = None
 
     def __enter__(self) -> "Snapshot":
         return self
@@ -272,25 +430,34 @@ class Snapshot:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_h", None):
+            self.close()
 
     def __len__(self) -> int:
-        return _c().vmaq_snapshot_count(self._h)
+        with self._lock:
+            return _c().vmaq_snapshot_count(self._handle())
 
     def __iter__(self) -> Iterator[Vma]:
-        for i in range(len(self)):
-            yield Vma._from_c(_c().vmaq_snapshot_vma(self._h, i))
+        with self._lock:
+            h = self._handle()
+            vmas = [Vma._from_c(_c().vmaq_snapshot_vma(h, i))
+                    for i in range(_c().vmaq_snapshot_count(h))]
+        return iter(vmas)
 
     def find(self, addr: int) -> Optional[Vma]:
-        p = _c().vmaq_snapshot_find(self._h, addr)
-        return Vma._from_c(p) if p else None
+        a = _addr(addr)
+        with self._lock:
+            p = _c().vmaq_snapshot_find(self._handle(), a)
+            return Vma._from_c(p) if p else None
 
     def stale(self) -> bool:
-        return bool(_check(_c().vmaq_snapshot_stale(self._h)))
+        with self._lock:
+            return bool(self._proc._check(_c().vmaq_snapshot_stale(self._handle())))
 
     def refresh(self) -> bool:
         """Bring the snapshot up to date; True if it changed."""
-        return bool(_check(_c().vmaq_snapshot_refresh(self._h)))
+        with self._lock:
+            return bool(self._proc._check(_c().vmaq_snapshot_refresh(self._handle())))
 
 
 def open(pid: int = 0, *, backend: Optional[str] = None) -> Process:  # noqa: A001
@@ -298,9 +465,12 @@ def open(pid: int = 0, *, backend: Optional[str] = None) -> Process:  # noqa: A0
     'text' or None for the best available (or $VMAQ_BACKEND)."""
     if not isinstance(pid, int) or isinstance(pid, bool):
         raise TypeError("pid must be an int")
+    if pid < 0:
+        raise ValueError("pid must be 0 (this process) or a process's pid")
     h = ctypes.c_void_p()
-    _check(_c().vmaq_open(pid, ctypes.byref(_opts(backend)), ctypes.byref(h)))
-    return Process(h)
+    _check(_c().vmaq_open(pid, ctypes.byref(_opts(backend)), ctypes.byref(h)),
+           pid if pid else os.getpid())
+    return Process(h, pid if pid else os.getpid())
 
 
 def open_fd(fd: int, *, backend: Optional[str] = None) -> Process:
