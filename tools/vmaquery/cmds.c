@@ -364,6 +364,9 @@ struct query {
 	bool valid;
 };
 
+/* Processes a find keeps open at once. */
+#define FIND_OPEN 32
+
 struct find {
 	struct tool *t;
 	unsigned int flags;
@@ -373,10 +376,19 @@ struct find {
 	size_t n, cap;
 	uint64_t *addrs;	/* one pid's run of q, for vmaq_lookup() */
 	size_t acap;
-	/* the last process asked about, kept open for the next lines */
-	pid_t open_pid;
-	struct vmaq_proc *proc;
-	int open_err;
+	/*
+	 * The processes asked about last, kept open for the next lines
+	 * (a profiler's stream interleaves a few), or the error that
+	 * opening one gave, said once; the least recently used goes.
+	 */
+	struct find_open {
+		pid_t pid;	/* 0: a free slot */
+		struct vmaq_proc *proc;
+		int err;
+		unsigned long used;
+	} open[FIND_OPEN];
+	unsigned long uses;
+	struct vmaq_proc *proc;	/* the handle find_proc() gave last */
 	bool failed;		/* an invalid line or an error was answered */
 };
 
@@ -395,17 +407,42 @@ static int find_push(struct find *f, unsigned long line, pid_t pid, uint64_t add
 	return 0;
 }
 
-/* The handle of @pid: the one kept open, or a new one (after an error, -errno). */
+/*
+ * The handle of @pid into f->proc: the one kept open, or a new one;
+ * -errno if it cannot be opened (said once, when first tried, and kept:
+ * a process that cannot be read stays so for the stream's lines).
+ */
 static int find_proc(struct find *f, pid_t pid, bool reopen)
 {
-	if (f->open_pid == pid && !reopen)
-		return f->open_err;
-	vmaq_close(f->proc);
-	f->proc = NULL;
-	f->open_pid = pid;
-	/* tool_open() says why it could not */
-	f->open_err = tool_open(f->t, pid, &f->proc);
-	return f->open_err;
+	struct find_open *o = &f->open[0];
+	size_t i;
+
+	for (i = 0; i < FIND_OPEN; i++) {
+		if (f->open[i].pid == pid) {
+			o = &f->open[i];
+			break;
+		}
+		if (f->open[i].used < o->used)
+			o = &f->open[i];
+	}
+	o->used = ++f->uses;
+	if (o->pid != pid || reopen) {
+		vmaq_close(o->proc);
+		o->proc = NULL;
+		o->pid = pid;
+		/* tool_open() says why it could not */
+		o->err = tool_open(f->t, pid, &o->proc);
+	}
+	f->proc = o->proc;
+	return o->err;
+}
+
+static int find_open_err(const struct find *f, pid_t pid)
+{
+	for (size_t i = 0; i < FIND_OPEN; i++)
+		if (f->open[i].pid == pid)
+			return f->open[i].err;
+	return 0;
 }
 
 static void find_print(const struct find *f, const struct query *q,
@@ -512,7 +549,7 @@ static int find_answer(struct find *f)
 			if (err == -ESRCH)
 				err = find_proc(f, f->q[i].pid, true) ?:
 				      vmaq_lookup(f->proc, f->addrs, j - i, f->flags, &l);
-			if (err && err != f->open_err)
+			if (err && err != find_open_err(f, f->q[i].pid))
 				report_errno(f->t, f->q[i].pid, -err);
 		}
 		if (err == -ENOMEM)
@@ -643,7 +680,7 @@ int cmd_find(struct tool *t, int argc, char **argv)
 		{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct find f = { .t = t, .flags = VMAQ_NAME, .open_pid = -1 };
+	struct find f = { .t = t, .flags = VMAQ_NAME };
 	unsigned long lineno = 0;
 	int c, i, err = 0;
 
@@ -694,7 +731,8 @@ int cmd_find(struct tool *t, int argc, char **argv)
 	}
 	if (err == -ENOMEM)
 		tool_err(t, "out of memory");
-	vmaq_close(f.proc);
+	for (i = 0; i < FIND_OPEN; i++)
+		vmaq_close(f.open[i].proc);
 	free(f.q);
 	free(f.addrs);
 	return err || f.failed ? EXIT_RUNTIME : EXIT_OK;

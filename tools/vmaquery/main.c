@@ -320,6 +320,18 @@ static void usage(FILE *f)
 	fprintf(f, "\nThe backend can also be chosen with VMAQ_BACKEND. See vmaquery(1).\n");
 }
 
+/* @ret, once what was written has reached stdout's file; else a failure. */
+static int out_done(struct tool *t, int ret)
+{
+	if (tool_check_out(t))
+		return EXIT_RUNTIME;
+	if (fclose(stdout)) {
+		tool_err(t, "write error: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -358,10 +370,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return EXIT_OK;
+			return out_done(&t, EXIT_OK);
 		case 'V':
 			printf("vmaquery %s\n", VMAQ_TOOL_VERSION);
-			return EXIT_OK;
+			return out_done(&t, EXIT_OK);
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -379,13 +391,7 @@ int main(int argc, char **argv)
 			optind = 0;
 			ret = cmds[i].fn(&t, argc, argv);
 			/* what was written must have reached its file */
-			if (tool_check_out(&t))
-				return EXIT_RUNTIME;
-			if (fclose(stdout)) {
-				tool_err(&t, "write error: %s", strerror(errno));
-				return EXIT_RUNTIME;
-			}
-			return ret;
+			return out_done(&t, ret);
 		}
 	}
 	tool_err(NULL, "unknown command '%s'", argv[optind]);
