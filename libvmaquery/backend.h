@@ -283,7 +283,14 @@ struct vmaq_bid_cache {
 int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);
 void vmaq_bid_cache_init(struct vmaq_bid_cache *c);
 void vmaq_bid_cache_fini(struct vmaq_bid_cache *c);
+/*
+ * @rec's build ID, read from its file: 0, 1 if the file could not be
+ * opened (then none), or a negative errno.
+ */
 int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec);
+/* Tests only: called before the file of a build ID is opened. */
+extern void (*vmaq_test_bid_open)(void *arg);
+extern void *vmaq_test_bid_open_arg;
 
 /* ---- backends ---- */
 

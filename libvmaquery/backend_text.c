@@ -361,6 +361,15 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		}
 		if (w->flags & VMAQ_BUILD_ID) {
 			err = vmaq_build_id_fill(&st->bids, w->maps->pid, rec);
+			/*
+			 * A file that cannot be opened has no build ID to give,
+			 * unless the reason is that the process is gone: a find
+			 * or a lookup that stops before the end of the text
+			 * would then answer for a dead address space without the
+			 * ID it had.
+			 */
+			if (err == 1)
+				err = vmaq_maps_alive(w->maps);
 			if (err)
 				return err;
 		}

@@ -307,7 +307,12 @@ static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 	return fd;
 }
 
+void (*vmaq_test_bid_open)(void *arg);
+void *vmaq_test_bid_open_arg;
+
 /*
+ * 0, or 1 when the file could not be opened (no build ID, and no answer
+ * cached: the caller tells a gone address space from a closed file).
  * The handle's cache is shared by all its walks, which may run in several
  * threads: looked up and filled under c->lock. The file is read outside
  * it (two threads may both read a file the cache lacks; the second to
@@ -332,13 +337,15 @@ int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec
 		goto hit;
 	pthread_mutex_unlock(&c->lock);
 
+	if (vmaq_test_bid_open)
+		vmaq_test_bid_open(vmaq_test_bid_open_arg);
 	/* The name helps find the file: read the line's name. */
 	fd = open_mapped_file(pid, v);
 	/* a build ID lost to a full descriptor table is an error, not none */
 	if (out_of_files(fd))
 		return fd;
 	if (fd < 0)
-		return 0;	/* not cached: the file may become readable later */
+		return 1;	/* not cached: the file may become readable later */
 	if (vmaq_elf_build_id(fd, id, &size))
 		size = 0;
 	close(fd);

@@ -1078,6 +1078,65 @@ TEST(query_find_of_the_gate_cut_by_exit_is_esrch)
 	gate_read_cut(_metadata, false);
 }
 
+/*
+ * A build ID the text backend reads from the mapped file, which it opens
+ * after it has read the VMA's line: a target that exits in between
+ * leaves no file to open. A find or a lookup (which stop before the end
+ * of the text, and its check that the map was whole) must then say
+ * ESRCH, not give the record without the build ID it had. The query and
+ * batch backends have the ID from the kernel with the VMA.
+ */
+static void cut_before_bid_open(void *arg)
+{
+	struct test_child *c = arg;
+
+	if (c->pid > 0) {
+		cut_by_exit(c);
+		c->pid = -c->pid;
+	}
+}
+
+TEST_F(be, a_build_id_read_cut_by_exit_is_esrch)
+{
+	uint64_t code = (uintptr_t)&cut_before_bid_open;
+	const struct vmaq_vma *v;
+	struct vmaq_lookup *l;
+	int round, r;
+
+	for (round = 0; round < 2; round++) {
+		struct test_child c;
+		struct vmaq_proc *p;
+		int n = 4;
+
+		ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
+		ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+		vmaq_test_bid_open_arg = &c;
+		vmaq_test_bid_open = cut_before_bid_open;
+		if (round == 0) {
+			r = vmaq_find(p, code, VMAQ_NAME | VMAQ_BUILD_ID, &v);
+		} else {
+			r = vmaq_lookup(p, &code, 1, VMAQ_BUILD_ID, &l);
+			v = r ? NULL : vmaq_lookup_vma(l, 0);
+		}
+		vmaq_test_bid_open = NULL;
+		if (c.pid < 0) {
+			/* the library opened the file: the target was gone */
+			EXPECT_EQ(-ESRCH, r) TH_LOG("%s", round ? "lookup" : "find");
+			c.pid = -c.pid;
+		} else {
+			/* the kernel gave the build ID: never opened */
+			ASSERT_EQ(0, r);
+			ASSERT_NE(NULL, v);
+			EXPECT_EQ(20u, v->build_id_size);
+			EXPECT_NE(VMAQ_BACKEND_TEXT, variant->backend);
+		}
+		if (round == 1 && !r)
+			vmaq_lookup_free(l);
+		vmaq_close(p);
+		child_finish(&c);
+	}
+}
+
 struct exec_child {
 	pid_t pid;
 	int go, execd;	/* write to start exec; EOF once exec is done */
