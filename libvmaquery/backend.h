@@ -237,6 +237,14 @@ int vmaq_maps_last_line(struct vmaq_maps *m, struct vmaq_rec *rec);
  */
 int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec);
 /*
+ * @rec's name came from the text, each "\012" read as a newline: make
+ * it the kernel's bytes (vmaq_maps_raw_name() below PATH_MAX, else the
+ * file system's: the reading that is the VMA's file, looked for one path
+ * component at a time); left as it is where nothing can tell (an
+ * unlinked file too long for the kernel to name). 0 or -ENOMEM.
+ */
+int vmaq_maps_text_newlines(struct vmaq_maps *m, struct vmaq_rec *rec);
+/*
  * The kernel's page size for the file VMA @v describes, through
  * PROCMAP_QUERY: -ESTALE if no VMA of that file covers v->start any more.
  */

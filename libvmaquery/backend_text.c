@@ -214,8 +214,7 @@ static int text_name(struct vmaq_walk *w, const char *name, size_t len,
 
 	if (err || rec->vma.name_len == len || !(rec->vma.flags & VMAQ_FILE))
 		return err;
-	vmaq_maps_raw_name(w->maps, rec);
-	return 0;
+	return vmaq_maps_text_newlines(w->maps, rec);
 }
 
 static struct text_page *page_slot(struct text_pages *p, const struct vmaq_vma *v)

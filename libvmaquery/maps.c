@@ -350,6 +350,115 @@ static bool same_vma(const struct vmaq_vma *a, const struct vmaq_vma *b)
 	       a->dev_minor == b->dev_minor && (a->flags & perms) == (b->flags & perms);
 }
 
+/*
+ * Readings of a name's "\012"s tried per path component: 2^this stats at
+ * most for one component.
+ */
+#define NL_READINGS_MAX 8
+
+/*
+ * The rest of a path, [@p, @end), from the directory @dirfd on, as the
+ * file that is @v's: each newline of a component read as a newline or as
+ * the four bytes "\012" it was in the text, every reading tried (a
+ * component is below NAME_MAX where the path is not below PATH_MAX, so
+ * the walk goes one component at a time), depth first. The reading goes
+ * to @out at @olen; its length, or -ENOENT if none is the file.
+ */
+static ssize_t nl_reading(int dirfd, const char *p, const char *end,
+			  const struct vmaq_vma *v, char *out, size_t olen)
+{
+	const char *slash = memchr(p, '/', (size_t)(end - p));
+	const char *cend = slash ? slash : end;
+	char comp[NAME_MAX + 1];
+	unsigned int nl = 0, mask;
+	const char *c;
+
+	for (c = p; c < cend; c++)
+		nl += *c == '\n';
+	if (nl > NL_READINGS_MAX || cend == p)
+		return -ENOENT;
+	for (mask = 0; mask < 1u << nl; mask++) {
+		unsigned int bit = 0;
+		size_t len = 0;
+		struct stat st;
+		ssize_t r;
+		int fd;
+
+		for (c = p; c < cend && len < NAME_MAX + 1; c++) {
+			if (*c != '\n' || !(mask & 1u << bit++)) {
+				comp[len++] = *c;
+			} else if (len + 4 <= NAME_MAX) {
+				memcpy(comp + len, "\\012", 4);
+				len += 4;
+			} else {
+				len = NAME_MAX + 1;
+			}
+		}
+		if (len > NAME_MAX)
+			continue;
+		comp[len] = '\0';
+		memcpy(out + olen, comp, len);
+		if (!slash) {
+			if (!fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
+			    (uint64_t)st.st_ino == v->inode &&
+			    major(st.st_dev) == v->dev_major && minor(st.st_dev) == v->dev_minor)
+				return (ssize_t)(olen + len);
+			continue;
+		}
+		fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		out[olen + len] = '/';
+		r = nl_reading(fd, slash + 1, end, v, out, olen + len + 1);
+		close(fd);
+		if (r >= 0)
+			return r;
+	}
+	return -ENOENT;
+}
+
+/*
+ * A name too long for the kernel to give whose text had "\012": each was
+ * a newline or those four bytes, and only the file system can say which
+ * (the path as the reader sees it, as for " (deleted)"). @rec's name is
+ * the reading that is the VMA's file, or stays the text's (all
+ * newlines) if none is: an unlinked file, or more than
+ * NL_READINGS_MAX of them in one component.
+ */
+static int long_name_readings(struct vmaq_rec *rec)
+{
+	const struct vmaq_vma *v = &rec->vma;
+	size_t nl = 0, i;
+	ssize_t len;
+	char *out;
+	int root, err = 0;
+
+	if (v->name[0] != '/')
+		return 0;
+	for (i = 0; i < v->name_len; i++)
+		nl += v->name[i] == '\n';
+	out = malloc(v->name_len + 3 * nl + 1);
+	if (!out)
+		return -ENOMEM;
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root >= 0) {
+		out[0] = '/';
+		len = nl_reading(root, v->name + 1, v->name + v->name_len, v, out, 1);
+		close(root);
+		if (len >= 0)
+			err = vmaq_rec_set_name(rec, out, (size_t)len);
+	}
+	free(out);
+	return err;
+}
+
+int vmaq_maps_text_newlines(struct vmaq_maps *m, struct vmaq_rec *rec)
+{
+	if (!vmaq_maps_raw_name(m, rec))
+		return 0;
+	return long_name_readings(rec);
+}
+
 int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
 			struct vmaq_rec *rec)
 {
@@ -379,10 +488,13 @@ int vmaq_maps_long_name(struct vmaq_maps *m, struct vmaq_text_copy *t,
 	else if (!err)
 		rec->vma.name = NULL;
 	vmaq_rec_fini(&line);
-	/* a newline here was "\012" in the text: which one, the kernel says */
+	/*
+	 * A newline here was "\012" in the text: which one, the kernel says
+	 * if the name is short enough for it, else the file system.
+	 */
 	if (!err && rec->vma.name && (rec->vma.flags & VMAQ_FILE) &&
 	    memchr(rec->vma.name, '\n', rec->vma.name_len))
-		vmaq_maps_raw_name(m, rec);
+		err = vmaq_maps_text_newlines(m, rec);
 	return err;
 }
 

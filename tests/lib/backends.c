@@ -1571,8 +1571,16 @@ static int setup_odd_names(void *arg)
 	 * one after the other must not share the storage the text's names
 	 * go in.
 	 */
-	for (i = 0; i < 2; i++) {
-		fd = open(i ? "mapped2" : "mapped", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/*
+	 * And two that the text writes alike, too long for the ioctls to
+	 * say which is which: the four bytes "\012" and a real newline.
+	 */
+	for (i = 0; i < 4; i++) {
+		static const char *const leaf[] = {
+			"mapped", "mapped2", "long\\012back", "long\nnew",
+		};
+
+		fd = open(leaf[i], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0 || ftruncate(fd, pg))
 			return -1;
 		if (mmap(NULL, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
@@ -1715,7 +1723,7 @@ TEST_F(be, names_and_build_ids_move_with_their_table)
 
 TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 {
-	struct want_name want[6];
+	struct want_name want[8];
 	struct test_child c;
 	int h;
 	struct vmaq_proc *p;
@@ -1735,6 +1743,10 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 	want[n].name = deep_path(self->dir, "mapped");
 	want[n++].deleted = false;
 	want[n].name = deep_path(self->dir, "mapped2");
+	want[n++].deleted = false;
+	want[n].name = deep_path(self->dir, "long\\012back");
+	want[n++].deleted = false;
+	want[n].name = deep_path(self->dir, "long\nnew");
 	want[n++].deleted = false;
 
 	/* the text, byte for byte, first */
