@@ -22,15 +22,21 @@
 /*
  * Valgrind does not know that the ioctls write the records, names and
  * build IDs: tell it which bytes the kernel filled, so that programs using
- * the library can be checked with memcheck. Asked once (record.c): a
- * client request is a dozen instructions, a find's own are a few dozen.
+ * the library can be checked with memcheck. Whether it runs under
+ * valgrind is asked at the first ioctl (record.c), not in a constructor,
+ * which a program's own constructors may come before: a client request
+ * is a dozen instructions, a find's own are a few dozen.
  */
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
-extern bool vmaq_on_valgrind;
+extern int vmaq_on_valgrind;	/* 0: not asked yet, 1: no, 2: yes */
+bool vmaq_valgrind_ask(void);
 #define kernel_wrote(p, n) do {						\
-	if (__builtin_expect(vmaq_on_valgrind, 0))			\
+	int vg_ = __atomic_load_n(&vmaq_on_valgrind, __ATOMIC_RELAXED);	\
+									\
+	if (__builtin_expect(vg_ != 1, 0) &&				\
+	    (vg_ == 2 || vmaq_valgrind_ask()))				\
 		VALGRIND_MAKE_MEM_DEFINED((p), (n));			\
 } while (0)
 #endif

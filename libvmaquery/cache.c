@@ -532,7 +532,8 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, pid_t via,
 			return -ESRCH;
 		}
 	}
-	err = vmaq_open(via, &o, &e->proc);
+	/* its finds are its snapshot's: no room for a name in the handle */
+	err = vmaq_proc_open(via, &o, false, &e->proc);
 	if (!err && !entry_same_process(e))
 		err = -ESRCH;	/* it died; the maps may be a newcomer's */
 	if (!err)

@@ -99,8 +99,17 @@ struct vmaq_proc {
 	struct vmaq_scan_class scan[VMAQ_NR_READERS][2];
 	/* the last unfiltered table read's records and arena bytes, atomic */
 	size_t last_scan_n, last_scan_alen;
-	char cur_name[PATH_MAX];	/* cur's name, while it fits */
+	/*
+	 * cur's name, while it fits, where the handle is: one block, not
+	 * two, for a find (PATH_MAX bytes; none for a cache's handles,
+	 * which never find).
+	 */
+	char cur_name[];
 };
+
+/* vmaq_open(), with room for finds' names in the handle or not. */
+int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
+		   struct vmaq_proc **procp);
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags);

@@ -203,24 +203,27 @@ static void proc_free(struct vmaq_proc *proc)
 }
 
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
-		    struct vmaq_proc **procp)
+		    bool finds, struct vmaq_proc **procp)
 {
 	enum vmaq_backend want;
 	struct vmaq_proc *proc;
 	int err;
 
-	proc = calloc(1, sizeof(*proc));
+	proc = calloc(1, sizeof(*proc) + (finds ? PATH_MAX : 0));
 	if (!proc)
 		return -ENOMEM;
 	proc->maps.fd = fd;
 	proc->maps.pid = pid;
 	pthread_mutex_init(&proc->maps.lock, NULL);
 	/*
-	 * A find's name goes where the handle is: one block, not two
-	 * (and no allocation at the first find); a name beyond PATH_MAX
-	 * moves it to one of its own.
+	 * A find's name goes where the handle is (one block, and no
+	 * allocation at the first find); a name beyond PATH_MAX moves it
+	 * to one of its own, as does a cache handle's (none) at its first.
 	 */
-	vmaq_rec_init_buf(&proc->cur, proc->cur_name, sizeof(proc->cur_name));
+	if (finds)
+		vmaq_rec_init_buf(&proc->cur, proc->cur_name, PATH_MAX);
+	else
+		vmaq_rec_init(&proc->cur);
 	proc->refs = 1;
 	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
 	err = 0;
@@ -301,6 +304,12 @@ static int check_maps_fd(int fd)
 int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 	      struct vmaq_proc **procp)
 {
+	return vmaq_proc_open(pid, opts, true, procp);
+}
+
+int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
+		   struct vmaq_proc **procp)
+{
 	char path[64];
 	int fd, err;
 
@@ -321,7 +330,7 @@ int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 			err = -ESRCH;
 		return vmaq_err(err);
 	}
-	err = proc_new(fd, pid ? pid : getpid(), opts, procp);
+	err = proc_new(fd, pid ? pid : getpid(), opts, finds, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -346,7 +355,7 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 	fd = fcntl(maps_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return vmaq_err(-errno);
-	err = proc_new(fd, -1, opts, procp);
+	err = proc_new(fd, -1, opts, true, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -695,11 +704,11 @@ struct vmaq_iter {
 #define ITER_MAX 4096
 
 /*
- * An iterator's records. The last one freed is kept for the next
- * iterator of any handle: a walk to the end holds 2,048 at once (200
- * KiB), which each new iterator would otherwise allocate again as it
- * grows from 32. One for the process, not one per handle: a cache may
- * hold thousands of handles.
+ * An iterator's records. The largest block freed so far is kept for the
+ * next iterator of any handle: a walk to the end holds up to ITER_MAX
+ * records at once (352 KiB), which each new iterator would otherwise
+ * allocate again as it grows from 32. One for the process, not one per
+ * handle: a cache may hold thousands of handles.
  */
 struct iter_buf {
 	size_t cap;
@@ -713,12 +722,26 @@ __attribute__((destructor)) static void iter_buf_unload(void)
 	free(__atomic_exchange_n(&spare_iter_buf, NULL, __ATOMIC_ACQUIRE));
 }
 
+/*
+ * Keep the larger of @b and the spare. Only a block taken out of the
+ * slot is looked at: another thread may take the spare and free it.
+ */
 static void iter_buf_put(struct iter_buf *b)
 {
-	struct iter_buf *none = NULL;
+	struct iter_buf *old, *none = NULL;
 
-	if (b && !__atomic_compare_exchange_n(&spare_iter_buf, &none, b, false,
-					      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+	if (!b)
+		return;
+	old = __atomic_exchange_n(&spare_iter_buf, NULL, __ATOMIC_ACQ_REL);
+	if (old && old->cap > b->cap) {
+		struct iter_buf *t = b;
+
+		b = old;
+		old = t;
+	}
+	free(old);
+	if (!__atomic_compare_exchange_n(&spare_iter_buf, &none, b, false,
+					 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		free(b);
 }
 

@@ -14,12 +14,15 @@
 #define DELETED_SUFFIX " (deleted)"
 
 #ifdef VALGRIND_MAKE_MEM_DEFINED
-bool vmaq_on_valgrind;
+int vmaq_on_valgrind;
 
-/* Before any call: a program does not start or stop running on valgrind. */
-__attribute__((constructor)) static void detect_valgrind(void)
+/* A program does not start or stop running on valgrind: asked once. */
+bool vmaq_valgrind_ask(void)
 {
-	vmaq_on_valgrind = RUNNING_ON_VALGRIND;
+	int v = RUNNING_ON_VALGRIND ? 2 : 1;
+
+	__atomic_store_n(&vmaq_on_valgrind, v, __ATOMIC_RELAXED);
+	return v == 2;
 }
 #endif
 

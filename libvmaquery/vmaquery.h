@@ -26,9 +26,12 @@
  *     different objects may be used by different threads concurrently,
  *     including several iterators and snapshots of one handle and the
  *     handle itself (what they share is locked inside the library).
- *     The library's only global state is one set of spare buffers for
- *     the batch ioctl, which threads take and give back atomically, and
- *     an atomic counter that numbers threads (for iterators' timing);
+ *     The library's global state: one spare set of buffers for the batch
+ *     ioctl (up to 832 KiB) and one spare iterator buffer (up to 352
+ *     KiB), which threads take and give back atomically and which stay
+ *     allocated until the library is unloaded; an atomic counter that
+ *     numbers threads (for iterators' timing); whether it runs under
+ *     valgrind, asked once;
  *   - iterators and snapshots keep their handle alive: vmaq_close() gives
  *     up the caller's use of it, and the handle (with its maps file) is
  *     freed when its last iterator or snapshot is freed too. Each object is
