@@ -688,6 +688,13 @@ static int find_in(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		b.strs_addr = (uintptr_t)bufs->strs;
 	}
 	err = walk_ioctl(w, &b, &text_names);
+	if (!err) {
+		kernel_wrote(&index, sizeof(index));
+		/* one address, room for its record: resolved, and 0 or none */
+		if (b.resolved != 1 || (index && index != PROCMAP_BATCH_NO_VMA) ||
+		    (!index && b.rec_count != 1))
+			err = -EBADMSG;
+	}
 	if (!err && index == 0) {
 		kernel_wrote(r, sizeof(*r));
 		if (b.strs_size)
@@ -766,6 +773,10 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			err = -EIO;	/* no progress: cannot happen with room for one */
 			break;
 		}
+		if (b.resolved > n || b.rec_count > cap) {
+			err = -EBADMSG;
+			break;
+		}
 		for (uint32_t i = 0; i < b.rec_count; i++) {
 			slots[i] = UINT32_MAX;
 			if (!anon_ok(&recs[i], w->flags))
@@ -778,8 +789,16 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 			if (err)
 				goto out;
 		}
-		for (size_t k = done; k < done + b.resolved; k++)
-			kidx[k] = kidx[k] < b.rec_count ? slots[kidx[k]] : UINT32_MAX;
+		for (size_t k = done; k < done + b.resolved; k++) {
+			if (kidx[k] < b.rec_count)
+				kidx[k] = slots[kidx[k]];
+			else if (kidx[k] == PROCMAP_BATCH_NO_VMA)
+				kidx[k] = UINT32_MAX;
+			else
+				err = -EBADMSG;	/* UNRESOLVED among the resolved */
+		}
+		if (err)
+			goto out;
 		done += b.resolved;
 	}
 out:
