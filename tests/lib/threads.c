@@ -192,11 +192,33 @@ static void *finder(void *arg)
 			unsigned long long start = strtoull(l, NULL, 16);
 			const struct vmaq_vma *v;
 
+			static const unsigned int how[] = {
+				0, VMAQ_NAME, VMAQ_NAME | VMAQ_NEXT, VMAQ_NEXT,
+			};
+			struct vmaq_lookup *lk;
+			uint64_t a[3] = { start, start + 1, 0 };
+
 			if (k++ % 16 != i % 16)
 				continue;
-			if (vmaq_find(sh->p, start, 0, &v) || v->start != start) {
+			/*
+			 * Each way a find goes: PROCMAP_QUERY's straight line
+			 * (0, VMAQ_NAME) and its general path (VMAQ_NEXT); and
+			 * lookups, which share the handle too.
+			 */
+			if (vmaq_find(sh->p, start, how[k % 4], &v) || v->start != start) {
 				res->wrong++;
 				break;
+			}
+			if (k % 5 == 0) {
+				if (vmaq_lookup(sh->p, a, 3, VMAQ_NAME, &lk)) {
+					res->wrong++;
+					break;
+				}
+				if (!vmaq_lookup_vma(lk, 0) || vmaq_lookup_vma(lk, 0)->start != start ||
+				    vmaq_lookup_vma(lk, 1) != vmaq_lookup_vma(lk, 0) ||
+				    vmaq_lookup_vma(lk, 2))
+					res->wrong++;
+				vmaq_lookup_free(lk);
 			}
 		}
 	}
