@@ -106,10 +106,13 @@ CLI_SRCS := $(wildcard tools/vmaquery/*.c)
 CLI_HDRS := $(wildcard tools/vmaquery/*.h)
 CLI := $(O)/bin/vmaquery
 
+# The tool finds the library of its own tree; a distribution's build (the
+# Debian packages) sets CLI_RPATH empty and the system's loader finds it.
+CLI_RPATH ?= -Wl,-rpath,'$$ORIGIN/../lib'
 $(CLI): $(CLI_SRCS) $(CLI_HDRS) $(LIB_SO) | $(O)/.dirs
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -DVMAQ_TOOL_VERSION='"$(VERSION)"' -o $@ \
-	  $(CLI_SRCS) -L$(O)/lib -lvmaquery -Wl,-rpath,'$$ORIGIN/../lib' $(LDFLAGS)
+	  $(CLI_SRCS) -L$(O)/lib -lvmaquery $(CLI_RPATH) $(LDFLAGS)
 
 # ---------------------------------------------------------------- tests
 # Host tests: every tests/lib/*.c and tests/kernel/*.c is one kselftest-
