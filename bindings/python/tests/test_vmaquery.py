@@ -323,7 +323,9 @@ def test_bulk_lookup_from_a_buffer_in_one_call(sleeper):
         for a, g in zip(addrs, got):
             assert g == snap.find(a), hex(a)
         # one object per record, as the C answer has one record per VMA
-        assert len({id(g) for g in got if g}) <= len(vmas)
+        # (the batch ioctl's lookups take 65536 addresses a call, and a
+        # VMA two calls meet has a record in each: vmaq_lookup(3))
+        assert len({id(g) for g in got if g}) <= len(vmas) + len(addrs) // 65536
         # any buffer of uint64 is read in place, read-only ones too
         assert proc.lookup(memoryview(addrs.tobytes()).cast("Q")) == got
         assert proc.lookup(list(addrs[:1000])) == got[:1000]
