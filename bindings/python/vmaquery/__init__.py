@@ -226,7 +226,25 @@ def _u64_array(addrs: Any) -> Tuple[Any, int]:
     return ((ctypes.c_uint64 * n).from_buffer(arr), n) if n else (None, 0)
 
 
-class Process:
+class _Closing:
+    """A context manager whose close() also runs when it is collected."""
+    _h: Any = None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None):
+            self.close()
+
+
+class Process(_Closing):
     """A process's address space: the one it had when opened.
 
     After the process exits or execs, every query raises ProcessLookupError.
@@ -252,16 +270,6 @@ class Process:
             if self._h:
                 _c().vmaq_close(self._h)
                 self._h = None
-
-    def __enter__(self) -> "Process":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
 
     def _check(self, ret: int) -> int:
         return _check(ret, self._pid)
@@ -351,7 +359,7 @@ class Process:
         return Snapshot(self, s)
 
 
-class Walk:
+class Walk(_Closing):
     """An iteration over a process's VMAs (Process.vmas()). It holds the
     process's handle: it goes on after Process.close(). close() ends it
     early; it ends by itself at the last VMA or on an error."""
@@ -388,18 +396,8 @@ class Walk:
         with self._lock:
             self._free()
 
-    def __enter__(self) -> "Walk":
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
-
-
-class Snapshot:
+class Snapshot(_Closing):
     """A copy of a process's map answering lookups without system calls.
 
     refresh() re-reads the map only if it changed (stale() tells); on a
@@ -422,16 +420,6 @@ class Snapshot:
             if self._h:
                 _c().vmaq_snapshot_free(self._h)
                 self._h = None
-
-    def __enter__(self) -> "Snapshot":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
 
     def __len__(self) -> int:
         with self._lock:
