@@ -351,69 +351,93 @@ static bool same_vma(const struct vmaq_vma *a, const struct vmaq_vma *b)
 }
 
 /*
- * Readings of a name's "\012"s tried per path component: 2^this stats at
- * most for one component.
+ * Readings of a name's "\012"s tried per path component (2^this stats at
+ * most for one), and components walked at most: past either, the text's
+ * reading stands.
  */
 #define NL_READINGS_MAX 8
+#define NL_COMPONENTS_MAX 4096
 
 /*
- * The rest of a path, [@p, @end), from the directory @dirfd on, as the
- * file that is @v's: each newline of a component read as a newline or as
- * the four bytes "\012" it was in the text, every reading tried (a
- * component is below NAME_MAX where the path is not below PATH_MAX, so
- * the walk goes one component at a time), depth first. The reading goes
- * to @out at @olen; its length, or -ENOENT if none is the file.
+ * Component [@p, @cend) with the newlines that @mask's bits say were
+ * "\012" so, into @comp: its length, or 0 if that is past NAME_MAX.
  */
-static ssize_t nl_reading(int dirfd, const char *p, const char *end,
-			  const struct vmaq_vma *v, char *out, size_t olen)
+static size_t nl_component(const char *p, const char *cend, unsigned int mask,
+			   char comp[NAME_MAX + 1])
 {
-	const char *slash = memchr(p, '/', (size_t)(end - p));
-	const char *cend = slash ? slash : end;
-	char comp[NAME_MAX + 1];
-	unsigned int nl = 0, mask;
-	const char *c;
+	unsigned int bit = 0;
+	size_t len = 0;
 
-	for (c = p; c < cend; c++)
-		nl += *c == '\n';
-	if (nl > NL_READINGS_MAX || cend == p)
-		return -ENOENT;
-	for (mask = 0; mask < 1u << nl; mask++) {
-		unsigned int bit = 0;
+	for (; p < cend; p++) {
+		size_t n = *p == '\n' && (mask & 1u << bit++) ? 4 : 1;
+
+		if (len + n > NAME_MAX)
+			return 0;
+		memcpy(comp + len, n == 4 ? "\\012" : p, n);
+		len += n;
+	}
+	comp[len] = '\0';
+	return len;
+}
+
+/*
+ * The reading of @v's name, [@p, @end) after its first '/', that is the
+ * VMA's file, into @out (from its second byte): its length, or -ENOENT.
+ * One component at a time from the root (each is below NAME_MAX where
+ * the path is not below PATH_MAX), a component's newlines read every
+ * way until one names a directory (the last component: the file, by
+ * device and inode). No going back: two directories whose names differ
+ * only so are not told apart. One descriptor open at a time.
+ */
+static ssize_t nl_reading(const char *p, const char *end,
+			  const struct vmaq_vma *v, char *out)
+{
+	char comp[NAME_MAX + 1];
+	size_t olen = 1, ncomp = 0;
+	int dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	while (dirfd >= 0) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *cend = slash ? slash : end, *c;
+		unsigned int nl = 0, mask;
 		size_t len = 0;
 		struct stat st;
-		ssize_t r;
-		int fd;
+		int fd = -1;
 
-		for (c = p; c < cend && len < NAME_MAX + 1; c++) {
-			if (*c != '\n' || !(mask & 1u << bit++)) {
-				comp[len++] = *c;
-			} else if (len + 4 <= NAME_MAX) {
-				memcpy(comp + len, "\\012", 4);
-				len += 4;
-			} else {
-				len = NAME_MAX + 1;
+		for (c = p; c < cend; c++)
+			nl += *c == '\n';
+		if (nl > NL_READINGS_MAX || cend == p || ++ncomp > NL_COMPONENTS_MAX)
+			break;
+		for (mask = 0; mask < 1u << nl; mask++) {
+			len = nl_component(p, cend, mask, comp);
+			if (!len)
+				continue;
+			if (slash) {
+				fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+				if (fd >= 0)
+					break;
+			} else if (!fstatat(dirfd, comp, &st,
+					    AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
+				   (uint64_t)st.st_ino == v->inode &&
+				   major(st.st_dev) == v->dev_major &&
+				   minor(st.st_dev) == v->dev_minor) {
+				close(dirfd);
+				memcpy(out + olen, comp, len);
+				return (ssize_t)(olen + len);
 			}
 		}
-		if (len > NAME_MAX)
-			continue;
-		comp[len] = '\0';
-		memcpy(out + olen, comp, len);
-		if (!slash) {
-			if (!fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
-			    (uint64_t)st.st_ino == v->inode &&
-			    major(st.st_dev) == v->dev_major && minor(st.st_dev) == v->dev_minor)
-				return (ssize_t)(olen + len);
-			continue;
-		}
-		fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dirfd);
+		dirfd = fd;
 		if (fd < 0)
-			continue;
-		out[olen + len] = '/';
-		r = nl_reading(fd, slash + 1, end, v, out, olen + len + 1);
-		close(fd);
-		if (r >= 0)
-			return r;
+			break;
+		memcpy(out + olen, comp, len);
+		olen += len;
+		out[olen++] = '/';
+		p = slash + 1;
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	return -ENOENT;
 }
 
@@ -422,8 +446,7 @@ static ssize_t nl_reading(int dirfd, const char *p, const char *end,
  * a newline or those four bytes, and only the file system can say which
  * (the path as the reader sees it, as for " (deleted)"). @rec's name is
  * the reading that is the VMA's file, or stays the text's (all
- * newlines) if none is: an unlinked file, or more than
- * NL_READINGS_MAX of them in one component.
+ * newlines) if none is: an unlinked file, or too many of them.
  */
 static int long_name_readings(struct vmaq_rec *rec)
 {
@@ -431,7 +454,7 @@ static int long_name_readings(struct vmaq_rec *rec)
 	size_t nl = 0, i;
 	ssize_t len;
 	char *out;
-	int root, err = 0;
+	int err = 0;
 
 	if (v->name[0] != '/')
 		return 0;
@@ -440,14 +463,10 @@ static int long_name_readings(struct vmaq_rec *rec)
 	out = malloc(v->name_len + 3 * nl + 1);
 	if (!out)
 		return -ENOMEM;
-	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root >= 0) {
-		out[0] = '/';
-		len = nl_reading(root, v->name + 1, v->name + v->name_len, v, out, 1);
-		close(root);
-		if (len >= 0)
-			err = vmaq_rec_set_name(rec, out, (size_t)len);
-	}
+	out[0] = '/';
+	len = nl_reading(v->name + 1, v->name + v->name_len, v, out);
+	if (len >= 0)
+		err = vmaq_rec_set_name(rec, out, (size_t)len);
 	free(out);
 	return err;
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
@@ -1591,6 +1592,71 @@ static int setup_odd_names(void *arg)
 		return -1;
 	close(cwd);
 	return 0;
+}
+
+/*
+ * A file 2,100 directories deep (4,200 bytes of "a/"), named with the four
+ * bytes "\012": its name is read from the file system a component at a
+ * time, which must hold one descriptor at a time and no stack frame per
+ * level (review of 7a79440: a recursive walk held a descriptor and a
+ * 300-byte frame per level, ran out of both on deep paths and crashed).
+ */
+#define DEEPER_LEVELS 2100
+
+static int setup_deep_backslash(void *arg)
+{
+	const char *dir = arg;
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), i, err;
+
+	if (cwd < 0 || chdir(dir))
+		return -1;
+	for (i = 0; i < DEEPER_LEVELS; i++)
+		if ((mkdir("a", 0700) && errno != EEXIST) || chdir("a"))
+			return -1;
+	err = map_file("x\\012y", 1, 0, PROT_READ, MAP_PRIVATE, false);
+	if (fchdir(cwd))
+		return -1;
+	close(cwd);
+	return err;
+}
+
+TEST_F(be, a_very_deep_name_with_a_backslash_sequence_is_its_bytes)
+{
+	struct rlimit old, low;
+	struct test_child c;
+	struct vmaq_snapshot *s;
+	struct vmaq_proc *p;
+	size_t i, len = strlen(self->dir) + 2 * DEEPER_LEVELS + 8, seen = 0;
+	char *want = malloc(len);
+
+	ASSERT_NE(NULL, want);
+	i = (size_t)snprintf(want, len, "%s", self->dir);
+	while (i < strlen(self->dir) + 2 * DEEPER_LEVELS)
+		i += (size_t)snprintf(want + i, len - i, "/a");
+	snprintf(want + i, len - i, "/x\\012y");
+	ASSERT_EQ(0, child_start(&c, setup_deep_backslash, self->dir));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	/* a few descriptors to spare: a walk that holds one a level fails */
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+	low = old;
+	low.rlim_cur = 256;
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	ASSERT_EQ(0, vmaq_snapshot_new(p, VMAQ_NAME, &s));
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+	for (i = 0; i < vmaq_snapshot_count(s); i++) {
+		const struct vmaq_vma *v = vmaq_snapshot_vma(s, i);
+
+		if (!v->name || strncmp(v->name, self->dir, strlen(self->dir)))
+			continue;
+		seen++;
+		EXPECT_EQ(strlen(want), v->name_len);
+		EXPECT_EQ(0, strcmp(want, v->name)) TH_LOG("...%s", v->name + v->name_len - 12);
+	}
+	EXPECT_EQ(1u, seen);
+	vmaq_snapshot_free(s);
+	vmaq_close(p);
+	free(want);
+	ASSERT_EQ(0, child_finish(&c));
 }
 
 /* A deleted file, and beside it a live file named as the kernel shows it. */
