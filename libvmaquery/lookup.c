@@ -160,6 +160,48 @@ static int resolve(struct vmaq_lookup *l, struct vmaq_proc *proc,
 	return err;
 }
 
+/*
+ * A few addresses by the find backend's ->find(): one ioctl each for the
+ * addresses the last record does not cover, each as a find does it (no
+ * walk to set up; an address in a gap costs its own ioctl, where a walk
+ * would have learnt the gap's end, which a few addresses seldom share).
+ */
+static int resolve_finds(struct vmaq_lookup *l, struct vmaq_proc *proc,
+			 const struct addr_pos *order, size_t count,
+			 unsigned int flags)
+{
+	const struct vmaq_backend_ops *ops = proc->op[VMAQ_OP_FIND];
+	struct vmaq_rec r, *rec = &r;
+	bool have = false;
+	char name[PATH_MAX];
+	size_t k;
+	int err = 0;
+
+	vmaq_rec_init_buf(rec, name, sizeof(name));
+	for (k = 0; k < count; k++) {
+		size_t i = order[k].pos;
+		uint64_t a = order[k].addr;
+
+		l->idx[i] = UNMAPPED;
+		if (have && a < rec->vma.end) {
+			l->idx[i] = (uint32_t)(l->t.n - 1);
+			continue;
+		}
+		err = ops->find(&proc->maps, proc->be[ops->id], flags, a, rec);
+		have = !err;
+		if (err == -ENOENT)
+			err = 0;
+		if (err || !have)
+			continue;
+		err = vmaq_table_add(&l->t, &rec->vma);
+		if (err)
+			break;
+		l->idx[i] = (uint32_t)(l->t.n - 1);
+	}
+	vmaq_rec_fini(rec);
+	return err;
+}
+
 static int table_add_slot(void *ctx, const struct vmaq_vma *vma, uint32_t *slot)
 {
 	struct vmaq_table *t = ctx;
@@ -254,7 +296,9 @@ int vmaq_lookup(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	/* a few addresses: one find each, where finds have a faster way */
 	if (count <= SMALL_LOOKUP &&
 	    proc->op[VMAQ_OP_FIND] != proc->op[VMAQ_OP_LOOKUP])
-		err = resolve(l, proc, order, count, flags, VMAQ_OP_FIND);
+		err = proc->op[VMAQ_OP_FIND]->find ?
+		      resolve_finds(l, proc, order, count, flags) :
+		      resolve(l, proc, order, count, flags, VMAQ_OP_FIND);
 	else if (proc->op[VMAQ_OP_LOOKUP]->lookup && count)
 		err = resolve_backend(l, proc, order, count, flags);
 	else
