@@ -247,7 +247,8 @@ int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec);
  * it the kernel's bytes (vmaq_maps_raw_name() below PATH_MAX, else the
  * file system's: the reading that is the VMA's file, looked for one path
  * component at a time); left as it is where nothing can tell (an
- * unlinked file too long for the kernel to name). 0 or -ENOMEM.
+ * unlinked file too long for the kernel to name). 0, -ENOMEM, or
+ * -EMFILE or -ENFILE (no descriptor to look with).
  */
 int vmaq_maps_text_newlines(struct vmaq_maps *m, struct vmaq_rec *rec);
 /*

@@ -357,6 +357,8 @@ static bool same_vma(const struct vmaq_vma *a, const struct vmaq_vma *b)
  */
 #define NL_READINGS_MAX 8
 #define NL_COMPONENTS_MAX 4096
+/* Lookups (openat, fstatat) a name may cost at most. */
+#define NL_LOOKUPS_MAX 4096
 
 /*
  * Component [@p, @cend) with the newlines that @mask's bits say were
@@ -387,15 +389,19 @@ static size_t nl_component(const char *p, const char *cend, unsigned int mask,
  * the path is not below PATH_MAX), a component's newlines read every
  * way until one names a directory (the last component: the file, by
  * device and inode). No going back: two directories whose names differ
- * only so are not told apart. One descriptor open at a time.
+ * only so are not told apart. One descriptor open at a time, opened
+ * O_PATH (no automount on the way), and NL_LOOKUPS_MAX lookups at most.
+ * A full descriptor table is an error, not a name left as it was.
  */
 static ssize_t nl_reading(const char *p, const char *end,
 			  const struct vmaq_vma *v, char *out)
 {
 	char comp[NAME_MAX + 1];
-	size_t olen = 1, ncomp = 0;
-	int dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	size_t olen = 1, ncomp = 0, lookups = 0;
+	int dirfd = open("/", O_PATH | O_CLOEXEC), err = -ENOENT;
 
+	if (dirfd < 0 && (errno == EMFILE || errno == ENFILE))
+		return -errno;
 	while (dirfd >= 0) {
 		const char *slash = memchr(p, '/', (size_t)(end - p));
 		const char *cend = slash ? slash : end, *c;
@@ -408,15 +414,19 @@ static ssize_t nl_reading(const char *p, const char *end,
 			nl += *c == '\n';
 		if (nl > NL_READINGS_MAX || cend == p || ++ncomp > NL_COMPONENTS_MAX)
 			break;
-		for (mask = 0; mask < 1u << nl; mask++) {
+		for (mask = 0; mask < 1u << nl && lookups < NL_LOOKUPS_MAX; mask++) {
 			len = nl_component(p, cend, mask, comp);
 			if (!len)
 				continue;
+			lookups++;
 			if (slash) {
-				fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+				fd = openat(dirfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 				if (fd >= 0)
 					break;
+				if (errno == EMFILE || errno == ENFILE) {
+					err = -errno;
+					break;
+				}
 			} else if (!fstatat(dirfd, comp, &st,
 					    AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
 				   (uint64_t)st.st_ino == v->inode &&
@@ -438,7 +448,7 @@ static ssize_t nl_reading(const char *p, const char *end,
 	}
 	if (dirfd >= 0)
 		close(dirfd);
-	return -ENOENT;
+	return err;
 }
 
 /*
@@ -467,6 +477,8 @@ static int long_name_readings(struct vmaq_rec *rec)
 	len = nl_reading(v->name + 1, v->name + v->name_len, v, out);
 	if (len >= 0)
 		err = vmaq_rec_set_name(rec, out, (size_t)len);
+	else if (len != -ENOENT)
+		err = (int)len;
 	free(out);
 	return err;
 }
