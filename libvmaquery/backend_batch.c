@@ -376,7 +376,7 @@ static int walk_fill(struct vmaq_walk *w, uint64_t addr)
 	uint64_t flags = kernel_flags(w->flags) | PROCMAP_BATCH_RANGE;
 	struct batch_bufs *bufs;
 	struct procmap_batch b;
-	uint32_t cap;
+	uint32_t cap, asked;
 	size_t strs;
 	int err;
 
@@ -408,9 +408,13 @@ again:
 		b.strs_size = (uint32_t)strs;
 		b.strs_addr = (uintptr_t)bufs->strs;
 	}
+	asked = b.rec_count;
 	err = walk_ioctl(w, &b, &bw->text_names);
 	if (err)
 		return err;
+	/* never more records or string bytes than there was room for */
+	if (b.rec_count > asked || b.strs_size > strs)
+		return -EBADMSG;
 	kernel_wrote(bufs->recs, (size_t)b.rec_count * sizeof(struct procmap_vma_record));
 	if (b.strs_size)
 		kernel_wrote(bufs->strs, b.strs_size);
@@ -692,7 +696,7 @@ static int find_in(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 		kernel_wrote(&index, sizeof(index));
 		/* one address, room for its record: resolved, and 0 or none */
 		if (b.resolved != 1 || (index && index != PROCMAP_BATCH_NO_VMA) ||
-		    (!index && b.rec_count != 1))
+		    (!index && b.rec_count != 1) || b.strs_size > strs)
 			err = -EBADMSG;
 	}
 	if (!err && index == 0) {
@@ -765,16 +769,16 @@ static int batch_lookup(struct vmaq_walk *w, const uint64_t *sorted,
 		err = walk_ioctl(w, &b, &text_names);
 		if (err)
 			break;
+		if (b.resolved > n || b.rec_count > cap || b.strs_size > strs) {
+			err = -EBADMSG;
+			break;
+		}
 		kernel_wrote(kidx + done, n * sizeof(*kidx));
 		kernel_wrote(recs, (size_t)b.rec_count * sizeof(*recs));
 		if (b.strs_size)
 			kernel_wrote(bufs->strs, b.strs_size);
 		if (!b.resolved) {
 			err = -EIO;	/* no progress: cannot happen with room for one */
-			break;
-		}
-		if (b.resolved > n || b.rec_count > cap) {
-			err = -EBADMSG;
 			break;
 		}
 		for (uint32_t i = 0; i < b.rec_count; i++) {
