@@ -38,6 +38,13 @@ struct text_walk {
 	uint64_t held_end;	/* its VMA's end */
 	int pages_state;	/* PROCMAP_QUERY: 0 not asked yet, 1 offered, -1 not */
 	struct text_pages *pages;
+	/*
+	 * The last file whose build ID could not be read while the address
+	 * space was there: its other VMAs need not ask again.
+	 */
+	bool bid_lost;
+	uint64_t bid_lost_inode;
+	uint32_t bid_lost_major, bid_lost_minor;
 };
 
 /* The handle's: build IDs read from the mapped files. */
@@ -204,8 +211,8 @@ static int text_line(struct text_walk *w, struct vmaq_maps *m,
 
 /*
  * The text writes a newline in a path as "\012", and a path may also
- * hold those four bytes: ask the kernel which it is (PROCMAP_QUERY, or
- * map_files), and keep the text's reading where it cannot say.
+ * hold those four bytes: the kernel says which it is (PROCMAP_QUERY, or
+ * map_files), else the file system (vmaq_maps_text_newlines()).
  */
 static int text_name(struct vmaq_walk *w, const char *name, size_t len,
 		     struct vmaq_rec *rec)
@@ -365,10 +372,21 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 			 * unless the reason is that the process is gone: a find
 			 * or a lookup that stops before the end of the text
 			 * would then answer for a dead address space without the
-			 * ID it had.
+			 * ID it had. Asked once per file and walk: a file that
+			 * could not be opened while the address space was there
+			 * has no build ID to give for its other VMAs either.
 			 */
-			if (err == 1)
+			if (err == 1 && t->bid_lost && t->bid_lost_inode == rec->vma.inode &&
+			    t->bid_lost_major == rec->vma.dev_major &&
+			    t->bid_lost_minor == rec->vma.dev_minor) {
+				err = 0;
+			} else if (err == 1) {
 				err = vmaq_maps_alive(w->maps);
+				t->bid_lost = !err;
+				t->bid_lost_inode = rec->vma.inode;
+				t->bid_lost_major = rec->vma.dev_major;
+				t->bid_lost_minor = rec->vma.dev_minor;
+			}
 			if (err)
 				return err;
 		}
