@@ -1627,14 +1627,16 @@ TEST_F(be, a_very_deep_name_with_a_backslash_sequence_is_its_bytes)
 	struct vmaq_snapshot *s;
 	struct vmaq_proc *p;
 	size_t i, len = strlen(self->dir) + 2 * DEEPER_LEVELS + 8, seen = 0;
-	char *want = malloc(len);
+	char *want;
 
+	/* the child's copy of memory allocated before the fork would leak */
+	ASSERT_EQ(0, child_start(&c, setup_deep_backslash, self->dir));
+	want = malloc(len);
 	ASSERT_NE(NULL, want);
 	i = (size_t)snprintf(want, len, "%s", self->dir);
 	while (i < strlen(self->dir) + 2 * DEEPER_LEVELS)
 		i += (size_t)snprintf(want + i, len - i, "/a");
 	snprintf(want + i, len - i, "/x\\012y");
-	ASSERT_EQ(0, child_start(&c, setup_deep_backslash, self->dir));
 	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
 	/* a few descriptors to spare: a walk that holds one a level fails */
 	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));

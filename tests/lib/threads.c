@@ -183,7 +183,7 @@ static void *finder(void *arg)
 	struct shared *sh = arg;
 	struct result *res = calloc(1, sizeof(*res));
 	const char *l;
-	int k;
+	int k, made = 0;
 
 	pthread_barrier_wait(&sh->go);
 	for (int i = 0; i < ROUNDS; i++) {
@@ -205,11 +205,11 @@ static void *finder(void *arg)
 			 * (0, VMAQ_NAME) and its general path (VMAQ_NEXT); and
 			 * lookups, which share the handle too.
 			 */
-			if (vmaq_find(sh->p, start, how[k % 4], &v) || v->start != start) {
+			if (vmaq_find(sh->p, start, how[made % 4], &v) || v->start != start) {
 				res->wrong++;
 				break;
 			}
-			if (k % 5 == 0) {
+			if (made++ % 5 == 0) {
 				if (vmaq_lookup(sh->p, a, 3, VMAQ_NAME, &lk)) {
 					res->wrong++;
 					break;
