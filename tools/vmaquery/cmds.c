@@ -5,6 +5,7 @@
  * halfway leaves an error on stderr and nothing misleading on stdout.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,7 +16,7 @@
 
 #include "vmaquery.h"
 
-enum { OPT_BACKEND = 0x100, OPT_JSON, OPT_FILTER, OPT_FIELDS, OPT_NO_NAMES,
+enum { OPT_BACKEND = 0x100, OPT_FILTER, OPT_FIELDS, OPT_NO_NAMES,
        OPT_BUILD_ID, OPT_HELP };
 
 #define COMMON_OPTS \
@@ -74,7 +75,7 @@ static const char maps_help[] =
 "Usage: vmaquery maps [OPTIONS] PID...\n"
 "Print the memory map of each process. By default the output is the same,\n"
 "byte for byte, as /proc/PID/maps.\n\n"
-"  --json              one JSON object per VMA and line\n"
+JSON_HELP
 "  --filter=LIST       only VMAs with all of: r, w, x, s, file, anon\n"
 "  --fields=LIST       columns, in order: start,end,size,perms,offset,dev,\n"
 "                      inode,name,build_id (text output: space separated)\n"
@@ -82,15 +83,13 @@ static const char maps_help[] =
 "  --build-id          add each file's ELF build ID\n"
 "  --backend=B         batch, query or text (default: best available)\n";
 
-enum field { F_START, F_END, F_SIZE, F_PERMS, F_OFFSET, F_DEV, F_INODE,
-	     F_NAME, F_BUILD_ID, F_MAX };
-static const char *const field_names[F_MAX] = {
+const char *const vma_field_names[F_MAX] = {
 	"start", "end", "size", "perms", "offset", "dev", "inode", "name",
 	"build_id",
 };
 
 static int parse_list(struct tool *t, char *s, bool fields, unsigned int *flags,
-		      enum field *order, int *norder)
+		      enum vma_field *order, int *norder)
 {
 	char *tok, *save = NULL;
 	int i;
@@ -114,13 +113,13 @@ static int parse_list(struct tool *t, char *s, bool fields, unsigned int *flags,
 			continue;
 		}
 		for (i = 0; i < F_MAX; i++)
-			if (!strcmp(tok, field_names[i]))
+			if (!strcmp(tok, vma_field_names[i]))
 				break;
 		if (i == F_MAX)
 			return tool_usage(t, "unknown field '%s'", tok);
 		if (*norder == F_MAX)
 			return tool_usage(t, "too many fields");
-		order[(*norder)++] = (enum field)i;
+		order[(*norder)++] = (enum vma_field)i;
 	}
 	if (!fields && (*flags & VMAQ_FILE) && (*flags & VMAQ_ANON))
 		return tool_usage(t, "filters 'file' and 'anon' exclude each other");
@@ -129,46 +128,42 @@ static int parse_list(struct tool *t, char *s, bool fields, unsigned int *flags,
 	return 0;
 }
 
-static void put_field(FILE *f, const struct vmaq_vma *v, enum field k, bool json)
+/* A field in maps --fields text output. */
+static void put_field(FILE *f, const struct vmaq_vma *v, enum vma_field k)
 {
 	char perms[5];
 
 	switch (k) {
 	case F_START:
-		fprintf(f, json ? "\"0x%" PRIx64 "\"" : "%" PRIx64, v->start);
+		fprintf(f, "%" PRIx64, v->start);
 		break;
 	case F_END:
-		fprintf(f, json ? "\"0x%" PRIx64 "\"" : "%" PRIx64, v->end);
+		fprintf(f, "%" PRIx64, v->end);
 		break;
 	case F_SIZE:
 		fprintf(f, "%" PRIu64, v->end - v->start);
 		break;
 	case F_PERMS:
 		perms_str(v, perms);
-		fprintf(f, json ? "\"%s\"" : "%s", perms);
+		fputs(perms, f);
 		break;
 	case F_OFFSET:
-		fprintf(f, json ? "\"0x%" PRIx64 "\"" : "%08" PRIx64, v->offset);
+		fprintf(f, "%08" PRIx64, v->offset);
 		break;
 	case F_DEV:
-		fprintf(f, json ? "\"%02x:%02x\"" : "%02x:%02x", v->dev_major,
-			v->dev_minor);
+		fprintf(f, "%02x:%02x", v->dev_major, v->dev_minor);
 		break;
 	case F_INODE:
 		fprintf(f, "%" PRIu64, v->inode);
 		break;
 	case F_NAME:
-		if (json)
-			json_str(f, v->name);
-		else if (v->name)
+		if (v->name)
 			put_name(f, v->name);
 		else
 			fputc('-', f);
 		break;
 	case F_BUILD_ID:
-		if (json)
-			json_build_id(f, v);
-		else if (v->build_id_size)
+		if (v->build_id_size)
 			hex_build_id(f, v);
 		else
 			fputc('-', f);
@@ -180,7 +175,7 @@ static void put_field(FILE *f, const struct vmaq_vma *v, enum field k, bool json
 
 /* One walk of p into b->f; -EAGAIN if the map changed under it. */
 static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
-		     bool json, const enum field *order, int norder,
+		     struct jout *j, const enum vma_field *order, int norder,
 		     struct buf *b)
 {
 	struct vmaq_iter *it;
@@ -191,18 +186,18 @@ static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
 	if (err)
 		return err;
 	while ((err = vmaq_iter_next(it, &v)) > 0) {
-		if (json) {
-			fprintf(b->f, "{\"pid\":%d", (int)pid);
-			for (i = 0; i < norder; i++) {
-				fprintf(b->f, ",\"%s\":", field_names[order[i]]);
-				put_field(b->f, v, order[i], true);
-			}
-			fputs("}\n", b->f);
+		if (j) {
+			jout_item(j, b->f);
+			jw_key(&j->w, "pid");
+			jw_u64(&j->w, (uint64_t)pid);
+			for (i = 0; i < norder; i++)
+				jw_vma_field(&j->w, v, order[i]);
+			jout_item_end(j);
 		} else if (norder) {
 			for (i = 0; i < norder; i++) {
 				if (i)
 					fputc(' ', b->f);
-				put_field(b->f, v, order[i], false);
+				put_field(b->f, v, order[i]);
 			}
 			fputc('\n', b->f);
 		} else {
@@ -235,23 +230,29 @@ static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
  * One process's map: 0, -errno after saying why (the process), or
  * -EPIPE when stdout failed (said too: nothing more can be written).
  */
-static int maps_one(struct tool *t, pid_t pid, unsigned int flags, bool json,
-		    const enum field *order, int norder, bool header)
+static int maps_one(struct tool *t, pid_t pid, unsigned int flags, struct jout *j,
+		    const enum vma_field *order, int norder, bool header)
 {
 	struct vmaq_proc *p;
 	struct buf b = { 0 };
+	struct jw saved;
 	int err, tries = 0;
 
 	err = tool_open(t, pid, &p);
 	if (err)
 		return err;
+	/* the separators of a walk that is thrown away are not written */
+	if (j)
+		saved = j->w;
 	for (;;) {
 		err = buf_open(&b);
 		if (err)
 			break;
 		if (header)
 			fprintf(b.f, "==> %d <==\n", (int)pid);
-		err = maps_walk(p, pid, flags, json, order, norder, &b);
+		err = maps_walk(p, pid, flags, j, order, norder, &b);
+		if (err && j)
+			j->w = saved;
 		/* a record overlapped the one before it: walk again */
 		if (err != -EAGAIN || ++tries == MAPS_TRIES)
 			break;
@@ -269,25 +270,27 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		COMMON_OPTS,
-		{ "json", no_argument, NULL, OPT_JSON },
+		JSON_OPTS,
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "fields", required_argument, NULL, OPT_FIELDS },
 		{ "no-names", no_argument, NULL, OPT_NO_NAMES },
 		{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 		{ NULL, 0, NULL, 0 },
 	};
-	enum field order[F_MAX];
+	enum vma_field order[F_MAX];
 	unsigned int flags = VMAQ_NAME;
 	int c, i, err, norder = 0, failed = 0;
-	bool json = false, names = true, bid = false;
+	bool names = true, bid = false;
+	struct jout j;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int r = 0;
+	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
+		int r = json_opt(t, c);
 
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
-		case OPT_JSON:
-			json = true;
-			break;
 		case OPT_FILTER:
 			r = parse_list(t, optarg, false, &flags, order, &norder);
 			break;
@@ -320,22 +323,27 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 		flags &= ~VMAQ_NAME;
 	if (bid)
 		flags |= VMAQ_BUILD_ID;
-	if (!norder && (json || bid)) {
+	if (!norder && (t->json || bid)) {
 		for (i = 0; i < F_MAX; i++)
 			if ((i != F_NAME || names) && (i != F_BUILD_ID || bid))
-				order[norder++] = (enum field)i;
+				order[norder++] = (enum vma_field)i;
 	}
+	if (t->json)
+		jout_begin(&j, t->json, t->pretty);
 	for (i = optind; i < argc; i++) {
 		pid_t pid;
 
 		parse_pid(argv[i], &pid);
-		err = maps_one(t, pid, flags, json, order, norder,
-			       !json && argc - optind > 1);
+		err = maps_one(t, pid, flags, t->json ? &j : NULL, order, norder,
+			       !t->json && argc - optind > 1);
 		if (err == -EPIPE)
 			return EXIT_RUNTIME;
 		if (err)
 			failed = 1;
 	}
+	/* the document ends whole even when a process could not be read */
+	if (t->json)
+		jout_end(&j);
 	return failed ? EXIT_RUNTIME : EXIT_OK;
 }
 
@@ -352,7 +360,7 @@ static const char find_help[] =
 "flushed, first: find can serve as a co-process. Without PID each line is\n"
 "'PID ADDR' and each answer starts with the pid. A line that is not an\n"
 "address is answered 'invalid'; the others go on, and the exit status is 1.\n\n"
-"  --json              one JSON object per address and line\n"
+JSON_HELP
 "  --build-id          add the ELF build ID of each file\n"
 "  --backend=B         batch, query or text (default: best available)\n";
 
@@ -371,6 +379,7 @@ struct find {
 	struct tool *t;
 	unsigned int flags;
 	bool json, pids;	/* pids: input lines are "PID ADDR" */
+	struct jout j;
 	pid_t pid;		/* the PID argument, if !pids */
 	struct query *q;
 	size_t n, cap;
@@ -445,40 +454,40 @@ static int find_open_err(const struct find *f, pid_t pid)
 	return 0;
 }
 
-static void find_print(const struct find *f, const struct query *q,
+static void find_print(struct find *f, const struct query *q,
 		       const struct vmaq_vma *v, int err)
 {
 	char perms[5];
 
 	if (f->json) {
-		fputc('{', stdout);
-		if (f->pids && q->valid)
-			printf("\"pid\":%d,", (int)q->pid);
+		struct jw *w = &f->j.w;
+
+		jout_item(&f->j, stdout);
 		if (!q->valid) {
-			printf("\"line\":%lu,\"error\":\"invalid\"}\n", q->line);
+			jw_key(w, "line");
+			jw_u64(w, q->line);
+			jw_key(w, "error");
+			jw_str(w, "invalid");
+			jout_item_end(&f->j);
 			return;
 		}
-		printf("\"addr\":\"0x%" PRIx64 "\",", q->addr);
+		jw_key(w, "pid");
+		jw_u64(w, (uint64_t)q->pid);
+		jw_key(w, "addr");
+		jw_hex(w, q->addr);
 		if (err) {
-			printf("\"error\":");
-			json_str(stdout, strerror(-err));
-			fputs("}\n", stdout);
-			return;
+			jw_key(w, "error");
+			jw_str(w, strerror(-err));
+		} else {
+			jw_key(w, "mapped");
+			jw_bool(w, v != NULL);
 		}
-		if (!v) {
-			fputs("\"mapped\":false}\n", stdout);
-			return;
+		if (v) {
+			jw_vma(w, v, f->flags & VMAQ_BUILD_ID);
+			jw_key(w, "file_offset");
+			jw_hex(w, vmaq_vma_file_offset(v, q->addr));
 		}
-		perms_str(v, perms);
-		printf("\"mapped\":true,\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64
-		       "\",\"perms\":\"%s\",\"file_offset\":\"0x%" PRIx64 "\",\"name\":",
-		       v->start, v->end, perms, vmaq_vma_file_offset(v, q->addr));
-		json_str(stdout, v->name);
-		if (f->flags & VMAQ_BUILD_ID) {
-			fputs(",\"build_id\":", stdout);
-			json_build_id(stdout, v);
-		}
-		fputs("}\n", stdout);
+		jout_item_end(&f->j);
 		return;
 	}
 	if (!q->valid) {
@@ -676,7 +685,7 @@ int cmd_find(struct tool *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		COMMON_OPTS,
-		{ "json", no_argument, NULL, OPT_JSON },
+		JSON_OPTS,
 		{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -684,17 +693,20 @@ int cmd_find(struct tool *t, int argc, char **argv)
 	unsigned long lineno = 0;
 	int c, i, err = 0;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == OPT_JSON) {
-			f.json = true;
-		} else if (c == OPT_BUILD_ID) {
-			f.flags |= VMAQ_BUILD_ID;
-		} else {
-			int r = common_opt(t, c, find_help);
+	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
+		int r = json_opt(t, c);
 
-			if (r)
-				return r == -2 ? EXIT_OK : r;
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
+		if (c == OPT_BUILD_ID) {
+			f.flags |= VMAQ_BUILD_ID;
+			continue;
 		}
+		r = common_opt(t, c, find_help);
+		if (r)
+			return r == -2 ? EXIT_OK : r;
 	}
 	f.pids = optind >= argc;
 	if (f.pids && isatty(0))
@@ -713,6 +725,9 @@ int cmd_find(struct tool *t, int argc, char **argv)
 		if (find_proc(&f, f.pid, false))
 			return EXIT_RUNTIME;
 	}
+	f.json = t->json;
+	if (f.json)
+		jout_begin(&f.j, t->json, t->pretty);
 	if (f.pids || optind + 1 == argc) {
 		err = find_stream(&f, &lineno);
 	} else {
@@ -731,6 +746,8 @@ int cmd_find(struct tool *t, int argc, char **argv)
 	}
 	if (err == -ENOMEM)
 		tool_err(t, "out of memory");
+	if (f.json)
+		jout_end(&f.j);
 	for (i = 0; i < FIND_OPEN; i++)
 		vmaq_close(f.open[i].proc);
 	free(f.q);
@@ -741,75 +758,261 @@ int cmd_find(struct tool *t, int argc, char **argv)
 /* ------------------------------------------------------------- pmap */
 
 static const char pmap_help[] =
-"Usage: vmaquery pmap [OPTIONS] PID\n"
-"Summary of a process's mappings, in the style of pmap -d: one line per\n"
-"VMA with its size in KiB, then the mapped, writable-private and shared\n"
-"totals.\n\n"
-"  --backend=B         batch, query or text (default: best available)\n";
+"Usage: vmaquery pmap [OPTIONS] PID...\n"
+"The memory map of each process as procps pmap prints it: one line per\n"
+"VMA with its size in KiB, mode and name, then the total. With -d, the\n"
+"device format: offset and device too, then the mapped, writeable/private\n"
+"and shared totals.\n\n"
+"  -d, --device        the device format\n"
+"  -q, --quiet         no header and no footer\n"
+"  -p, --show-path     the whole path of each file, not its last component\n"
+"  -A, --range=LOW[,HIGH]\n"
+"                      only VMAs that overlap [LOW, HIGH] (hexadecimal;\n"
+"                      LOW alone: the VMA that holds it)\n"
+"      --backend=B     batch, query or text (default: best available)\n\n"
+"The extended formats of procps pmap (-x, -X) need /proc/PID/smaps and are\n"
+"not offered.\n";
 
-int cmd_pmap(struct tool *t, int argc, char **argv)
+struct pmap_opts {
+	bool device, quiet, path;
+	uint64_t low, high;
+};
+
+/*
+ * The command line procps pmap shows: the arguments, separated by spaces,
+ * with bytes that do not print as '?'; [comm] for a process without one
+ * (a kernel thread).
+ */
+static void pmap_title(FILE *f, pid_t pid)
 {
-	static const struct option opts[] = {
-		COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
+	char path[40], buf[4096];
+	ssize_t n = -1, i;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	while (n > 0 && !buf[n - 1])
+		n--;
+	if (n <= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf + 1, sizeof(buf) - 3);
+		if (fd >= 0)
+			close(fd);
+		if (n > 0 && buf[n] == '\n')
+			n--;
+		if (n < 0)
+			n = 0;
+		buf[0] = '[';
+		buf[++n] = ']';
+		n++;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (!c)
+			buf[i] = ' ';
+		else if (c < 0x20 || c == 0x7f)
+			buf[i] = '?';
+	}
+	fprintf(f, "%d:   %.*s\n", (int)pid, (int)n, buf);
+}
+
+/*
+ * The mapping column: a file's last path component (-p: the path), as
+ * the map text prints it; "[ anon ]" for the rest, "[ stack ]" for the
+ * one holding the process's initial stack pointer, "[ shmid=0x... ]" for
+ * System V shared memory.
+ */
+static void pmap_name(FILE *f, const struct vmaq_vma *v, const struct pmap_opts *o,
+		      uint64_t stack)
+{
+	const char *n = v->name, *slash = n ? strrchr(n, '/') : NULL;
+
+	if (n && v->dev_major == 0 && !strncmp(n, "/SYSV", 5)) {
+		fprintf(f, "  [ shmid=0x%" PRIx64 " ]", v->inode);
+	} else if (slash) {
+		put_name(f, o->path ? strchr(n, '/') : slash[1] ? slash + 1 : slash);
+	} else {
+		fputs(v->start <= stack && stack < v->end ? "  [ stack ]" : "  [ anon ]", f);
+	}
+}
+
+/* One process into b: 0, or -errno (said). */
+static int pmap_one(struct tool *t, pid_t pid, const struct pmap_opts *o, struct buf *b)
+{
 	uint64_t mapped = 0, wpriv = 0, shared = 0;
+	unsigned long long stack = 0;
 	struct vmaq_proc *p;
 	struct vmaq_iter *it;
 	const struct vmaq_vma *v;
-	struct buf b;
-	pid_t pid;
-	int c, err;
+	char mode[6];
+	int err;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int r = common_opt(t, c, pmap_help);
+	unsigned long long pflags;
 
-		if (r)
-			return r == -2 ? EXIT_OK : r;
+	/* a kernel thread (PF_KTHREAD) has no address space: an empty map */
+	if (!proc_stat_field(pid, 9, &pflags) && (pflags & 0x00200000)) {
+		p = NULL;
+		it = NULL;
+	} else {
+		err = tool_open(t, pid, &p);
+		if (err)
+			return err;
+		err = vmaq_iter_new(p, VMAQ_NAME, &it);
+		if (err) {
+			report_errno(t, pid, -err);
+			vmaq_close(p);
+			return err;
+		}
 	}
-	if (optind + 1 != argc)
-		return tool_usage(t, optind >= argc ? "no PID given" : "one PID only");
-	if (!parse_pid(argv[optind], &pid))
-		return tool_usage(t, "invalid pid '%s'", argv[optind]);
-	if (tool_open(t, pid, &p))
-		return EXIT_RUNTIME;
-	err = vmaq_iter_new(p, VMAQ_NAME, &it);
-	if (err || (err = buf_open(&b))) {
-		report_errno(t, pid, -err);
-		vmaq_close(p);
-		return EXIT_RUNTIME;
-	}
-	fprintf(b.f, "%d:\n", (int)pid);
-	fprintf(b.f, "%-16s %8s %-5s %-16s %-9s %s\n", "Address", "Kbytes",
-		"Mode", "Offset", "Device", "Mapping");
-	while ((err = vmaq_iter_next(it, &v)) > 0) {
-		uint64_t kb = (v->end - v->start) / 1024;
-		const char *name = v->name ? v->name : "[ anon ]";
-		const char *base = name[0] == '/' ? strrchr(name, '/') + 1 : name;
-		char perms[5];
+	/* field 28, startstack; a process that has none shows no [ stack ] */
+	if (proc_stat_field(pid, 28, &stack) || !stack)
+		stack = UINT64_MAX;
+	pmap_title(b->f, pid);
+	if (o->device && !o->quiet)
+		fputs("Address           Kbytes Mode  Offset           Device    Mapping\n",
+		      b->f);
+	while (it && (err = vmaq_iter_next(it, &v)) > 0) {
+		uint64_t kb = (v->end - v->start) >> 10;
 
-		perms_str(v, perms);
+		/* the VMAs that overlap [low, high], as procps pmap -A */
+		if (v->end <= o->low)
+			continue;
+		if (v->start > o->high)
+			break;
+		mode[0] = v->flags & VMAQ_READ ? 'r' : '-';
+		mode[1] = v->flags & VMAQ_WRITE ? 'w' : '-';
+		mode[2] = v->flags & VMAQ_EXEC ? 'x' : '-';
+		mode[3] = v->flags & VMAQ_SHARED ? 's' : '-';
+		mode[4] = '-';
+		mode[5] = '\0';
 		mapped += kb;
 		if (v->flags & VMAQ_SHARED)
 			shared += kb;
 		else if (v->flags & VMAQ_WRITE)
 			wpriv += kb;
-		fprintf(b.f, "%016" PRIx64 " %8" PRIu64 " %-5s %016" PRIx64 " %03x:%05x ",
-			v->start, kb, perms, v->offset, v->dev_major,
-			v->dev_minor);
-		put_name(b.f, base);
-		fputc('\n', b.f);
+		if (o->device)
+			fprintf(b->f, "%016" PRIx64 " %7" PRIu64 " %s %016" PRIx64 " %03x:%05x ",
+				v->start, kb, mode, v->offset, v->dev_major, v->dev_minor);
+		else
+			fprintf(b->f, "%016" PRIx64 " %6" PRIu64 "K %s ", v->start, kb, mode);
+		pmap_name(b->f, v, o, stack);
+		fputc('\n', b->f);
 	}
-	if (!err)
-		fprintf(b.f, "mapped: %" PRIu64 "K    writeable/private: %" PRIu64
+	/* > 0: the walk stopped past the range */
+	if (err > 0)
+		err = 0;
+	if (err)
+		report_errno(t, pid, -err);
+	else if (o->quiet)
+		;
+	else if (o->device)
+		fprintf(b->f, "mapped: %" PRIu64 "K    writeable/private: %" PRIu64
 			"K    shared: %" PRIu64 "K\n", mapped, wpriv, shared);
 	else
-		report_errno(t, pid, -err);
-	if (buf_emit(t, &b, err == 0))
-		err = -EPIPE;
+		fprintf(b->f, " total %16" PRIu64 "K\n", mapped);
 	vmaq_iter_free(it);
 	vmaq_close(p);
-	return err ? EXIT_RUNTIME : EXIT_OK;
+	return err;
+}
+
+/* -A LOW[,HIGH]: either may be empty (0, the top). */
+static bool parse_range(const char *arg, struct pmap_opts *o)
+{
+	char s[64], *comma;
+
+	o->low = 0;
+	o->high = UINT64_MAX;
+	if (strlen(arg) >= sizeof(s))
+		return false;
+	strcpy(s, arg);
+	comma = strchr(s, ',');
+	if (comma)
+		*comma = '\0';
+	if (*s && !parse_addr(s, &o->low))
+		return false;
+	/* LOW alone is the VMA that holds it; nothing at all is everything */
+	if (!comma) {
+		if (*s)
+			o->high = o->low;
+		return true;
+	}
+	return !comma[1] || parse_addr(comma + 1, &o->high);
+}
+
+int cmd_pmap(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS,
+		{ "device", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "show-path", no_argument, NULL, 'p' },
+		{ "range", required_argument, NULL, 'A' },
+		{ "extended", no_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct pmap_opts o = { .high = UINT64_MAX };
+	int c, i, failed = 0;
+
+	while ((c = getopt_long(argc, argv, "dqpA:xX", opts, NULL)) != -1) {
+		int r;
+
+		switch (c) {
+		case 'd':
+			o.device = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'p':
+			o.path = true;
+			break;
+		case 'A':
+			if (!parse_range(optarg, &o))
+				return tool_usage(t, "invalid range '%s'", optarg);
+			break;
+		case 'x':
+		case 'X':
+			return tool_usage(t, "-%c needs /proc/PID/smaps: use procps pmap", c);
+		default:
+			r = common_opt(t, c, pmap_help);
+			return r == -2 ? EXIT_OK : r;
+		}
+	}
+	if (t->json)
+		return tool_usage(t, "pmap has no JSON output: use maps -j");
+	if (optind >= argc)
+		return tool_usage(t, "no PID given");
+	for (i = optind; i < argc; i++) {
+		pid_t pid;
+
+		if (!parse_pid(argv[i], &pid))
+			return tool_usage(t, "invalid pid '%s'", argv[i]);
+	}
+	for (i = optind; i < argc; i++) {
+		struct buf b;
+		pid_t pid;
+		int err;
+
+		parse_pid(argv[i], &pid);
+		err = buf_open(&b);
+		if (err) {
+			tool_err(t, "out of memory");
+			return EXIT_RUNTIME;
+		}
+		err = pmap_one(t, pid, &o, &b);
+		/* a process read whole, or nothing of it */
+		if (buf_emit(t, &b, err == 0))
+			return EXIT_RUNTIME;
+		if (err)
+			failed = 1;
+	}
+	return failed ? EXIT_RUNTIME : EXIT_OK;
 }
 
 /* ------------------------------------------------------------- info */
@@ -819,14 +1022,14 @@ static const char info_help[] =
 "What the running kernel offers (batch ioctl, PROCMAP_QUERY, text only),\n"
 "whether it has an address-space generation, and which backend would be\n"
 "used (after --backend and VMAQ_BACKEND).\n\n"
-"  --json              as one JSON object\n"
+"  -j, --json          as one JSON object (-p: indented)\n"
 "  --backend=B         batch, query or text\n";
 
 int cmd_info(struct tool *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		COMMON_OPTS,
-		{ "json", no_argument, NULL, OPT_JSON },
+		JSON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const enum vmaq_backend order[] = {
@@ -834,20 +1037,21 @@ int cmd_info(struct tool *t, int argc, char **argv)
 	};
 	struct vmaq_proc *p;
 	unsigned int mask;
-	bool json = false, has_gen;
+	bool has_gen;
+	struct jw w;
 	const char *used;
 	size_t i;
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == OPT_JSON) {
-			json = true;
-		} else {
-			int r = common_opt(t, c, info_help);
+	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
+		int r = json_opt(t, c);
 
-			if (r)
-				return r == -2 ? EXIT_OK : r;
-		}
+		if (r == 1)
+			continue;
+		if (!r)
+			r = common_opt(t, c, info_help);
+		if (r)
+			return r == -2 ? EXIT_OK : r;
 	}
 	if (optind != argc)
 		return tool_usage(t, "no arguments expected");
@@ -860,25 +1064,32 @@ int cmd_info(struct tool *t, int argc, char **argv)
 		return EXIT_RUNTIME;
 	used = vmaq_backend_name(vmaq_backend(p));
 	vmaq_close(p);
-	if (json)
-		printf("{\"backends\":{");
-	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		bool has = mask & (1u << order[i]);
-
-		if (json)
-			printf("%s\"%s\":%s", i ? "," : "",
-			       vmaq_backend_name(order[i]), has ? "true" : "false");
-		else
-			printf("%-11s %s\n", vmaq_backend_name(order[i]),
-			       has ? "available" : "not offered by this kernel");
-	}
 	/* the generation comes with the batch ioctl */
 	has_gen = mask & (1u << VMAQ_BACKEND_BATCH);
-	if (json)
-		printf("},\"generation\":%s,\"backend\":\"%s\"}\n",
-		       has_gen ? "true" : "false", used);
-	else
+	if (!t->json) {
+		for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+			printf("%-11s %s\n", vmaq_backend_name(order[i]),
+			       mask & (1u << order[i]) ? "available"
+						       : "not offered by this kernel");
 		printf("generation  %s\nbackend     %s\n",
 		       has_gen ? "available" : "not offered by this kernel", used);
+		return EXIT_OK;
+	}
+	/* one object, in every JSON form */
+	jw_init(&w, stdout, t->pretty);
+	jw_open(&w, '{');
+	jw_key(&w, "backends");
+	jw_open(&w, '{');
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		jw_key(&w, vmaq_backend_name(order[i]));
+		jw_bool(&w, mask & (1u << order[i]));
+	}
+	jw_close(&w, '}');
+	jw_key(&w, "generation");
+	jw_bool(&w, has_gen);
+	jw_key(&w, "backend");
+	jw_str(&w, used);
+	jw_close(&w, '}');
+	fputc('\n', stdout);
 	return EXIT_OK;
 }

@@ -295,6 +295,65 @@ void json_build_id(FILE *f, const struct vmaq_vma *v)
 	fputc('"', f);
 }
 
+int json_opt(struct tool *t, int c)
+{
+	switch (c) {
+	case 'p':
+		t->pretty = true;
+		/* fall through */
+	case 'j':
+		if (t->json == JSON_LINES)
+			break;
+		t->json = JSON_DOC;
+		return 1;
+	case OPT_JSON_LINES:
+		if (t->pretty)
+			break;
+		t->json = JSON_LINES;
+		return 1;
+	default:
+		return 0;
+	}
+	return tool_usage(t, "--json-lines and -j/-p exclude each other");
+}
+
+int proc_stat_field(pid_t pid, int n, unsigned long long *val)
+{
+	char path[32], buf[1024], *p, *end;
+	ssize_t len;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	i = errno;
+	close(fd);
+	if (len < 0)
+		return -i;
+	buf[len] = '\0';
+	/* the command name (field 2) may hold spaces and ')': skip past its end */
+	p = strrchr(buf, ')');
+	if (!p || n < 3)
+		return -EBADMSG;
+	p++;
+	for (i = 3; i <= n; i++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EBADMSG;
+		if (i == n)
+			break;
+		p += strcspn(p, " ");
+	}
+	errno = 0;
+	*val = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EBADMSG;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct tool *t, int argc, char **argv);
@@ -312,12 +371,14 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "Usage: vmaquery [--backend=batch|query|text] COMMAND [ARGS]\n"
+	fprintf(f, "Usage: vmaquery [--backend=B] [-j | -p | --json-lines] COMMAND [ARGS]\n"
 		   "       vmaquery COMMAND --help | --help | --version\n\n"
 		   "Commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-6s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\nThe backend can also be chosen with VMAQ_BACKEND. See vmaquery(1).\n");
+	fprintf(f, "\nThe backend (batch, query or text) can also be chosen with VMAQ_BACKEND.\n"
+		   "-j prints one JSON document, -p the same indented, --json-lines one\n"
+		   "object per line. See vmaquery(1).\n");
 }
 
 /* @ret, once what was written has reached stdout's file; else a failure. */
@@ -338,6 +399,7 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		JSON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t = { .cmd = NULL, .backend = VMAQ_BACKEND_AUTO };
@@ -362,7 +424,12 @@ int main(int argc, char **argv)
 	}
 
 	/* Options before the command; '+' stops at the first non-option. */
-	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hVjp", opts, NULL)) != -1) {
+		ret = json_opt(&t, c);
+		if (ret == EXIT_USAGE)
+			return ret;
+		if (ret)
+			continue;
 		switch (c) {
 		case 'b':
 			if (parse_backend(optarg, &t.backend))

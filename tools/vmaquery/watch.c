@@ -25,7 +25,7 @@
 #include "vmaquery.h"
 
 enum { OPT_BACKEND = 0x100, OPT_HELP, OPT_COUNT, OPT_DURATION, OPT_INTERVAL,
-       OPT_JSON, OPT_REPS };
+       OPT_REPS };
 
 static volatile sig_atomic_t stop;
 
@@ -75,6 +75,8 @@ static int copy_take(struct copy *c, const struct vmaq_snapshot *s)
 
 struct target {
 	pid_t pid;
+	/* when the process started (stat field 22): exec keeps it, pid reuse does not */
+	unsigned long long started;
 	struct vmaq_proc *proc;
 	struct vmaq_snapshot *snap;
 	struct copy last;
@@ -83,6 +85,7 @@ struct target {
 
 struct out {
 	const struct tool *t;
+	struct jout j;
 	bool json;
 	bool failed;		/* an error was reported: exit 1 */
 	bool write_err;		/* stdout failed: stop, exit 1 */
@@ -103,15 +106,16 @@ static void emit_vma(struct out *o, pid_t pid, char what, const struct vmaq_vma 
 	static const char *const kind[] = { ['+'] = "added", ['-'] = "removed",
 					    ['~'] = "changed" };
 
-	perms_str(v, perms);
 	if (o->json) {
-		printf("{\"pid\":%d,\"event\":\"%s\",\"start\":\"0x%" PRIx64
-		       "\",\"end\":\"0x%" PRIx64 "\",\"perms\":\"%s\",\"offset\":\"0x%"
-		       PRIx64 "\",\"name\":", (int)pid, kind[(int)what], v->start,
-		       v->end, perms, v->offset);
-		json_str(stdout, v->name);
-		printf("}\n");
+		jout_item(&o->j, stdout);
+		jw_key(&o->j.w, "pid");
+		jw_u64(&o->j.w, (uint64_t)pid);
+		jw_key(&o->j.w, "event");
+		jw_str(&o->j.w, kind[(int)what]);
+		jw_vma(&o->j.w, v, false);
+		jout_item_end(&o->j);
 	} else {
+		perms_str(v, perms);
 		printf("%d %c %" PRIx64 "-%" PRIx64 " %s %08" PRIx64 " ", (int)pid,
 		       what, v->start, v->end, perms, v->offset);
 		if (v->name)
@@ -123,10 +127,16 @@ static void emit_vma(struct out *o, pid_t pid, char what, const struct vmaq_vma 
 
 static void emit_proc(struct out *o, pid_t pid, const char *what)
 {
-	if (o->json)
-		printf("{\"pid\":%d,\"event\":\"%s\"}\n", (int)pid, what);
-	else
+	if (o->json) {
+		jout_item(&o->j, stdout);
+		jw_key(&o->j.w, "pid");
+		jw_u64(&o->j.w, (uint64_t)pid);
+		jw_key(&o->j.w, "event");
+		jw_str(&o->j.w, what);
+		jout_item_end(&o->j);
+	} else {
 		printf("%d %s\n", (int)pid, what);
+	}
 	emitted(o);
 }
 
@@ -165,7 +175,20 @@ static void emit_diff(struct out *o, pid_t pid, const struct copy *old,
 
 static int target_open(const struct tool *t, struct target *tg)
 {
-	int err = tool_open(t, tg->pid, &tg->proc);
+	unsigned long long again;
+	int err = proc_stat_field(tg->pid, 22, &tg->started);
+
+	if (err == -ENOENT)
+		err = -ESRCH;
+	if (!err)
+		err = tool_open(t, tg->pid, &tg->proc);
+	else
+		report_errno(t, tg->pid, -err);
+	/* the handle must be of the process whose start time was read */
+	if (!err && (proc_stat_field(tg->pid, 22, &again) || again != tg->started)) {
+		report_errno(t, tg->pid, ESRCH);
+		err = -ESRCH;
+	}
 
 	if (!err)
 		err = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
@@ -182,6 +205,13 @@ static void target_close(struct target *tg)
 	tg->proc = NULL;
 }
 
+static bool same_process(const struct target *tg)
+{
+	unsigned long long st;
+
+	return !proc_stat_field(tg->pid, 22, &st) && st == tg->started;
+}
+
 static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 {
 	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
@@ -196,8 +226,19 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 	if (r == 0 || r == -EAGAIN)
 		return;
 	target_close(tg);
-	if (r == -ESRCH && !vmaq_open(tg->pid, &opts, &tg->proc)) {
-		/* the pid has a new address space: exec */
+	/*
+	 * The address space is gone. If the pid still names the process that
+	 * was followed (the same start time before and after the new handle
+	 * is opened), it called exec; otherwise it exited, whether or not
+	 * its pid has been given to another process since.
+	 */
+	if (r == -ESRCH && same_process(tg) && !vmaq_open(tg->pid, &opts, &tg->proc)) {
+		if (!same_process(tg)) {
+			target_close(tg);
+			emit_proc(o, tg->pid, "exit");
+			tg->gone = true;
+			return;
+		}
 		emit_proc(o, tg->pid, "exec");
 		if (vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap) ||
 		    copy_take(&tg->last, tg->snap)) {
@@ -217,13 +258,16 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 static const char watch_help[] =
 "Usage: vmaquery watch [OPTIONS] PID...\n"
 "Follow processes and print their map changes as they are seen: one line\n"
-"per VMA added (+), removed (-) or changed (~), and 'exec' and 'exit'.\n\n"
+"per VMA added (+), removed (-) or changed (~), and 'exec' and 'exit'. A\n"
+"process is known by its pid and start time: a pid given to a new process\n"
+"after the one followed exited is not taken for an exec.\n\n"
 "  --interval=MS       how often to look (default 100)\n"
 "  --count=N           stop after N changes\n"
 "  --duration=SECONDS  stop after this long\n"
-"  --json              one JSON object per change\n"
+JSON_HELP
 "  --backend=B         batch, query or text\n\n"
-"Each change is written, and flushed, as it is seen. watch stops with exit\n"
+"Each change is written, and flushed, as it is seen (with -j the array is\n"
+"closed when watch stops, on SIGINT and SIGTERM too). watch stops with exit\n"
 "status 1 when its output fails or a pipe's reader goes away, and after\n"
 "reporting an error about a process.\n";
 
@@ -252,7 +296,7 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "duration", required_argument, NULL, OPT_DURATION },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
-		{ "json", no_argument, NULL, OPT_JSON },
+		JSON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	double interval = 100, duration = 0, count = 0, start;
@@ -264,7 +308,13 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	VMAQ_OPTS(vmaq_cache_opts, copts);
 	int c, i, n, alive, ret = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
+		int r = json_opt(t, c);
+
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
 		case OPT_BACKEND:
 			if (parse_backend(optarg, &t->backend))
@@ -284,9 +334,6 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		case OPT_INTERVAL:
 			if (!parse_num(optarg, &interval) || interval < 1)
 				return tool_usage(t, "invalid interval '%s'", optarg);
-			break;
-		case OPT_JSON:
-			o.json = true;
 			break;
 		default:
 			return tool_usage(t, "invalid option");
@@ -326,6 +373,9 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Only for its wake-ups: exec/exit events end a poll interval early. */
 	vmaq_cache_new(&copts, &events);
+	o.json = t->json;
+	if (o.json)
+		jout_begin(&o.j, t->json, t->pretty);
 	start = now_s();
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -363,6 +413,12 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 			break;
 	}
 out:
+	/* -j: the document is closed however watch stops (but a write error) */
+	if (o.json && !o.write_err) {
+		jout_end(&o.j);
+		if (tool_check_out(t))
+			o.write_err = true;
+	}
 	if (o.failed || o.write_err)
 		ret = EXIT_RUNTIME;
 	for (i = 0; i < n; i++) {

@@ -62,7 +62,7 @@ def test_records_equal_the_c_tools_json(backend, sleeper):
     out = subprocess.run([str(TOOL), f"--backend={backend}", "maps", "--json",
                           "--build-id", str(sleeper)], check=True,
                          capture_output=True, text=True).stdout
-    tool = [json.loads(line) for line in out.splitlines()]
+    tool = json.loads(out)
     with vmaquery.open(sleeper, backend=backend) as proc:
         mine = list(proc.vmas(build_id=True))
     assert len(mine) == len(tool)
