@@ -296,6 +296,12 @@ struct vmaq_bid_cache {
 };
 
 int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);
+/*
+ * The file @v maps, opened O_RDONLY, if it is that very regular file
+ * (device and inode), through /proc/@pid/map_files (@pid > 0), else by
+ * name: a descriptor, or -errno (-ENOENT: not that file, or none).
+ */
+int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v);
 void vmaq_bid_cache_init(struct vmaq_bid_cache *c);
 void vmaq_bid_cache_fini(struct vmaq_bid_cache *c);
 /*

@@ -258,7 +258,7 @@ static int reopen_checked(int pfd, const struct vmaq_vma *v)
  * O_PATH first, which opens nothing, and only the very regular file
  * mapped (a same-named file proves nothing) is opened for reading.
  */
-static int open_mapped_file(pid_t pid, const struct vmaq_vma *v)
+int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 {
 	char path[PATH_MAX + 64];
 	const char *name = v->name;
@@ -340,7 +340,7 @@ int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec
 	if (vmaq_test_bid_open)
 		vmaq_test_bid_open(vmaq_test_bid_open_arg);
 	/* The name helps find the file: read the line's name. */
-	fd = open_mapped_file(pid, v);
+	fd = vmaq_open_mapped_file(pid, v);
 	/* a build ID lost to a full descriptor table is an error, not none */
 	if (out_of_files(fd))
 		return fd;

@@ -363,6 +363,105 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 	return 0;
 }
 
+/*
+ * The number, in our pid namespace, of the process pidfd @pidfd names
+ * (its fdinfo's "Pid:" line): -ESRCH once it has been reaped (-1) or if
+ * it is not in our namespace (0), -EBADF if @pidfd is no pidfd. Read
+ * through this thread's descriptor table, as check_maps_fd() does.
+ */
+static int pidfd_pid(int pidfd, pid_t *pid)
+{
+	char path[64], buf[1024], *p, *end;
+	ssize_t n;
+	long v;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/thread-self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? -EBADF : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:");
+	if (!p && !strncmp(buf, "Pid:", 4))
+		p = buf - 1;
+	if (!p)
+		return -EBADF;
+	p += 5;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	if (errno || end == p || (*end != '\n' && *end != '\0'))
+		return -EBADMSG;
+	if (v <= 0 || v > INT32_MAX)
+		return -ESRCH;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
+		    struct vmaq_proc **procp)
+{
+	pid_t pid, again;
+	char path[64];
+	int fd, err;
+
+	err = check_open_args(opts, procp);
+	if (err)
+		return vmaq_err(err);
+	if (pidfd < 0)
+		return vmaq_err(-EBADF);
+	err = pidfd_pid(pidfd, &pid);
+	if (err)
+		return vmaq_err(err);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT && is_procfs("/proc"))
+			err = -ESRCH;
+		return vmaq_err(err);
+	}
+	/*
+	 * The number may have been the pidfd's process's when it was read
+	 * and another's when the file was opened. Not if the process was
+	 * still there after the open: it held its number all along (a pid
+	 * is given again only once its process is reaped, and the pidfd
+	 * then says -1), so the file opened is its.
+	 */
+	err = pidfd_pid(pidfd, &again);
+	if (!err && again != pid)
+		err = -ESRCH;
+	if (!err)
+		err = proc_new(fd, pid, opts, true, procp);
+	if (err) {
+		close(fd);
+		return vmaq_err(err);
+	}
+	return 0;
+}
+
+int vmaq_vma_open(struct vmaq_proc *proc, const struct vmaq_vma *vma)
+{
+	int fd;
+
+	if (!proc || !vma)
+		return vmaq_err(-EINVAL);
+	if (!(vma->flags & VMAQ_FILE))
+		return vmaq_err(-ENOENT);
+	fd = vmaq_open_mapped_file(proc->maps.pid, vma);
+	return fd < 0 ? vmaq_err(fd) : fd;
+}
+
 void vmaq_proc_get(struct vmaq_proc *proc)
 {
 	__atomic_add_fetch(&proc->refs, 1, __ATOMIC_RELAXED);
@@ -679,6 +778,8 @@ struct vmaq_iter {
 	struct vmaq_proc *proc;
 	struct vmaq_walk walk;
 	uint64_t addr;
+	/* the first VMA starting here or above is past the range */
+	uint64_t limit;
 	bool done;
 	int err;		/* sticky: the walk cannot go on */
 	struct vmaq_rec rec;
@@ -902,10 +1003,17 @@ static void iter_measured(struct vmaq_iter *it)
 int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 		  struct vmaq_iter **iterp)
 {
+	return vmaq_iter_range(proc, flags, 0, UINT64_MAX, iterp);
+}
+
+int vmaq_iter_range(struct vmaq_proc *proc, unsigned int flags, uint64_t start,
+		    uint64_t end, struct vmaq_iter **iterp)
+{
+	bool whole = !start && end == UINT64_MAX;
 	struct vmaq_iter *it;
 	int err;
 
-	if (!proc || !iterp)
+	if (!proc || !iterp || start >= end)
 		return vmaq_err(-EINVAL);
 	err = vmaq_check_flags(flags, VMAQ_WALK_MASK);
 	if (err)
@@ -921,7 +1029,14 @@ int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 	vmaq_rec_init(&it->rec);
 	vmaq_proc_get(proc);
 	it->proc = proc;
-	it->switch_at = scan_measures(flags) &&
+	it->addr = start;
+	it->limit = end;
+	/*
+	 * Only an iterator of everything may go on by the whole map's way
+	 * (the text reads from the first VMA whatever the range), and only
+	 * it is a measure of that way.
+	 */
+	it->switch_at = whole && scan_measures(flags) &&
 			proc->op[VMAQ_OP_SCAN] != proc->op[VMAQ_OP_WALK] ?
 			VMAQ_ITER_SWITCH_AT : SIZE_MAX;
 	*iterp = it;
@@ -957,13 +1072,20 @@ iter_next_slow(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 			iter_measured(it);
 		return 0;
 	}
+	/* past the end of a range: the walk is over, and its record unused */
+	if (!err && v->start >= it->limit) {
+		it->done = true;
+		it->n = it->pos = 0;
+		return 0;
+	}
 	/*
 	 * Each step asks for the first VMA ending above the last one's end.
 	 * One that starts below it grew over the cursor between two steps
 	 * (a merge, mremap, a stack growing down): with the records already
 	 * returned it would make a map that never existed. Say so instead.
+	 * The first VMA of a range may start below it: it overlaps it.
 	 */
-	if (!err && v->start < it->addr)
+	if (!err && v->start < it->addr && it->steps)
 		err = -EAGAIN;
 	if (err) {
 		it->err = err;
@@ -999,7 +1121,7 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 	 */
 	if (it->pos < it->n && it->steps != it->switch_at && !it->t0) {
 		v = &it->buf[it->pos];
-		if (v->start >= it->addr && v->end) {
+		if (v->start >= it->addr && v->end && v->start < it->limit) {
 			it->pos++;
 			it->addr = v->end;
 			it->steps++;

@@ -189,6 +189,13 @@ VMAQ_API int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 		       struct vmaq_proc **procp);
 VMAQ_API int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 			  struct vmaq_proc **procp);
+/*
+ * The process a pidfd names (pidfd_open(2), clone3(CLONE_PIDFD)): the
+ * handle is of that very process even if its pid was reused meanwhile
+ * (-ESRCH once it has been reaped). The caller keeps its pidfd.
+ */
+VMAQ_API int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
+			     struct vmaq_proc **procp);
 VMAQ_API void vmaq_close(struct vmaq_proc *proc);
 VMAQ_API enum vmaq_backend vmaq_backend(const struct vmaq_proc *proc);
 VMAQ_API const char *vmaq_backend_name(enum vmaq_backend backend);
@@ -206,6 +213,14 @@ VMAQ_API int vmaq_find(struct vmaq_proc *proc, uint64_t addr,
 		       unsigned int flags, const struct vmaq_vma **vmap);
 VMAQ_API int vmaq_iter_new(struct vmaq_proc *proc, unsigned int flags,
 			   struct vmaq_iter **iterp);
+/*
+ * The VMAs that overlap [start, end), whole (the first may start below
+ * start, the last end above end), in address order. vmaq_iter_new() is
+ * the range [0, UINT64_MAX).
+ */
+VMAQ_API int vmaq_iter_range(struct vmaq_proc *proc, unsigned int flags,
+			     uint64_t start, uint64_t end,
+			     struct vmaq_iter **iterp);
 VMAQ_API int vmaq_iter_next(struct vmaq_iter *iter,
 			    const struct vmaq_vma **vmap);
 VMAQ_API void vmaq_iter_free(struct vmaq_iter *iter);
@@ -231,6 +246,14 @@ VMAQ_API const struct vmaq_vma *vmaq_lookup_record(const struct vmaq_lookup *loo
 VMAQ_API int vmaq_lookup_index(const struct vmaq_lookup *lookup, size_t first,
 			       size_t count, uint32_t *index);
 VMAQ_API void vmaq_lookup_free(struct vmaq_lookup *lookup);
+/*
+ * The file a VMA of @proc maps, opened read-only and close-on-exec: the
+ * very file (its device and inode are checked; a deleted one too, and
+ * one in another mount namespace), never a planted name. A descriptor
+ * the caller closes, or a negative error number: ENOENT (no file, or
+ * not that file any more), EACCES, EMFILE.
+ */
+VMAQ_API int vmaq_vma_open(struct vmaq_proc *proc, const struct vmaq_vma *vma);
 VMAQ_API uint64_t vmaq_vma_file_offset(const struct vmaq_vma *vma,
 				       uint64_t addr);
 

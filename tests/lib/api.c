@@ -83,6 +83,84 @@ TEST_F(api, zombie_is_gone)
 	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
 }
 
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
+}
+
+/* A child with exactly pid @want (clone3 with set_tid), that waits. */
+static pid_t spawn_at(pid_t want)
+{
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal,
+			 stack, stack_size, tls, set_tid, set_tid_size;
+	} args = { .exit_signal = SIGCHLD, .set_tid_size = 1 };
+	pid_t tid[1] = { want };
+	long r;
+
+	args.set_tid = (uintptr_t)tid;
+	r = syscall(435 /* SYS_clone3 */, &args, sizeof(args));
+	if (r == 0) {
+		pause();
+		_exit(0);
+	}
+	return (pid_t)r;
+}
+
+TEST_F(api, pidfd_names_its_process_even_after_pid_reuse)
+{
+	struct test_child c;
+	struct vmaq_proc *p, *q;
+	char *text, *mine;
+	VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+	pid_t old, new;
+	int pidfd, err, fd;
+
+	ASSERT_EQ(0, child_start(&c, NULL, NULL));
+	pidfd = pidfd_open_(c.pid);
+	if (pidfd < 0 && errno == ENOSYS) {
+		child_finish(&c);
+		SKIP(return, "no pidfd_open (Linux 5.3)");
+	}
+	ASSERT_GE(pidfd, 0);
+	ASSERT_EQ(0, vmaq_open_pidfd(pidfd, &o, &p));
+	EXPECT_EQ(c.pid, vmaq_pid(p));
+	EXPECT_EQ(variant->backend, vmaq_backend(p));
+	text = maps_text(c.pid, NULL);
+	mine = render_map(p, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_STREQ(text, mine);
+	free(text);
+	free(mine);
+	vmaq_close(p);
+	/* the process is reaped and its pid given to another one */
+	old = c.pid;
+	ASSERT_EQ(0, child_finish(&c));
+	new = spawn_at(old);
+	if (new < 0 && (errno == EPERM || errno == ENOSYS || errno == E2BIG)) {
+		close(pidfd);
+		SKIP(return, "cannot choose a pid (clone3 set_tid: root, Linux 5.5)");
+	}
+	ASSERT_EQ(old, new);
+	/* the pid opens the new process; the pidfd does not */
+	ASSERT_EQ(0, open_backend(new, variant->backend, &q));
+	vmaq_close(q);
+	p = (void *)1;
+	EXPECT_EQ(-ESRCH, vmaq_open_pidfd(pidfd, NULL, &p));
+	EXPECT_EQ(ESRCH, errno);
+	kill(new, SIGKILL);
+	ASSERT_EQ(new, waitpid(new, NULL, 0));
+	close(pidfd);
+	/* not a pidfd, not a descriptor */
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(-EBADF, vmaq_open_pidfd(fd, NULL, &p));
+	close(fd);
+	EXPECT_EQ(-EBADF, vmaq_open_pidfd(-1, NULL, &p));
+	EXPECT_EQ(-EBADF, vmaq_open_pidfd(1000, NULL, &p));
+	EXPECT_EQ(-EINVAL, vmaq_open_pidfd(0, NULL, NULL));
+}
+
 TEST_F(api, exit_while_open_gives_esrch_not_stale_data)
 {
 	struct test_child c;

@@ -7,6 +7,7 @@
  * machine. Then find/lookup/filter semantics on known layouts.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -1461,7 +1462,7 @@ TEST_F(be, a_long_name_belongs_to_the_file_of_its_record)
 
 	memset(comp, 'd', 200);
 	comp[200] = '\0';
-	ASSERT_LE(0, cwd);
+	ASSERT_GE(cwd, 0);
 	ASSERT_EQ(0, chdir(self->dir));
 	for (i = 0; i < 22; i++)	/* past PATH_MAX */
 		ASSERT_EQ(0, (mkdir(comp, 0700) && errno != EEXIST) || chdir(comp));
@@ -1469,8 +1470,8 @@ TEST_F(be, a_long_name_belongs_to_the_file_of_its_record)
 	fb = open("fileB", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ASSERT_EQ(0, fchdir(cwd));
 	close(cwd);
-	ASSERT_LE(0, fa);
-	ASSERT_LE(0, fb);
+	ASSERT_GE(fa, 0);
+	ASSERT_GE(fb, 0);
 	ASSERT_EQ(0, ftruncate(fa, 4 * pg));
 	ASSERT_EQ(0, ftruncate(fb, 4 * pg));
 	ASSERT_EQ(0, fstat(fa, &sa));
@@ -1739,7 +1740,7 @@ TEST_F(be, names_and_build_ids_move_with_their_table)
 	ASSERT_LT(0, len);
 	exe[len] = '\0';
 	fd = open(exe, O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
+	ASSERT_GE(fd, 0);
 	for (k = 1; k <= 100 && _metadata->exit_code == KSFT_PASS; k++) {
 		struct vmaq_snapshot *s;
 		struct vmaq_proc *p;
@@ -1756,7 +1757,7 @@ TEST_F(be, names_and_build_ids_move_with_their_table)
 		memset(path + at, 'n', (size_t)(k % 64) + 1);
 		path[at + (size_t)(k % 64) + 1] = '\0';
 		f = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		ASSERT_LE(0, f);
+		ASSERT_GE(f, 0);
 		ASSERT_EQ(0, ftruncate(f, pg));
 		var = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, f, 0);
 		ASSERT_NE(MAP_FAILED, var);
@@ -1833,7 +1834,7 @@ TEST_F(be, names_of_any_length_are_the_kernels_bytes)
 
 			snprintf(path, sizeof(path), "/proc/%d/maps", c.pid);
 			fd = open(path, O_RDONLY | O_CLOEXEC);
-			ASSERT_LE(0, fd);
+			ASSERT_GE(fd, 0);
 			ASSERT_EQ(0, vmaq_open_fd(fd, &o, &p));
 			close(fd);
 		}
@@ -2072,6 +2073,190 @@ TEST_F(be, kinds_follow_the_names)
 	 * still holds (its spare iterator buffer) from under malloc.
 	 */
 	munmap(m, pg);
+}
+
+/*
+ * The text's lines of the VMAs that overlap [lo, hi) and pass @flags'
+ * permission filters, in order: what a range walk must give.
+ */
+static char *text_range(const char *text, uint64_t lo, uint64_t hi, unsigned int want)
+{
+	size_t cap = strlen(text) + 1, n = 0;
+	char *out = malloc(cap);
+	const char *l = text;
+
+	out[0] = '\0';
+	while (*l) {
+		const char *nl = strchr(l, '\n');
+		unsigned long long s, e;
+		char perms[5];
+		unsigned int f = 0;
+
+		if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) == 3) {
+			f |= perms[0] == 'r' ? VMAQ_READ : 0;
+			f |= perms[1] == 'w' ? VMAQ_WRITE : 0;
+			f |= perms[2] == 'x' ? VMAQ_EXEC : 0;
+			if (e > lo && s < hi && (f & want) == want) {
+				memcpy(out + n, l, (size_t)(nl - l + 1));
+				n += (size_t)(nl - l + 1);
+				out[n] = '\0';
+			}
+		}
+		l = nl + 1;
+	}
+	return out;
+}
+
+static char *render_range(struct vmaq_proc *p, unsigned int flags, uint64_t lo,
+			  uint64_t hi, int *err)
+{
+	struct vmaq_iter *it;
+	const struct vmaq_vma *v;
+	size_t cap = 1 << 16, n = 0;
+	char *buf;
+	int r;
+
+	*err = vmaq_iter_range(p, flags, lo, hi, &it);
+	if (*err)
+		return NULL;
+	buf = malloc(cap);
+	buf[0] = '\0';
+	while ((r = vmaq_iter_next(it, &v)) > 0)
+		append_line(&buf, &cap, &n, v);
+	vmaq_iter_free(it);
+	*err = r;
+	return buf;
+}
+
+TEST_F(be, range_walks_give_the_vmas_that_overlap_the_range)
+{
+	struct test_child c;
+	struct vmaq_proc *p;
+	int n = 1500, err, i, checked = 0, rounds;
+	uint64_t lo, hi, first = 0, last = 0;
+	unsigned long long s, e;
+	char *text, *want, *got, *l;
+	struct vmaq_iter *it;
+	size_t len;
+
+	/* valgrind runs each walk some 50 times slower */
+	if (under_valgrind())
+		n = 600;
+	rounds = under_valgrind() ? 48 : 400;
+	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
+	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
+	text = maps_text(c.pid, &len);
+	ASSERT_NE(NULL, text);
+	/*
+	 * Nearly all of the map is the 2 * n pages of the pairs: its middle
+	 * VMAs, from line n - n / 3 to n + n / 3, are some of them.
+	 */
+	for (l = text, i = 0; *l; l = strchr(l, '\n') + 1, i++) {
+		ASSERT_EQ(2, sscanf(l, "%llx-%llx", &s, &e));
+		if (i == n - n / 3)
+			first = s;
+		if (i == n + n / 3)
+			last = e;
+	}
+	ASSERT_LT(first, last);
+	srandom(7);
+	for (i = 0; i < rounds; i++) {
+		/* edges on page boundaries, inside pages, and everywhere */
+		switch (i % 4) {
+		case 0:
+			lo = first + (uint64_t)(random() % 64) * (uint64_t)pg;
+			hi = lo + (uint64_t)(1 + random() % 16) * (uint64_t)pg;
+			break;
+		case 1:
+			lo = first + (uint64_t)random() % (last - first);
+			hi = lo + 1 + (uint64_t)random() % (uint64_t)(8 * pg);
+			break;
+		case 2:
+			lo = (uint64_t)random() << 17;
+			hi = lo + ((uint64_t)random() << 20);
+			break;
+		default:
+			/* from below the first VMA, or up to the top */
+			lo = i == 3 ? 0 : (uint64_t)random() % first;
+			hi = i % 8 == 7 ? UINT64_MAX - (uint64_t)random() % 4096 :
+			     first + (uint64_t)random() % (last - first) + 1;
+		}
+		want = text_range(text, lo, hi, i % 8 == 5 ? VMAQ_WRITE : 0);
+		got = render_range(p, VMAQ_NAME | (i % 8 == 5 ? VMAQ_WRITE : 0), lo, hi,
+				   &err);
+		if (err)
+			TH_LOG("range %d [%#llx, %#llx)", i, (unsigned long long)lo,
+			       (unsigned long long)hi);
+		ASSERT_EQ(0, err);
+		if (strcmp(want, got))
+			TH_LOG("range [%#llx, %#llx)", (unsigned long long)lo,
+			       (unsigned long long)hi);
+		ASSERT_STREQ(want, got);
+		checked += *want != '\0';
+		free(want);
+		free(got);
+	}
+	/* most ranges held something: the test looked at real walks */
+	EXPECT_GT(checked, rounds / 2);
+	/* the whole range is the iterator of everything */
+	got = render_range(p, VMAQ_NAME, 0, UINT64_MAX, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_STREQ(text, got);
+	free(got);
+	EXPECT_EQ(-EINVAL, vmaq_iter_range(p, 0, 5, 5, &it));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, vmaq_iter_range(p, 0, 6, 5, &it));
+	EXPECT_EQ(-EINVAL, vmaq_iter_range(NULL, 0, 0, 5, &it));
+	free(text);
+	vmaq_close(p);
+	ASSERT_EQ(0, child_finish(&c));
+}
+
+TEST_F(be, vma_open_opens_the_very_file_mapped)
+{
+	char path[128], other[128];
+	const struct vmaq_vma *v;
+	struct stat st;
+	char buf[4];
+	char *m;
+	int fd, mfd;
+
+	snprintf(path, sizeof(path), "%s/mapped", self->dir);
+	snprintf(other, sizeof(other), "%s/other", self->dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(4, write(fd, "ELF!", 4));
+	m = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	close(fd);
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
+	fd = vmaq_vma_open(self->self, v);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(v->inode, (uint64_t)st.st_ino);
+	EXPECT_EQ(4, pread(fd, buf, 4, 0));
+	EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
+	EXPECT_EQ(-1, write(fd, "x", 1));	/* read-only */
+	EXPECT_NE(0, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+	/* replaced under its name, then deleted: still the file mapped */
+	fd = open(other, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(4, write(fd, "FAKE", 4));
+	close(fd);
+	ASSERT_EQ(0, rename(other, path));
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
+	mfd = vmaq_vma_open(self->self, v);
+	ASSERT_GE(mfd, 0);
+	EXPECT_EQ(4, pread(mfd, buf, 4, 0));
+	EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
+	close(mfd);
+	/* no file: ENOENT */
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)&fd, 0, &v));
+	EXPECT_EQ(-ENOENT, vmaq_vma_open(self->self, v));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-EINVAL, vmaq_vma_open(NULL, v));
+	munmap(m, (size_t)pg);
 }
 
 TEST_F(be, find_covering_next_and_filters)
