@@ -234,6 +234,39 @@ def test_open_fd_keeps_working_after_the_caller_closes_its_fd():
     proc.close()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_range_walk_gives_the_vmas_that_overlap_it(backend, sleeper):
+    lines = maps_text(sleeper).splitlines(keepends=True)
+    spans = [tuple(int(x, 16) for x in l.split()[0].split("-")) for l in lines]
+    with vmaquery.open(sleeper, backend=backend) as proc:
+        for lo, hi in [(spans[1][0] + 1, spans[3][0]), (spans[2][1], spans[2][1] + 1),
+                       (0, spans[0][0] + 1), (spans[-1][0], 2**64 - 1), (1, 2)]:
+            want = [l for l, (s, e) in zip(lines, spans) if e > lo and s < hi]
+            assert [v.line() for v in proc.vmas(start=lo, end=hi)] == want, (lo, hi)
+        with pytest.raises(ValueError):
+            proc.vmas(start=5, end=5)
+        with pytest.raises(OverflowError):
+            proc.vmas(end=2**64)
+
+
+def test_open_pidfd_names_that_process(sleeper):
+    if not hasattr(os, "pidfd_open"):
+        pytest.skip("no os.pidfd_open")
+    fd = os.pidfd_open(sleeper)
+    try:
+        with vmaquery.open_pidfd(fd) as proc:
+            assert proc.pid == sleeper
+            assert "".join(v.line() for v in proc) == maps_text(sleeper)
+        kid = subprocess.Popen(["true"])
+        kfd = os.pidfd_open(kid.pid)
+        kid.wait()
+        with pytest.raises(ProcessLookupError):
+            vmaquery.open_pidfd(kfd)
+        os.close(kfd)
+    finally:
+        os.close(fd)
+
+
 def test_library_not_found_says_where_it_looked(tmp_path):
     code = ("import vmaquery\ntry:\n    vmaquery.kernel_backends()\n"
             "except vmaquery.LibraryNotFound as e:\n    print(e)\n")

@@ -40,7 +40,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Tuple
 from . import _lib
 from ._lib import LibraryNotFound
 
-__all__ = ["open", "open_fd", "kernel_backends", "library_version", "Process",
+__all__ = ["open", "open_fd", "open_pidfd", "kernel_backends", "library_version", "Process",
            "Snapshot", "Vma", "Flag", "LibraryNotFound"]
 __version__ = "1.0.0"
 
@@ -315,13 +315,19 @@ class Process(_Closing):
             return Vma._from_c(p)
 
     def vmas(self, *, filter: str = "", names: bool = True,
-             build_id: bool = False) -> "Walk":
+             build_id: bool = False, start: int = 0,
+             end: Optional[int] = None) -> "Walk":
         """Every VMA matching filter ('r', 'w', 'x', 's', 'file', 'anon'),
-        read as the iteration goes (see Walk)."""
+        read as the iteration goes (see Walk); with start and end, only
+        those that overlap [start, end), each whole."""
         flags = _flags(filter, names, build_id)
+        lo = _addr(start)
+        hi = 2**64 - 1 if end is None else _addr(end)
+        if lo >= hi:
+            raise ValueError(f"empty range [{lo:#x}, {hi:#x})")
         it = ctypes.c_void_p()
         with self._lock:
-            self._check(_c().vmaq_iter_new(self._handle(), flags, ctypes.byref(it)))
+            self._check(_c().vmaq_iter_range(self._handle(), flags, lo, hi, ctypes.byref(it)))
         return Walk(self, it)
 
     def __iter__(self) -> Iterator[Vma]:
@@ -466,6 +472,15 @@ def open_fd(fd: int, *, backend: Optional[str] = None) -> Process:
     h = ctypes.c_void_p()
     _check(_c().vmaq_open_fd(fd, ctypes.byref(_opts(backend)), ctypes.byref(h)))
     return Process(h)
+
+
+def open_pidfd(pidfd: int, *, backend: Optional[str] = None) -> Process:
+    """Open the process a pidfd names (os.pidfd_open()): that very process,
+    even if its pid was reused (ProcessLookupError once it is reaped).
+    The caller keeps pidfd."""
+    h = ctypes.c_void_p()
+    _check(_c().vmaq_open_pidfd(pidfd, ctypes.byref(_opts(backend)), ctypes.byref(h)))
+    return Process(h, _c().vmaq_pid(h))
 
 
 def kernel_backends() -> List[str]:

@@ -67,6 +67,7 @@ _u64p = ctypes.POINTER(ctypes.c_uint64)
 _PROTOTYPES = [
     ("vmaq_open", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(OpenOpts), ctypes.POINTER(_p)]),
     ("vmaq_open_fd", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(OpenOpts), ctypes.POINTER(_p)]),
+    ("vmaq_open_pidfd", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(OpenOpts), ctypes.POINTER(_p)]),
     ("vmaq_close", None, [_p]),
     ("vmaq_backend", ctypes.c_int, [_p]),
     ("vmaq_backend_name", ctypes.c_char_p, [ctypes.c_int]),
@@ -75,6 +76,8 @@ _PROTOTYPES = [
     ("vmaq_generation", ctypes.c_int, [_p, _u64p]),
     ("vmaq_find", ctypes.c_int, [_p, ctypes.c_uint64, ctypes.c_uint, _vma_pp]),
     ("vmaq_iter_new", ctypes.c_int, [_p, ctypes.c_uint, ctypes.POINTER(_p)]),
+    ("vmaq_iter_range", ctypes.c_int, [_p, ctypes.c_uint, ctypes.c_uint64, ctypes.c_uint64,
+                                       ctypes.POINTER(_p)]),
     ("vmaq_iter_next", ctypes.c_int, [_p, _vma_pp]),
     ("vmaq_iter_free", None, [_p]),
     ("vmaq_lookup", ctypes.c_int, [_p, _u64p, ctypes.c_size_t, ctypes.c_uint,
