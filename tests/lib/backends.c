@@ -2132,7 +2132,7 @@ TEST_F(be, range_walks_give_the_vmas_that_overlap_the_range)
 {
 	struct test_child c;
 	struct vmaq_proc *p;
-	int n = 1500, err, i, checked = 0, rounds;
+	int n = 1000, err, i, checked = 0, rounds;
 	uint64_t lo, hi, first = 0, last = 0;
 	unsigned long long s, e;
 	char *text, *want, *got, *l;
@@ -2142,7 +2142,7 @@ TEST_F(be, range_walks_give_the_vmas_that_overlap_the_range)
 	/* valgrind runs each walk some 50 times slower */
 	if (under_valgrind())
 		n = 600;
-	rounds = under_valgrind() ? 48 : 400;
+	rounds = under_valgrind() ? 48 : 120;
 	ASSERT_EQ(0, child_start(&c, setup_pairs, &n));
 	ASSERT_EQ(0, open_backend(c.pid, variant->backend, &p));
 	text = maps_text(c.pid, &len);
