@@ -246,6 +246,57 @@ VMAQ_API const struct vmaq_vma *vmaq_lookup_record(const struct vmaq_lookup *loo
 VMAQ_API int vmaq_lookup_index(const struct vmaq_lookup *lookup, size_t first,
 			       size_t count, uint32_t *index);
 VMAQ_API void vmaq_lookup_free(struct vmaq_lookup *lookup);
+
+/*
+ * Normalization, a symbolizer's first step: each address as an object
+ * (a mapped file, one for all its VMAs, or a kernel mapping such as
+ * [vdso]) and an offset into it (the file offset; from the mapping's
+ * start for a kernel mapping), or the reason it has none. One lookup.
+ */
+struct vmaq_norm;
+
+enum vmaq_norm_reason {
+	VMAQ_NORM_OK = 0,	/* .object and .offset are set */
+	VMAQ_NORM_UNMAPPED = 1,	/* no VMA covers the address */
+	VMAQ_NORM_ANON = 2,	/* anonymous memory: heap, stack, JIT code, ... */
+};
+
+#define VMAQ_NORM_NO_OBJECT UINT32_MAX
+
+/* One address's answer. Its layout is fixed for libvmaquery.so.1. */
+struct vmaq_norm_addr {
+	uint64_t offset;
+	uint32_t object;	/* index for vmaq_norm_object(), or NO_OBJECT */
+	uint32_t reason;	/* enum vmaq_norm_reason */
+};
+
+/*
+ * An object: begins with its size and grows at its end, as struct
+ * vmaq_vma does. Names and build IDs live as long as the answer.
+ */
+struct vmaq_object {
+	uint32_t size;		/* sizeof(struct vmaq_object) of the library */
+	uint32_t kind;		/* enum vmaq_kind: FILE, VDSO, VVAR, GATE, SPECIAL */
+	const char *name;	/* the path or "[vdso]": the kernel's bytes */
+	size_t name_len;
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint32_t flags;		/* VMAQ_DELETED */
+	uint32_t build_id_size;	/* 0: none (or not asked for) */
+	const unsigned char *build_id;
+};
+
+/* @flags: 0 or VMAQ_BUILD_ID. Addresses in any order, repeats allowed. */
+VMAQ_API int vmaq_normalize(struct vmaq_proc *proc, const uint64_t *addrs,
+			    size_t count, unsigned int flags,
+			    struct vmaq_norm **normp);
+VMAQ_API size_t vmaq_norm_count(const struct vmaq_norm *norm);
+/* vmaq_norm_count() answers, one per address in the order given. */
+VMAQ_API const struct vmaq_norm_addr *vmaq_norm_addrs(const struct vmaq_norm *norm);
+VMAQ_API size_t vmaq_norm_objects(const struct vmaq_norm *norm);
+VMAQ_API const struct vmaq_object *vmaq_norm_object(const struct vmaq_norm *norm,
+						    size_t index);
+VMAQ_API void vmaq_norm_free(struct vmaq_norm *norm);
 /*
  * The file a VMA of @proc maps, opened read-only and close-on-exec: the
  * very file (its device and inode are checked; a deleted one too, and

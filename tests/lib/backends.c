@@ -2259,6 +2259,134 @@ TEST_F(be, vma_open_opens_the_very_file_mapped)
 	munmap(m, (size_t)pg);
 }
 
+TEST_F(be, normalize_groups_addresses_by_object)
+{
+	char path[128], gone[128];
+	const struct vmaq_norm_addr *na;
+	const struct vmaq_object *o, *og;
+	const struct vmaq_vma *v;
+	struct vmaq_iter *it;
+	struct vmaq_norm *nm;
+	struct vmaq_lookup *l;
+	uint64_t addrs[12], vdso = 0;
+	char *m, *d, *heap = malloc(64);
+	size_t i;
+	int fd;
+
+	/* a file of 4 pages mapped as three VMAs: r--, r-x, r-- */
+	snprintf(path, sizeof(path), "%s/obj", self->dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ftruncate(fd, 4 * pg));
+	m = mmap(NULL, 4 * (size_t)pg, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	close(fd);
+	ASSERT_EQ(0, mprotect(m + pg, (size_t)pg, PROT_READ | PROT_EXEC));
+	/* a deleted file */
+	snprintf(gone, sizeof(gone), "%s/gone", self->dir);
+	fd = open(gone, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ftruncate(fd, pg));
+	d = mmap(NULL, (size_t)pg, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, d);
+	close(fd);
+	ASSERT_EQ(0, unlink(gone));
+	ASSERT_EQ(0, vmaq_iter_new(self->self, VMAQ_NAME, &it));
+	while (vmaq_iter_next(it, &v) > 0)
+		if (v->kind == VMAQ_KIND_VDSO)
+			vdso = v->start + 16;
+	vmaq_iter_free(it);
+	i = 0;
+	addrs[i++] = (uintptr_t)m + 5;			/* 0: obj, offset 5 */
+	addrs[i++] = (uintptr_t)m + pg + 7;		/* 1: obj (r-x), pg + 7 */
+	addrs[i++] = (uintptr_t)heap;			/* 2: anonymous */
+	addrs[i++] = 16;				/* 3: unmapped */
+	addrs[i++] = (uintptr_t)m + 3 * pg + 1;		/* 4: obj, 3 pg + 1 */
+	addrs[i++] = (uintptr_t)d + 9;			/* 5: gone, 9 */
+	addrs[i++] = (uintptr_t)&fd;			/* 6: the stack */
+	addrs[i++] = (uintptr_t)m + 5;			/* 7: again */
+	addrs[i++] = vdso ? vdso : 16;			/* 8: [vdso] + 16 */
+	addrs[i++] = (uintptr_t)(void *)vmaq_normalize;	/* 9: the library */
+	addrs[i++] = ~0ull;				/* 10: unmapped */
+	addrs[i++] = (uintptr_t)gone;			/* 11: the stack again */
+	ASSERT_EQ(0, vmaq_normalize(self->self, addrs, i, VMAQ_BUILD_ID, &nm));
+	ASSERT_EQ(i, vmaq_norm_count(nm));
+	na = vmaq_norm_addrs(nm);
+	ASSERT_NE(NULL, na);
+	/* obj: one object for its three VMAs, file offsets */
+	EXPECT_EQ(VMAQ_NORM_OK, na[0].reason);
+	EXPECT_EQ(na[0].object, na[1].object);
+	EXPECT_EQ(na[0].object, na[4].object);
+	EXPECT_EQ(na[0].object, na[7].object);
+	EXPECT_EQ(5u, na[0].offset);
+	EXPECT_EQ((uint64_t)pg + 7, na[1].offset);
+	EXPECT_EQ(3 * (uint64_t)pg + 1, na[4].offset);
+	o = vmaq_norm_object(nm, na[0].object);
+	ASSERT_NE(NULL, o);
+	EXPECT_EQ(sizeof(*o), o->size);
+	EXPECT_EQ(VMAQ_KIND_FILE, o->kind);
+	EXPECT_STREQ(path, o->name);
+	EXPECT_EQ(strlen(path), o->name_len);
+	EXPECT_EQ(0u, o->flags);
+	/* the deleted file: an object of its own, flagged */
+	EXPECT_EQ(VMAQ_NORM_OK, na[5].reason);
+	EXPECT_NE(na[0].object, na[5].object);
+	og = vmaq_norm_object(nm, na[5].object);
+	ASSERT_NE(NULL, og);
+	EXPECT_EQ(VMAQ_DELETED, og->flags & VMAQ_DELETED);
+	EXPECT_EQ(9u, na[5].offset);
+	/* anonymous memory and holes: a reason, no object */
+	EXPECT_EQ(VMAQ_NORM_ANON, na[2].reason);
+	EXPECT_EQ(VMAQ_NORM_NO_OBJECT, na[2].object);
+	EXPECT_EQ(VMAQ_NORM_ANON, na[6].reason);
+	EXPECT_EQ(VMAQ_NORM_ANON, na[11].reason);
+	EXPECT_EQ(VMAQ_NORM_UNMAPPED, na[3].reason);
+	EXPECT_EQ(VMAQ_NORM_NO_OBJECT, na[3].object);
+	EXPECT_EQ(VMAQ_NORM_UNMAPPED, na[10].reason);
+	/* [vdso]: an object, the offset from its start */
+	if (vdso) {
+		EXPECT_EQ(VMAQ_NORM_OK, na[8].reason);
+		o = vmaq_norm_object(nm, na[8].object);
+		ASSERT_NE(NULL, o);
+		EXPECT_EQ(VMAQ_KIND_VDSO, o->kind);
+		EXPECT_STREQ("[vdso]", o->name);
+		EXPECT_EQ(16u, na[8].offset);
+	}
+	/* the library: its file's offset and build ID, as a lookup gives */
+	ASSERT_EQ(0, vmaq_lookup(self->self, &addrs[9], 1, VMAQ_NAME | VMAQ_BUILD_ID, &l));
+	v = vmaq_lookup_vma(l, 0);
+	ASSERT_NE(NULL, v);
+	o = vmaq_norm_object(nm, na[9].object);
+	ASSERT_NE(NULL, o);
+	EXPECT_STREQ(v->name, o->name);
+	EXPECT_EQ(vmaq_vma_file_offset(v, addrs[9]), na[9].offset);
+	EXPECT_EQ(v->build_id_size, o->build_id_size);
+	if (v->build_id_size)
+		EXPECT_EQ(0, memcmp(v->build_id, o->build_id, v->build_id_size));
+	vmaq_lookup_free(l);
+	/* every object is named by some address; objects are distinct */
+	for (i = 0; i < vmaq_norm_objects(nm); i++) {
+		size_t k, used = 0;
+
+		for (k = 0; k < vmaq_norm_count(nm); k++)
+			used += na[k].object == i;
+		EXPECT_GT(used, 0u);
+	}
+	EXPECT_EQ(NULL, vmaq_norm_object(nm, vmaq_norm_objects(nm)));
+	vmaq_norm_free(nm);
+	/* no addresses is an empty answer; bad arguments are EINVAL */
+	ASSERT_EQ(0, vmaq_normalize(self->self, NULL, 0, 0, &nm));
+	EXPECT_EQ(0u, vmaq_norm_count(nm));
+	EXPECT_EQ(0u, vmaq_norm_objects(nm));
+	vmaq_norm_free(nm);
+	EXPECT_EQ(-EINVAL, vmaq_normalize(self->self, addrs, 1, VMAQ_NAME, &nm));
+	EXPECT_EQ(-EINVAL, vmaq_normalize(NULL, addrs, 1, 0, &nm));
+	EXPECT_EQ(-EINVAL, vmaq_normalize(self->self, NULL, 1, 0, &nm));
+	munmap(m, 4 * (size_t)pg);
+	munmap(d, (size_t)pg);
+	free(heap);
+}
+
 TEST_F(be, find_covering_next_and_filters)
 {
 	char *m = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -249,6 +249,29 @@ def test_a_range_walk_gives_the_vmas_that_overlap_it(backend, sleeper):
             proc.vmas(end=2**64)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_normalize_gives_objects_and_file_offsets(backend, sleeper):
+    lines = maps_text(sleeper).splitlines()
+    f = [l.split() for l in lines]
+    files = [x for x in f if len(x) > 5 and x[5].startswith("/")]
+    anon = [x for x in f if len(x) == 5]
+    addrs = [int(x[0].split("-")[0], 16) + 3 for x in files] + \
+            [int(x[0].split("-")[0], 16) for x in anon] + [8]
+    with vmaquery.open(sleeper, backend=backend) as proc:
+        n = proc.normalize(array.array("Q", addrs), build_id=True)
+        assert len(n) == len(addrs)
+        for i, x in enumerate(files):
+            o = n.object(i)
+            assert n.reason(i) == "ok" and o.name == x[5] and o.kind == "file"
+            assert n.offset(i) == int(x[2], 16) + 3 and o.inode == int(x[4])
+        # one object per file, however many VMAs it has
+        assert len(n.objects) == len({x[5] for x in files})
+        assert all(n.reason(len(files) + i) == "anon" for i in range(len(anon)))
+        assert n.reason(len(addrs) - 1) == "unmapped" and n.object(len(addrs) - 1) is None
+        sleep = [o for o in n.objects if o.name == "/usr/bin/sleep"]
+        assert len(sleep) == 1 and sleep[0].build_id and len(sleep[0].build_id) == 20
+
+
 def test_open_pidfd_names_that_process(sleeper):
     if not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open")

@@ -33,15 +33,16 @@ import ctypes
 import enum
 import operator
 import os
+import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from . import _lib
 from ._lib import LibraryNotFound
 
 __all__ = ["open", "open_fd", "open_pidfd", "kernel_backends", "library_version", "Process",
-           "Snapshot", "Vma", "Flag", "LibraryNotFound"]
+           "Snapshot", "Vma", "Flag", "LibraryNotFound", "Normalized", "Object"]
 __version__ = "1.0.0"
 
 
@@ -356,6 +357,33 @@ class Process(_Closing):
                 _c().vmaq_lookup_free(res)
         return [recs[i] if i < nrec else None for i in idx]
 
+    def normalize(self, addrs: Iterable[int], *,
+                  build_id: bool = False) -> "Normalized":
+        """Each address as (object, offset) for a symbolizer, in one C call:
+        objects are deduplicated per mapped file (and kernel mapping);
+        see Normalized. addrs as for lookup()."""
+        arr, n = _u64_array(addrs)
+        res = ctypes.c_void_p()
+        with self._lock:
+            self._check(_c().vmaq_normalize(self._handle(), arr, n,
+                                            _lib.BUILD_ID if build_id else 0,
+                                            ctypes.byref(res)))
+            try:
+                objs = []
+                for i in range(_c().vmaq_norm_objects(res)):
+                    o = _c().vmaq_norm_object(res, i).contents
+                    objs.append(Object(
+                        os.fsdecode(ctypes.string_at(o.name, o.name_len)),
+                        _lib.KINDS[o.kind] if o.kind < len(_lib.KINDS) else "special", o.inode,
+                        (o.dev_major, o.dev_minor), bool(o.flags & _lib.DELETED),
+                        ctypes.string_at(o.build_id, o.build_id_size)
+                        if o.build_id_size else None))
+                na = _c().vmaq_norm_addrs(res)
+                raw = ctypes.string_at(na, n * ctypes.sizeof(_lib.NormAddr)) if n else b""
+            finally:
+                _c().vmaq_norm_free(res)
+        return Normalized(objs, raw)
+
     def snapshot(self, *, filter: str = "", build_id: bool = False) -> "Snapshot":
         """The whole map in memory; see Snapshot."""
         flags = _flags(filter, True, build_id)
@@ -363,6 +391,54 @@ class Process(_Closing):
         with self._lock:
             self._check(_c().vmaq_snapshot_new(self._handle(), flags, ctypes.byref(s)))
         return Snapshot(self, s)
+
+
+class Object(NamedTuple):
+    """A normalized address's object: a mapped file, or a kernel mapping."""
+    name: str
+    kind: str		# 'file', 'vdso', 'vvar', 'gate', 'special'
+    inode: int
+    dev: Tuple[int, int]
+    deleted: bool
+    build_id: Optional[bytes]
+
+
+class Normalized:
+    """Process.normalize()'s answer: .objects, and per address (in the
+    order given) .object(i) (an Object, or None), .offset(i) (into the
+    object: its file offset, or from a kernel mapping's start) and
+    .reason(i) ('ok', 'unmapped', 'anon'). Iterating gives
+    (object, offset, reason) tuples."""
+
+    _REASONS = ("ok", "unmapped", "anon")
+
+    def __init__(self, objects: List[Object], raw: bytes):
+        self.objects = objects
+        self._a = memoryview(raw).cast("B")
+        self._n = len(raw) // 16
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _at(self, i: int) -> Tuple[int, int, int]:
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return struct.unpack_from("=QII", self._a, 16 * (i % self._n))
+
+    def object(self, i: int) -> Optional[Object]:
+        o = self._at(i)[1]
+        return None if o == 0xFFFFFFFF else self.objects[o]
+
+    def offset(self, i: int) -> int:
+        return self._at(i)[0]
+
+    def reason(self, i: int) -> str:
+        r = self._at(i)[2]
+        return self._REASONS[r] if r < len(self._REASONS) else f"reason {r}"
+
+    def __iter__(self) -> Iterator[Tuple[Optional[Object], int, str]]:
+        for i in range(self._n):
+            yield self.object(i), self.offset(i), self.reason(i)
 
 
 class Walk(_Closing):

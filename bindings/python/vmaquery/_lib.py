@@ -42,6 +42,31 @@ class Vma(ctypes.Structure):
     ]
 
 
+class Object(ctypes.Structure):
+    """struct vmaq_object."""
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("kind", ctypes.c_uint32),
+        ("name", ctypes.c_void_p),
+        ("name_len", ctypes.c_size_t),
+        ("inode", ctypes.c_uint64),
+        ("dev_major", ctypes.c_uint32),
+        ("dev_minor", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("build_id_size", ctypes.c_uint32),
+        ("build_id", ctypes.c_void_p),
+    ]
+
+
+class NormAddr(ctypes.Structure):
+    """struct vmaq_norm_addr."""
+    _fields_ = [
+        ("offset", ctypes.c_uint64),
+        ("object", ctypes.c_uint32),
+        ("reason", ctypes.c_uint32),
+    ]
+
+
 class OpenOpts(ctypes.Structure):
     """struct vmaq_open_opts"""
     _fields_ = [
@@ -80,6 +105,13 @@ _PROTOTYPES = [
                                        ctypes.POINTER(_p)]),
     ("vmaq_iter_next", ctypes.c_int, [_p, _vma_pp]),
     ("vmaq_iter_free", None, [_p]),
+    ("vmaq_normalize", ctypes.c_int, [_p, _u64p, ctypes.c_size_t, ctypes.c_uint,
+                                      ctypes.POINTER(_p)]),
+    ("vmaq_norm_count", ctypes.c_size_t, [_p]),
+    ("vmaq_norm_addrs", ctypes.POINTER(NormAddr), [_p]),
+    ("vmaq_norm_objects", ctypes.c_size_t, [_p]),
+    ("vmaq_norm_object", ctypes.POINTER(Object), [_p, ctypes.c_size_t]),
+    ("vmaq_norm_free", None, [_p]),
     ("vmaq_lookup", ctypes.c_int, [_p, _u64p, ctypes.c_size_t, ctypes.c_uint,
                                    ctypes.POINTER(_p)]),
     ("vmaq_lookup_vma", ctypes.POINTER(Vma), [_p, ctypes.c_size_t]),
