@@ -117,8 +117,12 @@ static int parse_list(struct tool *t, char *s, bool fields, unsigned int *flags,
 				break;
 		if (i == F_MAX)
 			return tool_usage(t, "unknown field '%s'", tok);
-		if (*norder == F_MAX)
-			return tool_usage(t, "too many fields");
+		for (int k = 0; k < *norder; k++)
+			if (order[k] == (enum vma_field)i)
+				return tool_usage(t, "field '%s' given twice", tok);
+		/* the field is asked for: so is what fills it */
+		if (i == F_BUILD_ID)
+			*flags |= VMAQ_BUILD_ID;
 		order[(*norder)++] = (enum vma_field)i;
 	}
 	if (!fields && (*flags & VMAQ_FILE) && (*flags & VMAQ_ANON))
@@ -392,6 +396,8 @@ struct find {
 	 */
 	struct find_open {
 		pid_t pid;	/* 0: a free slot */
+		int pidfd;	/* the process's identity; -1: none */
+		unsigned long long started;	/* without a pidfd: stat field 22 */
 		struct vmaq_proc *proc;
 		int err;
 		unsigned long used;
@@ -424,6 +430,7 @@ static int find_push(struct find *f, unsigned long line, pid_t pid, uint64_t add
 static int find_proc(struct find *f, pid_t pid, bool reopen)
 {
 	struct find_open *o = &f->open[0];
+	unsigned long long st;
 	size_t i;
 
 	for (i = 0; i < FIND_OPEN; i++) {
@@ -435,11 +442,39 @@ static int find_proc(struct find *f, pid_t pid, bool reopen)
 			o = &f->open[i];
 	}
 	o->used = ++f->uses;
-	if (o->pid != pid || reopen) {
-		vmaq_close(o->proc);
-		o->proc = NULL;
-		o->pid = pid;
-		/* tool_open() says why it could not */
+	if (o->pid == pid && !reopen) {
+		f->proc = o->proc;
+		return o->err;
+	}
+	vmaq_close(o->proc);
+	o->proc = NULL;
+	if (o->pid == pid) {
+		/*
+		 * Again after ESRCH: the same process with a new image (exec),
+		 * never another that was given its pid (then ESRCH stays).
+		 */
+		if (o->pidfd >= 0) {
+			o->err = tool_open_pidfd(f->t, pid, o->pidfd, &o->proc);
+		} else if (proc_stat_field(pid, 22, &st) || st != o->started) {
+			o->err = -ESRCH;
+			report_errno(f->t, pid, ESRCH);
+		} else {
+			o->err = tool_open(f->t, pid, &o->proc);
+		}
+		f->proc = o->proc;
+		return o->err;
+	}
+	if (o->pid && o->pidfd >= 0)
+		close(o->pidfd);
+	o->pid = pid;
+	o->started = 0;
+	o->pidfd = tool_pidfd(pid);
+	/* tool_open() and tool_open_pidfd() say why they could not */
+	if (o->pidfd >= 0) {
+		o->err = tool_open_pidfd(f->t, pid, o->pidfd, &o->proc);
+	} else {
+		if (proc_stat_field(pid, 22, &o->started))
+			o->started = 0;
 		o->err = tool_open(f->t, pid, &o->proc);
 	}
 	f->proc = o->proc;
@@ -721,14 +756,14 @@ int cmd_find(struct tool *t, int argc, char **argv)
 			if (strcmp(argv[i], "-") && !parse_addr(argv[i], &x))
 				return tool_usage(t, "invalid address '%s'", argv[i]);
 		}
-		/* the process must be there for its arguments to mean anything */
-		if (find_proc(&f, f.pid, false))
-			return EXIT_RUNTIME;
 	}
 	f.json = t->json;
 	if (f.json)
 		jout_begin(&f.j, t->json, t->pretty);
-	if (f.pids || optind + 1 == argc) {
+	/* the process must be there for its arguments to mean anything */
+	if (!f.pids && find_proc(&f, f.pid, false))
+		f.failed = true;
+	else if (f.pids || optind + 1 == argc) {
 		err = find_stream(&f, &lineno);
 	} else {
 		for (i = optind + 1; !err && i < argc; i++) {
@@ -748,8 +783,11 @@ int cmd_find(struct tool *t, int argc, char **argv)
 		tool_err(t, "out of memory");
 	if (f.json)
 		jout_end(&f.j);
-	for (i = 0; i < FIND_OPEN; i++)
+	for (i = 0; i < FIND_OPEN; i++) {
 		vmaq_close(f.open[i].proc);
+		if (f.open[i].pid && f.open[i].pidfd >= 0)
+			close(f.open[i].pidfd);
+	}
 	free(f.q);
 	free(f.addrs);
 	return err || f.failed ? EXIT_RUNTIME : EXIT_OK;
@@ -778,68 +816,125 @@ struct pmap_opts {
 	uint64_t low, high;
 };
 
-/*
- * The command line procps pmap shows: the arguments, separated by spaces,
- * with bytes that do not print as '?'; [comm] for a process without one
- * (a kernel thread).
- */
-static void pmap_title(FILE *f, pid_t pid)
+/* A byte as procps pmap prints it: '?' for any that is not printable ASCII. */
+static void put_pmap_bytes(FILE *f, const char *s, size_t n)
 {
-	char path[40], buf[4096];
-	ssize_t n = -1, i;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		fputc(c >= 0x20 && c < 0x7f ? c : '?', f);
+	}
+}
+
+/* The whole of /proc/PID/@what (a command line has no length limit). */
+static char *proc_file(pid_t pid, const char *what, size_t *len)
+{
+	char path[48], *buf = NULL, *nb;
+	size_t cap = 0, n = 0;
+	ssize_t r;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
 	}
-	while (n > 0 && !buf[n - 1])
-		n--;
-	if (n <= 0) {
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		n = fd < 0 ? -1 : read(fd, buf + 1, sizeof(buf) - 3);
-		if (fd >= 0)
-			close(fd);
-		if (n > 0 && buf[n] == '\n')
-			n--;
-		if (n < 0)
-			n = 0;
-		buf[0] = '[';
-		buf[++n] = ']';
-		n++;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)buf[i];
+	close(fd);
+	*len = n;
+	return buf;
+}
 
-		if (!c)
-			buf[i] = ' ';
-		else if (c < 0x20 || c == 0x7f)
-			buf[i] = '?';
+/*
+ * The title procps pmap prints: the arguments, separated by spaces, each
+ * byte that is not printable ASCII as '?'; "[comm]" for a process
+ * without any (a kernel thread), with " <defunct>" for a zombie.
+ */
+static void pmap_title(FILE *f, pid_t pid, bool zombie)
+{
+	size_t n = 0, i;
+	char *buf = proc_file(pid, "cmdline", &n);
+
+	while (buf && n && !buf[n - 1])
+		n--;
+	fprintf(f, "%d:   ", (int)pid);
+	if (buf && n && !zombie) {
+		for (i = 0; i < n; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		put_pmap_bytes(f, buf, n);
+	} else {
+		free(buf);
+		buf = proc_file(pid, "comm", &n);
+		if (buf && n && buf[n - 1] == '\n')
+			n--;
+		fputc('[', f);
+		if (buf)
+			put_pmap_bytes(f, buf, n);
+		fputs(zombie ? "] <defunct>" : "]", f);
 	}
-	fprintf(f, "%d:   %.*s\n", (int)pid, (int)n, buf);
+	fputc('\n', f);
+	free(buf);
 }
 
 /*
  * The mapping column: a file's last path component (-p: the path), as
- * the map text prints it; "[ anon ]" for the rest, "[ stack ]" for the
- * one holding the process's initial stack pointer, "[ shmid=0x... ]" for
- * System V shared memory.
+ * the map text prints it and procps pmap escapes it; "[ anon ]" for the
+ * rest, "[ stack ]" for the one holding the process's initial stack
+ * pointer, "[ shmid=0x... ]" for System V shared memory.
  */
 static void pmap_name(FILE *f, const struct vmaq_vma *v, const struct pmap_opts *o,
 		      uint64_t stack)
 {
-	const char *n = v->name, *slash = n ? strrchr(n, '/') : NULL;
+	const char *n = v->name, *slash = n ? strrchr(n, '/') : NULL, *p;
+	char *esc = NULL;
+	size_t len = 0;
+	FILE *m;
 
 	if (n && v->dev_major == 0 && !strncmp(n, "/SYSV", 5)) {
 		fprintf(f, "  [ shmid=0x%" PRIx64 " ]", v->inode);
 	} else if (slash) {
-		put_name(f, o->path ? strchr(n, '/') : slash[1] ? slash + 1 : slash);
+		p = o->path ? strchr(n, '/') : slash[1] ? slash + 1 : slash;
+		/* as the text writes it (\012), then as procps shows that */
+		m = open_memstream(&esc, &len);
+		if (!m)
+			return;
+		put_name(m, p);
+		fclose(m);
+		put_pmap_bytes(f, esc, len);
+		free(esc);
 	} else {
 		fputs(v->start <= stack && stack < v->end ? "  [ stack ]" : "  [ anon ]", f);
 	}
+}
+
+/* The process state (stat field 3), or 0. */
+static char proc_state(pid_t pid)
+{
+	size_t n = 0;
+	char *buf = proc_file(pid, "stat", &n), *p, st = 0;
+
+	if (buf && n) {
+		buf[n - 1] = '\0';
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ')
+			st = p[2];
+	}
+	free(buf);
+	return st;
 }
 
 /* One process into b: 0, or -errno (said). */
@@ -855,8 +950,13 @@ static int pmap_one(struct tool *t, pid_t pid, const struct pmap_opts *o, struct
 
 	unsigned long long pflags;
 
-	/* a kernel thread (PF_KTHREAD) has no address space: an empty map */
-	if (!proc_stat_field(pid, 9, &pflags) && (pflags & 0x00200000)) {
+	bool zombie = proc_state(pid) == 'Z';
+
+	/*
+	 * A kernel thread (PF_KTHREAD) has no address space, nor a zombie
+	 * any more: an empty map, as procps shows them.
+	 */
+	if (zombie || (!proc_stat_field(pid, 9, &pflags) && (pflags & 0x00200000))) {
 		p = NULL;
 		it = NULL;
 	} else {
@@ -873,7 +973,7 @@ static int pmap_one(struct tool *t, pid_t pid, const struct pmap_opts *o, struct
 	/* field 28, startstack; a process that has none shows no [ stack ] */
 	if (proc_stat_field(pid, 28, &stack) || !stack)
 		stack = UINT64_MAX;
-	pmap_title(b->f, pid);
+	pmap_title(b->f, pid, zombie);
 	if (o->device && !o->quiet)
 		fputs("Address           Kbytes Mode  Offset           Device    Mapping\n",
 		      b->f);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vmaquery.h"
@@ -174,15 +175,42 @@ int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
 	return err;
 }
 
+int tool_pidfd(pid_t pid)
+{
+	/* pidfd_open(2), Linux 5.3: its descriptor is close-on-exec */
+	long fd = syscall(434, pid, 0);
+
+	return fd < 0 ? -1 : (int)fd;
+}
+
+int tool_open_pidfd(const struct tool *t, pid_t pid, int pidfd, struct vmaq_proc **p)
+{
+	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
+	int err = vmaq_open_pidfd(pidfd, &opts, p);
+
+	if (err == -EINVAL && t->backend == VMAQ_BACKEND_AUTO)
+		tool_err(t, "VMAQ_BACKEND must be batch, query, text or auto");
+	else if (err == -ENOENT)
+		tool_err(t, "pid %d: no procfs mounted at /proc", (int)pid);
+	else if (err)
+		report_errno(t, pid, -err);
+	return err;
+}
+
 int tool_check_out(const struct tool *t)
 {
 	static bool told;
-	int e;
+	/* a write that failed already left its reason here (ENOSPC) */
+	int e = ferror(stdout) ? errno : 0;
 
-	errno = 0;
-	if (!fflush(stdout) && !ferror(stdout))
-		return 0;
-	e = errno ? errno : EIO;
+	if (!e) {
+		errno = 0;
+		if (!fflush(stdout) && !ferror(stdout))
+			return 0;
+		e = errno;
+	}
+	if (!e)
+		e = EIO;
 	if (!told)
 		tool_err(t, "write error: %s", strerror(e));
 	told = true;
@@ -307,7 +335,7 @@ int json_opt(struct tool *t, int c)
 		t->json = JSON_DOC;
 		return 1;
 	case OPT_JSON_LINES:
-		if (t->pretty)
+		if (t->json == JSON_DOC)
 			break;
 		t->json = JSON_LINES;
 		return 1;
@@ -423,6 +451,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* getopt's own messages would make an error two lines: ours say it */
+	opterr = 0;
 	/* Options before the command; '+' stops at the first non-option. */
 	while ((c = getopt_long(argc, argv, "+hVjp", opts, NULL)) != -1) {
 		ret = json_opt(&t, c);

@@ -34,6 +34,13 @@ bool parse_addr(const char *s, uint64_t *addr);
 int parse_backend(const char *s, enum vmaq_backend *b);
 int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p);
 void report_errno(const struct tool *t, pid_t pid, int err);
+/*
+ * A pidfd for @pid (Linux 5.3), or -1: a handle opened through it with
+ * tool_open_pidfd() is of that very process, and opening it again after
+ * an exec gives the new image, never another process that got its pid.
+ */
+int tool_pidfd(pid_t pid);
+int tool_open_pidfd(const struct tool *t, pid_t pid, int pidfd, struct vmaq_proc **p);
 
 /*
  * Flush stdout; 0, or -errno after saying "write error" once: a full disk

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmaquery.h"
 
@@ -75,7 +76,8 @@ static int copy_take(struct copy *c, const struct vmaq_snapshot *s)
 
 struct target {
 	pid_t pid;
-	/* when the process started (stat field 22): exec keeps it, pid reuse does not */
+	int pidfd;		/* -1: none (the kernel has no pidfd_open) */
+	/* without a pidfd: when it started (stat field 22), which exec keeps */
 	unsigned long long started;
 	struct vmaq_proc *proc;
 	struct vmaq_snapshot *snap;
@@ -173,27 +175,42 @@ static void emit_diff(struct out *o, pid_t pid, const struct copy *old,
 	}
 }
 
+/*
+ * The target's handle. Through a pidfd where the kernel has them: the
+ * pidfd is the process's identity (see poll_target()). Else its start
+ * time (stat field 22, in clock ticks) stands in, read before and after
+ * the handle is opened.
+ */
 static int target_open(const struct tool *t, struct target *tg)
 {
 	unsigned long long again;
-	int err = proc_stat_field(tg->pid, 22, &tg->started);
+	int err;
 
-	if (err == -ENOENT)
-		err = -ESRCH;
-	if (!err)
-		err = tool_open(t, tg->pid, &tg->proc);
-	else
-		report_errno(t, tg->pid, -err);
-	/* the handle must be of the process whose start time was read */
-	if (!err && (proc_stat_field(tg->pid, 22, &again) || again != tg->started)) {
-		report_errno(t, tg->pid, ESRCH);
-		err = -ESRCH;
+	tg->pidfd = tool_pidfd(tg->pid);
+	if (tg->pidfd >= 0) {
+		err = tool_open_pidfd(t, tg->pid, tg->pidfd, &tg->proc);
+	} else {
+		err = proc_stat_field(tg->pid, 22, &tg->started);
+		if (err == -ENOENT)
+			err = -ESRCH;
+		if (!err)
+			err = tool_open(t, tg->pid, &tg->proc);
+		else
+			report_errno(t, tg->pid, -err);
+		/* the handle must be of the process whose start time was read */
+		if (!err && (proc_stat_field(tg->pid, 22, &again) || again != tg->started)) {
+			report_errno(t, tg->pid, ESRCH);
+			vmaq_close(tg->proc);
+			tg->proc = NULL;
+			err = -ESRCH;
+		}
 	}
-
 	if (!err)
 		err = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
 	if (!err)
 		err = copy_take(&tg->last, tg->snap);
+	if (err && tg->proc)
+		report_errno(t, tg->pid, -err);
 	return err;
 }
 
@@ -205,10 +222,18 @@ static void target_close(struct target *tg)
 	tg->proc = NULL;
 }
 
+/*
+ * Whether the followed process is still there, with a new image: its
+ * pidfd is readable once it has exited (a pid given to another process
+ * cannot make it so); without one, the pid's start time is its own.
+ */
 static bool same_process(const struct target *tg)
 {
+	struct pollfd pfd = { .fd = tg->pidfd, .events = POLLIN };
 	unsigned long long st;
 
+	if (tg->pidfd >= 0)
+		return poll(&pfd, 1, 0) == 0;
 	return !proc_stat_field(tg->pid, 22, &st) && st == tg->started;
 }
 
@@ -226,31 +251,29 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 	if (r == 0 || r == -EAGAIN)
 		return;
 	target_close(tg);
-	/*
-	 * The address space is gone. If the pid still names the process that
-	 * was followed (the same start time before and after the new handle
-	 * is opened), it called exec; otherwise it exited, whether or not
-	 * its pid has been given to another process since.
-	 */
-	if (r == -ESRCH && same_process(tg) && !vmaq_open(tg->pid, &opts, &tg->proc)) {
-		if (!same_process(tg)) {
+	if (r == -ESRCH && same_process(tg)) {
+		/* The address space is gone, the process is not: it called exec. */
+		r = tg->pidfd >= 0 ? vmaq_open_pidfd(tg->pidfd, &opts, &tg->proc) :
+				     vmaq_open(tg->pid, &opts, &tg->proc);
+		if (!r && !same_process(tg))
+			r = -ESRCH;	/* the pid was given again meanwhile */
+		if (!r)
+			r = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
+		if (!r)
+			r = copy_take(&tg->last, tg->snap);
+		if (r != -ESRCH) {
+			emit_proc(o, tg->pid, "exec");
+			if (!r)
+				return;
+			/* the new image may not be read: a setuid program */
 			target_close(tg);
-			emit_proc(o, tg->pid, "exit");
-			tg->gone = true;
-			return;
 		}
-		emit_proc(o, tg->pid, "exec");
-		if (vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap) ||
-		    copy_take(&tg->last, tg->snap)) {
-			target_close(tg);
-			tg->gone = true;
-		}
-		return;
 	}
 	if (r != -ESRCH) {
 		report_errno(t, tg->pid, -r);
 		o->failed = true;
 	}
+	target_close(tg);
 	emit_proc(o, tg->pid, r == -ESRCH ? "exit" : "error");
 	tg->gone = true;
 }
@@ -348,19 +371,10 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	for (i = 0; i < n; i++) {
+		tg[i].pidfd = -1;
 		if (!parse_pid(argv[optind + i], &tg[i].pid)) {
 			free(tg);
 			return tool_usage(t, "invalid pid '%s'", argv[optind + i]);
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (target_open(t, &tg[i])) {
-			for (int k = 0; k <= i; k++) {
-				target_close(&tg[k]);
-				copy_free(&tg[k].last);
-			}
-			free(tg);
-			return EXIT_RUNTIME;
 		}
 	}
 	o.max_events = count >= 1e18 ? ULONG_MAX : (unsigned long)count;
@@ -368,14 +382,28 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	out_pipe = !fstat(1, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	/* a reader that went away is a write error (exit 1), not a signal */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	o.json = t->json;
+	if (o.json) {
+		/* the document starts at once: a reader sees it is one */
+		jout_begin(&o.j, t->json, t->pretty);
+		if (tool_check_out(t))
+			o.write_err = true;
+	}
+	/* a process that cannot be followed is said, and the others are */
+	for (i = 0; i < n && !o.write_err; i++) {
+		if (target_open(t, &tg[i])) {
+			target_close(&tg[i]);
+			o.failed = true;
+			emit_proc(&o, tg[i].pid, "error");
+			tg[i].gone = true;
+		}
+	}
 	/* Only for its wake-ups: exec/exit events end a poll interval early. */
 	vmaq_cache_new(&copts, &events);
-	o.json = t->json;
-	if (o.json)
-		jout_begin(&o.j, t->json, t->pretty);
 	start = now_s();
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -424,6 +452,8 @@ out:
 	for (i = 0; i < n; i++) {
 		target_close(&tg[i]);
 		copy_free(&tg[i].last);
+		if (tg[i].pidfd >= 0)
+			close(tg[i].pidfd);
 	}
 	vmaq_cache_free(events);
 	free(tg);
