@@ -272,6 +272,36 @@ def test_normalize_gives_objects_and_file_offsets(backend, sleeper):
         assert len(sleep) == 1 and sleep[0].build_id and len(sleep[0].build_id) == 20
 
 
+def test_pids_and_descriptors_past_32_bits_do_not_wrap():
+    for pid in (2**32, 2**32 + 1, 2**63, -1):
+        with pytest.raises(ValueError):
+            vmaquery.open(pid)
+    fd = os.open("/proc/self/maps", os.O_RDONLY)
+    try:
+        for bad in (2**32 + fd, -1):
+            with pytest.raises(ValueError):
+                vmaquery.open_fd(bad)
+            with pytest.raises(ValueError):
+                vmaquery.open_pidfd(bad)
+    finally:
+        os.close(fd)
+
+
+def test_names_do_not_depend_on_the_locale(tmp_path):
+    """A name is UTF-8 with surrogateescape under any locale, as in the CLI."""
+    path = tmp_path / "caf\u00e9"
+    path.write_bytes(b"x" * 4096)
+    code = ("import mmap, os, sys, vmaquery\n"
+            "f = open(sys.argv[1], 'rb')\n"
+            "m = mmap.mmap(f.fileno(), 4096, prot=mmap.PROT_READ)\n"
+            "with vmaquery.open() as p:\n"
+            "    print(ascii([v.name for v in p if v.name and v.name.endswith('\\u00e9')]))\n")
+    env = dict(os.environ, LC_ALL="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ascii([str(path)]), out
+
+
 def test_open_pidfd_names_that_process(sleeper):
     if not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open")
@@ -366,8 +396,31 @@ def test_flags_are_public_intflags_with_the_headers_values(sleeper):
             assert (vmaquery.Flag.FILE in v.flags) == v.is_file
 
 
-def test_bulk_lookup_from_a_buffer_in_one_call(sleeper):
+class _CallCounter:
+    """Stands for the loaded library and counts the calls made through it."""
+
+    def __init__(self, lib):
+        self._lib, self.calls = lib, {}
+
+    def __getattr__(self, name):
+        fn = getattr(self._lib, name)
+
+        def counted(*a):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return fn(*a)
+        return counted
+
+
+def test_bulk_lookup_from_a_buffer_in_one_call(sleeper, monkeypatch):
     with vmaquery.open(sleeper) as proc, proc.snapshot() as snap:
+        # one C lookup however many addresses: not one call per address
+        counter = _CallCounter(vmaquery._c())
+        monkeypatch.setattr(vmaquery, "_c", lambda: counter)
+        proc.lookup(array.array("Q", [v.start for v in snap] * 50))
+        assert counter.calls.get("vmaq_lookup") == 1, counter.calls
+        assert "vmaq_find" not in counter.calls, counter.calls
+        assert counter.calls.get("vmaq_lookup_index", 0) <= 1, counter.calls
+        monkeypatch.undo()
         vmas = list(snap)
         rng = random.Random(5)
         addrs = array.array("Q")

@@ -105,9 +105,14 @@ def _addr(a: Any) -> int:
     return a
 
 
+def _decode(raw: bytes) -> str:
+    # Paths are bytes: UTF-8, each byte that is not as U+DC00 + byte
+    # (surrogateescape), whatever the locale, exactly as the CLI's JSON.
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _name(raw: Optional[bytes]) -> Optional[str]:
-    # Paths are bytes; undecodable bytes survive as surrogates (os.fsdecode).
-    return None if raw is None else os.fsdecode(raw)
+    return None if raw is None else _decode(raw)
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ class Vma:
         n = _c().vmaq_format(ctypes.byref(raw), None, 0)
         buf = ctypes.create_string_buffer(n + 1)
         _c().vmaq_format(ctypes.byref(raw), buf, n + 1)
-        return os.fsdecode(buf.raw[:n])
+        return _decode(buf.raw[:n])
 
     @classmethod
     def _from_c(cls, p) -> "Vma":
@@ -179,7 +184,7 @@ def _to_c(v: Vma) -> _lib.Vma:
     raw.start, raw.end, raw.offset, raw.inode = v.start, v.end, v.offset, v.inode
     raw.dev_major, raw.dev_minor = v.dev
     raw.flags, raw.page_size = v.flags, v.page_size
-    raw.name = os.fsencode(v.name) if v.name is not None else None
+    raw.name = v.name.encode("utf-8", "surrogateescape") if v.name is not None else None
     return raw
 
 
@@ -373,7 +378,7 @@ class Process(_Closing):
                 for i in range(_c().vmaq_norm_objects(res)):
                     o = _c().vmaq_norm_object(res, i).contents
                     objs.append(Object(
-                        os.fsdecode(ctypes.string_at(o.name, o.name_len)),
+                        _decode(ctypes.string_at(o.name, o.name_len)),
                         _lib.KINDS[o.kind] if o.kind < len(_lib.KINDS) else "special", o.inode,
                         (o.dev_major, o.dev_minor), bool(o.flags & _lib.DELETED),
                         ctypes.string_at(o.build_id, o.build_id_size)
@@ -530,12 +535,21 @@ class Snapshot(_Closing):
             return bool(self._proc._check(_c().vmaq_snapshot_refresh(self._handle())))
 
 
+def _check_fd(fd: Any) -> None:
+    if not isinstance(fd, int) or isinstance(fd, bool):
+        raise TypeError("a descriptor is an int")
+    # C's int is 32 bits: a larger one would wrap to another descriptor
+    if not 0 <= fd <= 2**31 - 1:
+        raise ValueError(f"{fd} is no descriptor")
+
+
 def open(pid: int = 0, *, backend: Optional[str] = None) -> Process:  # noqa: A001
     """Open process pid's map (0: this process). backend: 'batch', 'query',
     'text' or None for the best available (or $VMAQ_BACKEND)."""
     if not isinstance(pid, int) or isinstance(pid, bool):
         raise TypeError("pid must be an int")
-    if pid < 0:
+    # C's pid_t is 32 bits: a larger int would wrap to another process
+    if not 0 <= pid <= 2**31 - 1:
         raise ValueError("pid must be 0 (this process) or a process's pid")
     h = ctypes.c_void_p()
     _check(_c().vmaq_open(pid, ctypes.byref(_opts(backend)), ctypes.byref(h)),
@@ -545,6 +559,7 @@ def open(pid: int = 0, *, backend: Optional[str] = None) -> Process:  # noqa: A0
 
 def open_fd(fd: int, *, backend: Optional[str] = None) -> Process:
     """Open from a /proc/PID/maps descriptor (the library keeps a duplicate)."""
+    _check_fd(fd)
     h = ctypes.c_void_p()
     _check(_c().vmaq_open_fd(fd, ctypes.byref(_opts(backend)), ctypes.byref(h)))
     return Process(h)
@@ -554,6 +569,7 @@ def open_pidfd(pidfd: int, *, backend: Optional[str] = None) -> Process:
     """Open the process a pidfd names (os.pidfd_open()): that very process,
     even if its pid was reused (ProcessLookupError once it is reaped).
     The caller keeps pidfd."""
+    _check_fd(pidfd)
     h = ctypes.c_void_p()
     _check(_c().vmaq_open_pidfd(pidfd, ctypes.byref(_opts(backend)), ctypes.byref(h)))
     return Process(h, _c().vmaq_pid(h))
