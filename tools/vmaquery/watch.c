@@ -3,13 +3,12 @@
  * vmaquery watch: follow processes and print how their maps change, and
  * vmaquery bench: time this kernel's backends against each other.
  *
- * watch polls each process's snapshot (with the batch backend a poll
- * costs one generation check while nothing changes; otherwise it reads
- * the map) and wakes up at once on the process-events connector when the
- * library can listen to it.
- * A handle that answers ESRCH belongs to an address space that is gone:
- * if the pid can be opened again the process called exec, otherwise it
- * exited.
+ * watch polls each process's snapshot every interval (with the batch
+ * backend a poll costs one generation check while nothing changes;
+ * otherwise it reads the map), and looks at a process at once when its
+ * pidfd says it exited. A handle that answers ESRCH belongs to an
+ * address space that is gone: if the process is still there (its pidfd
+ * not readable) it called exec, otherwise it exited.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -322,7 +321,8 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		JSON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	double interval = 100, duration = 0, count = 0, start;
+	double interval = 100, duration = 0, count = 0, start, next;
+	struct pollfd *pfd = NULL;
 	struct out o = { .t = t };
 	struct stat st;
 	bool out_pipe;
@@ -402,18 +402,37 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 			tg[i].gone = true;
 		}
 	}
-	/* Only for its wake-ups: exec/exit events end a poll interval early. */
-	vmaq_cache_new(&copts, &events);
+	/*
+	 * Wake-ups between looks: each target's pidfd, readable once it has
+	 * exited, which ends a wait for that target alone. Only where a
+	 * target has none, the process-events connector, whose every
+	 * event on the system is a reason to look at every target.
+	 */
+	for (i = 0; i < n; i++)
+		if (!tg[i].gone && tg[i].pidfd < 0)
+			break;
+	if (i < n)
+		vmaq_cache_new(&copts, &events);
+	pfd = calloc((size_t)n + 2, sizeof(*pfd));
+	if (!pfd) {
+		tool_err(t, "out of memory");
+		o.failed = true;
+		goto out;
+	}
 	start = now_s();
+	next = start + interval / 1000;
 	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = events ? vmaq_cache_fd(events) : -1, .events = POLLIN },
-			{ .fd = out_pipe ? 1 : -1, .events = 0 },
-		};
-		double ms = interval;
+		double ms = (next - now_s()) * 1000;
+		bool all = false;
 
+		pfd[0] = (struct pollfd){ .fd = events ? vmaq_cache_fd(events) : -1,
+					  .events = POLLIN };
 		if (pfd[0].fd < 0)
 			pfd[0].fd = -1;
+		pfd[1] = (struct pollfd){ .fd = out_pipe ? 1 : -1 };
+		for (i = 0; i < n; i++)
+			pfd[2 + i] = (struct pollfd){ .fd = tg[i].gone ? -1 : tg[i].pidfd,
+						      .events = POLLIN };
 		/* never past the end of --duration, whatever the interval */
 		if (duration && (duration - (now_s() - start)) * 1000 < ms)
 			ms = (duration - (now_s() - start)) * 1000;
@@ -421,17 +440,23 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 			ms = INT_MAX;
 		if (ms < 0)
 			ms = 0;
-		if (poll(pfd, 2, (int)ms) > 0) {
+		if (poll(pfd, (nfds_t)n + 2, (int)ms) > 0) {
 			if (pfd[1].revents & (POLLERR | POLLHUP)) {
 				tool_err(t, "standard output: its reader went away");
 				o.write_err = true;
 				break;
 			}
-			if (pfd[0].revents & POLLIN)
+			if (pfd[0].revents & POLLIN) {
 				vmaq_cache_process_events(events);
+				all = true;
+			}
+		}
+		if (now_s() >= next) {
+			all = true;
+			next = now_s() + interval / 1000;
 		}
 		for (alive = 0, i = 0; i < n; i++) {
-			if (!tg[i].gone)
+			if (!tg[i].gone && (all || (pfd[2 + i].revents & POLLIN)))
 				poll_target(t, &o, &tg[i]);
 			alive += !tg[i].gone;
 			if (o.write_err || (o.max_events && o.events >= o.max_events))
@@ -457,6 +482,7 @@ out:
 	}
 	vmaq_cache_free(events);
 	free(tg);
+	free(pfd);
 	return ret;
 }
 
