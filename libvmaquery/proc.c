@@ -307,10 +307,29 @@ int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 	return vmaq_proc_open(pid, opts, true, procp);
 }
 
+/* /proc/@pid/maps (0: ours), or -errno: ESRCH for no such process. */
+static int open_maps(pid_t pid)
+{
+	char path[64];
+	int fd, err;
+
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/maps");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	err = -errno;
+	/* no such process, unless there is no procfs to ask */
+	if (err == -ENOENT && is_procfs("/proc"))
+		err = -ESRCH;
+	return err;
+}
+
 int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp)
 {
-	char path[64];
 	int fd, err;
 
 	err = check_open_args(opts, procp);
@@ -318,18 +337,9 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		return vmaq_err(err);
 	if (pid < 0)
 		return vmaq_err(-EINVAL);
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/maps");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		/* no such process, unless there is no procfs to ask */
-		if (err == -ENOENT && is_procfs("/proc"))
-			err = -ESRCH;
-		return vmaq_err(err);
-	}
+	fd = open_maps(pid);
+	if (fd < 0)
+		return vmaq_err(fd);
 	err = proc_new(fd, pid ? pid : getpid(), opts, finds, procp);
 	if (err) {
 		close(fd);
@@ -412,7 +422,6 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 		    struct vmaq_proc **procp)
 {
 	pid_t pid, again;
-	char path[64];
 	int fd, err;
 
 	err = check_open_args(opts, procp);
@@ -423,14 +432,9 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 	err = pidfd_pid(pidfd, &pid);
 	if (err)
 		return vmaq_err(err);
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		if (err == -ENOENT && is_procfs("/proc"))
-			err = -ESRCH;
-		return vmaq_err(err);
-	}
+	fd = open_maps(pid);
+	if (fd < 0)
+		return vmaq_err(fd);
 	/*
 	 * The number may have been the pidfd's process's when it was read
 	 * and another's when the file was opened. Not if the process was

@@ -161,11 +161,9 @@ void report_errno(const struct tool *t, pid_t pid, int err)
 	tool_err(t, "pid %d: %s", (int)pid, why);
 }
 
-int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
+/* Say why a handle of @pid could not be opened; @err, as it was. */
+static int open_said(const struct tool *t, pid_t pid, int err)
 {
-	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
-	int err = vmaq_open(pid, &opts, p);
-
 	if (err == -EINVAL && t->backend == VMAQ_BACKEND_AUTO)
 		tool_err(t, "VMAQ_BACKEND must be batch, query, text or auto");
 	else if (err == -ENOENT)
@@ -173,6 +171,13 @@ int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
 	else if (err)
 		report_errno(t, pid, -err);
 	return err;
+}
+
+int tool_open(const struct tool *t, pid_t pid, struct vmaq_proc **p)
+{
+	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
+
+	return open_said(t, pid, vmaq_open(pid, &opts, p));
 }
 
 int tool_pidfd(pid_t pid)
@@ -186,15 +191,8 @@ int tool_pidfd(pid_t pid)
 int tool_open_pidfd(const struct tool *t, pid_t pid, int pidfd, struct vmaq_proc **p)
 {
 	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
-	int err = vmaq_open_pidfd(pidfd, &opts, p);
 
-	if (err == -EINVAL && t->backend == VMAQ_BACKEND_AUTO)
-		tool_err(t, "VMAQ_BACKEND must be batch, query, text or auto");
-	else if (err == -ENOENT)
-		tool_err(t, "pid %d: no procfs mounted at /proc", (int)pid);
-	else if (err)
-		report_errno(t, pid, -err);
-	return err;
+	return open_said(t, pid, vmaq_open_pidfd(pidfd, &opts, p));
 }
 
 int tool_check_out(const struct tool *t)
