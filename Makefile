@@ -141,7 +141,8 @@ tests: $(TEST_BINS)
 # upstream's own proc selftests (tests/vm/build-upstream).
 VM_BINS := $(patsubst tests/%.c,$(O)/vm/%,$(filter-out tests/kernel/uapi_agree.c,$(TEST_SRCS)))
 VM_UPSTREAM := $(O)/vm/upstream/.built
-VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench $(O)/vm/bench/libbench
+VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench $(O)/vm/bench/libbench \
+	$(O)/vm/bench/sysbench
 
 # Debian ships no static libmnl: the VM's static library goes without the
 # process-events connector (the cache then relies on its pidfd and ESRCH
@@ -230,7 +231,7 @@ $(O)/vm/bench/%: bench/%.c uapi/linux/vmaquery_uapi.h | $(O)/.dirs
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $<
 
 # The batch and library benchmarks measure the library: linked with it.
-$(O)/vm/bench/batchbench $(O)/vm/bench/libbench: $(O)/vm/bench/%: bench/%.c bench/rawmaps.h \
+$(O)/vm/bench/batchbench $(O)/vm/bench/libbench $(O)/vm/bench/sysbench: $(O)/vm/bench/%: bench/%.c bench/rawmaps.h \
 		uapi/linux/vmaquery_uapi.h libvmaquery/vmaquery.h $(VM_LIB_A) | $(O)/.dirs
 	$(call msg,CCLD,$@ [static])
 	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -static -o $@ $< $(VM_LIB_A)

@@ -373,6 +373,11 @@ struct vmaq_backend_ops {
 	int (*probe)(int fd);
 	/* The backend's state for one handle (NULL is fine). */
 	int (*open)(struct vmaq_maps *m, void **be);
+	/*
+	 * The same for another process of this kernel, from a handle's
+	 * state @like (NULL: open): what open() asks the kernel, it knows.
+	 */
+	int (*open_like)(struct vmaq_maps *m, const void *like, void **be);
 	void (*close)(void *be);
 	/* 0 while the address space exists, -ESRCH once it is gone. */
 	int (*alive)(struct vmaq_maps *m, void *be);

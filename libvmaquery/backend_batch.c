@@ -831,6 +831,20 @@ static int batch_open(struct vmaq_maps *m, void **be)
 	return 0;
 }
 
+static int batch_open_like(struct vmaq_maps *m, const void *like, void **be)
+{
+	const struct batch_proc *l = like;
+	struct batch_proc *bp;
+
+	(void)m;
+	bp = calloc(1, sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	bp->gen_flag = l->gen_flag;
+	*be = bp;
+	return 0;
+}
+
 static void batch_close(void *be)
 {
 	free(be);
@@ -882,6 +896,7 @@ const struct vmaq_backend_ops vmaq_batch_ops = {
 	.id = VMAQ_BACKEND_BATCH,
 	.probe = batch_probe,
 	.open = batch_open,
+	.open_like = batch_open_like,
 	.close = batch_close,
 	.alive = batch_alive,
 	.walk_size = sizeof(struct batch_walk),

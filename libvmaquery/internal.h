@@ -111,6 +111,14 @@ struct vmaq_proc {
 int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp);
 
+/*
+ * Process @pid's handle, its maps file opened in procfs directory
+ * @dirfd, with @like's backends and measures (NULL: its own): a scan's.
+ * No room for finds' names. -errno, not set in errno.
+ */
+int vmaq_proc_open_at(int dirfd, pid_t pid, const struct vmaq_open_opts *opts,
+		      const struct vmaq_proc *like, struct vmaq_proc **procp);
+
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags);
 void vmaq_walk_fini(struct vmaq_walk *w);
@@ -164,6 +172,13 @@ int vmaq_proc_generation(struct vmaq_proc *proc, uint64_t *gen);
 /* Tests only: the backend a walk of @op with @flags would use now. */
 enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
 					 enum vmaq_op op, unsigned int flags);
+/*
+ * An iterator of everything that its caller reads to the end (a scan's):
+ * it goes by the way whole maps cost least from its first VMA, not after
+ * VMAQ_ITER_SWITCH_AT of them. -errno, set in errno too.
+ */
+int vmaq_iter_to_end(struct vmaq_proc *proc, unsigned int flags,
+		     struct vmaq_iter **iterp);
 /* Tests only: the backend an iterator's walk goes by now. */
 enum vmaq_backend vmaq_iter_walk_backend(const struct vmaq_iter *it);
 /*

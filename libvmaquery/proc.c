@@ -150,8 +150,11 @@ static int choose_backend(struct vmaq_proc *proc, enum vmaq_backend want)
 	return 0;
 }
 
-/* The state of every backend the handle's operations use. */
-static int open_backends(struct vmaq_proc *proc)
+/*
+ * The state of every backend the handle's operations use, from @like's
+ * where it has them (a handle of another process of this kernel).
+ */
+static int open_backends(struct vmaq_proc *proc, const struct vmaq_proc *like)
 {
 	size_t i;
 	int err;
@@ -161,7 +164,11 @@ static int open_backends(struct vmaq_proc *proc)
 
 		if (proc->be[ops->id])
 			continue;
-		err = ops->open(&proc->maps, &proc->be[ops->id]);
+		if (like && ops->open_like && like->be[ops->id])
+			err = ops->open_like(&proc->maps, like->be[ops->id],
+					     &proc->be[ops->id]);
+		else
+			err = ops->open(&proc->maps, &proc->be[ops->id]);
 		if (err)
 			return err;
 	}
@@ -202,8 +209,37 @@ static void proc_free(struct vmaq_proc *proc)
 	free(proc);
 }
 
+/*
+ * What @from chose and measured, for @to, a handle of another process of
+ * the same kernel: the same backends, and the costs its whole-map reads
+ * measured (atomic loads: @from's snapshots may be in use elsewhere).
+ */
+static void proc_inherit(struct vmaq_proc *to, const struct vmaq_proc *from)
+{
+	size_t i, k, c;
+
+	to->backend = from->backend;
+	for (i = 0; i < VMAQ_OP_COUNT; i++)
+		to->op[i] = from->op[i];
+	for (k = 0; k < VMAQ_NR_READERS; k++) {
+		for (c = 0; c < 2; c++) {
+			const struct vmaq_scan_class *f = &from->scan[k][c];
+			struct vmaq_scan_class *t = &to->scan[k][c];
+
+			for (i = 0; i < 2; i++) {
+				t->cost[i] = __atomic_load_n(&f->cost[i], __ATOMIC_RELAXED);
+				t->count[i] = __atomic_load_n(&f->count[i], __ATOMIC_RELAXED);
+				t->pend_ns[i] = __atomic_load_n(&f->pend_ns[i], __ATOMIC_RELAXED);
+				t->pend_vmas[i] = __atomic_load_n(&f->pend_vmas[i], __ATOMIC_RELAXED);
+			}
+			t->decisions = __atomic_load_n(&f->decisions, __ATOMIC_RELAXED);
+		}
+	}
+}
+
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
-		    bool finds, struct vmaq_proc **procp)
+		    bool finds, const struct vmaq_proc *like,
+		    struct vmaq_proc **procp)
 {
 	enum vmaq_backend want;
 	struct vmaq_proc *proc;
@@ -225,14 +261,19 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	else
 		vmaq_rec_init(&proc->cur);
 	proc->refs = 1;
-	want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend, VMAQ_BACKEND_AUTO);
 	err = 0;
-	if (want == VMAQ_BACKEND_AUTO)
-		err = backend_from_env(&want);
+	if (like) {
+		proc_inherit(proc, like);
+	} else {
+		want = VMAQ_OPTS_GET(opts, vmaq_open_opts, backend,
+				     VMAQ_BACKEND_AUTO);
+		if (want == VMAQ_BACKEND_AUTO)
+			err = backend_from_env(&want);
+		if (!err)
+			err = choose_backend(proc, want);
+	}
 	if (!err)
-		err = choose_backend(proc, want);
-	if (!err)
-		err = open_backends(proc);
+		err = open_backends(proc, like);
 	/* the text backend's probe cannot tell a gone address space */
 	if (!err)
 		err = vmaq_proc_check(proc);
@@ -340,12 +381,28 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	fd = open_maps(pid);
 	if (fd < 0)
 		return vmaq_err(fd);
-	err = proc_new(fd, pid ? pid : getpid(), opts, finds, procp);
+	err = proc_new(fd, pid ? pid : getpid(), opts, finds, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
 	}
 	return 0;
+}
+
+int vmaq_proc_open_at(int dirfd, pid_t pid, const struct vmaq_open_opts *opts,
+		      const struct vmaq_proc *like, struct vmaq_proc **procp)
+{
+	char path[32];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%d/maps", (int)pid);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	err = proc_new(fd, pid, opts, false, like, procp);
+	if (err)
+		close(fd);
+	return err;
 }
 
 int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
@@ -365,7 +422,7 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 	fd = fcntl(maps_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return vmaq_err(-errno);
-	err = proc_new(fd, -1, opts, true, procp);
+	err = proc_new(fd, -1, opts, true, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -446,7 +503,7 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 	if (!err && again != pid)
 		err = -ESRCH;
 	if (!err)
-		err = proc_new(fd, pid, opts, true, procp);
+		err = proc_new(fd, pid, opts, true, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -991,7 +1048,7 @@ static int iter_switch(struct vmaq_iter *it, const struct vmaq_vma **vp)
  */
 static void iter_measured(struct vmaq_iter *it)
 {
-	size_t vmas = it->steps - VMAQ_ITER_SWITCH_AT;
+	size_t vmas = it->steps - it->switch_at;
 	uint64_t now;
 
 	if (it->t0 && vmas >= VMAQ_ITER_MEASURE_MIN &&
@@ -1044,6 +1101,20 @@ int vmaq_iter_range(struct vmaq_proc *proc, unsigned int flags, uint64_t start,
 			proc->op[VMAQ_OP_SCAN] != proc->op[VMAQ_OP_WALK] ?
 			VMAQ_ITER_SWITCH_AT : SIZE_MAX;
 	*iterp = it;
+	return 0;
+}
+
+int vmaq_iter_to_end(struct vmaq_proc *proc, unsigned int flags,
+		     struct vmaq_iter **iterp)
+{
+	int err = vmaq_iter_range(proc, flags, 0, UINT64_MAX, iterp);
+
+	if (err)
+		return err;
+	if ((*iterp)->switch_at != SIZE_MAX)
+		(*iterp)->switch_at = 0;
+	/* no reason to start small: the batch ioctl's first call is whole */
+	(*iterp)->walk.whole = true;
 	return 0;
 }
 

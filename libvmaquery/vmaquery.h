@@ -329,6 +329,59 @@ VMAQ_API void vmaq_snapshot_free(struct vmaq_snapshot *snap);
 VMAQ_API int vmaq_snapshot_copy(const struct vmaq_snapshot *snap, size_t first,
 				size_t count, void *recs, size_t rec_size);
 
+/*
+ * Every process of the system (a whole-system scan): the processes
+ * /proc lists when the scan reaches them (thread ids are not listed;
+ * kernel threads, which have no address space, are left out), in the
+ * order /proc gives, each with its VMAs. A process that exits or execs
+ * before or while its map is read, or whose map the caller may not read,
+ * is one the scan goes past, reported as such (vmaq_scan_proc()), never
+ * an error of the scan (with a filter, one that went before the filter
+ * could tell is passed by). Where the kernel has no way to read another
+ * process's map through a descriptor already open, every process's maps
+ * file is opened once; what can be reused is (the backend the first one
+ * chose, what whole-map reads measured, the buffers).
+ */
+struct vmaq_scan;
+
+#define VMAQ_SCAN_UID 0x1u	/* only processes whose effective uid is .uid */
+
+struct vmaq_scan_opts {
+	size_t sz;
+	enum vmaq_backend backend;	/* as in vmaq_open() */
+	/*
+	 * The VMAs vmaq_scan_vma() gives and what their records hold, as in
+	 * vmaq_iter_new(): VMAQ_EXEC for executable VMAs only, VMAQ_NAME...
+	 */
+	uint32_t flags;
+	uint32_t scan_flags;		/* VMAQ_SCAN_* */
+	uint32_t uid;			/* with VMAQ_SCAN_UID */
+	/*
+	 * NULL, or a cgroup (v2) path as /proc/PID/cgroup gives it
+	 * ("/system.slice"): only processes in it or in a cgroup below it.
+	 */
+	const char *cgroup;
+};
+#define vmaq_scan_opts__last_field cgroup
+
+VMAQ_API int vmaq_scan_new(const struct vmaq_scan_opts *opts,
+			   struct vmaq_scan **scanp);
+/* 1 and the next process's id, 0 after the last; < 0: /proc failed. */
+VMAQ_API int vmaq_scan_next(struct vmaq_scan *scan, pid_t *pidp);
+/*
+ * The current process's handle, the scan's until the next
+ * vmaq_scan_next() (its snapshots and iterators live on, as always), or
+ * NULL and errno: ESRCH (it exited or exec'd), EACCES or EPERM (not
+ * ours to read).
+ */
+VMAQ_API struct vmaq_proc *vmaq_scan_proc(struct vmaq_scan *scan);
+/*
+ * The current process's next VMA: 1, 0 at the end, or < 0 as
+ * vmaq_iter_next(), ESRCH when the process went while it was read.
+ */
+VMAQ_API int vmaq_scan_vma(struct vmaq_scan *scan, const struct vmaq_vma **vmap);
+VMAQ_API void vmaq_scan_free(struct vmaq_scan *scan);
+
 /* Many processes. */
 #define VMAQ_CACHE_NO_EVENTS 0x1u	/* do not listen to process events */
 

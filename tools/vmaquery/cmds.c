@@ -14,10 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pwd.h>
+
 #include "vmaquery.h"
 
 enum { OPT_BACKEND = 0x100, OPT_FILTER, OPT_FIELDS, OPT_NO_NAMES,
-       OPT_BUILD_ID, OPT_HELP };
+       OPT_BUILD_ID, OPT_HELP, OPT_ALL, OPT_UID, OPT_CGROUP };
 
 #define COMMON_OPTS \
 	{ "backend", required_argument, NULL, OPT_BACKEND }, \
@@ -73,8 +75,14 @@ static int buf_emit(const struct tool *t, struct buf *b, bool keep)
 
 static const char maps_help[] =
 "Usage: vmaquery maps [OPTIONS] PID...\n"
+"       vmaquery maps --all [--uid=USER] [--cgroup=PATH] [OPTIONS]\n"
 "Print the memory map of each process. By default the output is the same,\n"
 "byte for byte, as /proc/PID/maps.\n\n"
+"  --all               every process (kernel threads have no map); those that\n"
+"                      exit during the scan or are not readable are counted\n"
+"                      on stderr (JSON: an item {\"pid\", \"error\"} each)\n"
+"  --uid=USER          with --all: processes of this effective user\n"
+"  --cgroup=PATH       with --all: processes in this cgroup (v2) or below\n"
 JSON_HELP
 "  --filter=LIST       only VMAs with all of: r, w, x, s, file, anon\n"
 "  --fields=LIST       columns, in order: start,end,size,perms,offset,dev,\n"
@@ -87,6 +95,26 @@ const char *const vma_field_names[F_MAX] = {
 	"start", "end", "size", "perms", "offset", "dev", "inode", "name",
 	"build_id",
 };
+
+/* A user name or number, as ps -u takes it. */
+static int parse_user(struct tool *t, const char *s, uint32_t *uid)
+{
+	struct passwd *pw;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && !*end && !errno && v < UINT32_MAX) {
+		*uid = (uint32_t)v;
+		return 0;
+	}
+	pw = getpwnam(s);
+	if (!pw)
+		return tool_usage(t, "no such user '%s'", s);
+	*uid = (uint32_t)pw->pw_uid;
+	return 0;
+}
 
 static int parse_list(struct tool *t, char *s, bool fields, unsigned int *flags,
 		      enum vma_field *order, int *norder)
@@ -231,20 +259,18 @@ static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
 #define MAPS_TRIES 8
 
 /*
- * One process's map: 0, -errno after saying why (the process), or
- * -EPIPE when stdout failed (said too: nothing more can be written).
+ * The map of process @pid, handle @p: 0, -errno (not said), or -EPIPE
+ * when stdout failed (said: nothing more can be written). Nothing of a
+ * walk that failed is written.
  */
-static int maps_one(struct tool *t, pid_t pid, unsigned int flags, struct jout *j,
-		    const enum vma_field *order, int norder, bool header)
+static int maps_proc(struct tool *t, struct vmaq_proc *p, pid_t pid,
+		     unsigned int flags, struct jout *j,
+		     const enum vma_field *order, int norder, bool header)
 {
-	struct vmaq_proc *p;
 	struct buf b = { 0 };
 	struct jw saved;
 	int err, tries = 0;
 
-	err = tool_open(t, pid, &p);
-	if (err)
-		return err;
 	/* the separators of a walk that is thrown away are not written */
 	if (j)
 		saved = j->w;
@@ -262,12 +288,94 @@ static int maps_one(struct tool *t, pid_t pid, unsigned int flags, struct jout *
 			break;
 		buf_emit(t, &b, false);
 	}
-	if (err < 0)
-		report_errno(t, pid, -err);
 	if (b.f && buf_emit(t, &b, err == 0))
 		err = -EPIPE;
+	return err;
+}
+
+/*
+ * One process's map: 0, -errno after saying why (the process), or
+ * -EPIPE when stdout failed (said too: nothing more can be written).
+ */
+static int maps_one(struct tool *t, pid_t pid, unsigned int flags, struct jout *j,
+		    const enum vma_field *order, int norder, bool header)
+{
+	struct vmaq_proc *p;
+	int err;
+
+	err = tool_open(t, pid, &p);
+	if (err)
+		return err;
+	err = maps_proc(t, p, pid, flags, j, order, norder, header);
+	if (err < 0 && err != -EPIPE)
+		report_errno(t, pid, -err);
 	vmaq_close(p);
 	return err;
+}
+
+/* A process the scan could not read, as a JSON item of its own. */
+static void maps_json_error(struct jout *j, pid_t pid, int err)
+{
+	jout_item(j, stdout);
+	jw_key(&j->w, "pid");
+	jw_u64(&j->w, (uint64_t)pid);
+	jw_key(&j->w, "error");
+	jw_str(&j->w, strerror(err));
+	jout_item_end(j);
+}
+
+/*
+ * maps --all: every process, each under its header (text), each VMA an
+ * item with its pid (JSON), as for many pids. A process that exited or
+ * exec'd before or while it was read, or that is not ours to read, is
+ * no failure: JSON says so in an item {"pid", "error"}, the text in one
+ * line on stderr at the end, with the counts.
+ */
+static int maps_all(struct tool *t, const struct vmaq_scan_opts *so,
+		    struct jout *j, const enum vma_field *order, int norder)
+{
+	unsigned long gone = 0, denied = 0, other = 0, done = 0;
+	struct vmaq_scan *s;
+	struct vmaq_proc *p;
+	pid_t pid;
+	int r, err;
+
+	r = vmaq_scan_new(so, &s);
+	if (r) {
+		tool_err(t, "cannot scan /proc: %s", r == -EOPNOTSUPP && so->cgroup ?
+			 "this kernel has no cgroups" : strerror(-r));
+		return EXIT_RUNTIME;
+	}
+	while ((r = vmaq_scan_next(s, &pid)) > 0) {
+		p = vmaq_scan_proc(s);
+		err = p ? maps_proc(t, p, pid, so->flags, j, order, norder,
+				    !j) : -errno;
+		if (err == -EPIPE)
+			break;
+		if (!err) {
+			done++;
+			continue;
+		}
+		if (err == -ESRCH)
+			gone++;
+		else if (err == -EACCES || err == -EPERM)
+			denied++;
+		else
+			report_errno(t, pid, -err), other++;
+		if (j)
+			maps_json_error(j, pid, -err);
+	}
+	vmaq_scan_free(s);
+	if (r < 0) {
+		tool_err(t, "reading /proc: %s", strerror(-r));
+		return EXIT_RUNTIME;
+	}
+	if (err == -EPIPE)
+		return EXIT_RUNTIME;
+	if (!j && (gone || denied))
+		tool_err(t, "%lu processes read; %lu exited or exec'd during the scan, "
+			 "%lu not readable (permission denied)", done, gone, denied);
+	return other ? EXIT_RUNTIME : EXIT_OK;
 }
 
 int cmd_maps(struct tool *t, int argc, char **argv)
@@ -279,12 +387,16 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 		{ "fields", required_argument, NULL, OPT_FIELDS },
 		{ "no-names", no_argument, NULL, OPT_NO_NAMES },
 		{ "build-id", no_argument, NULL, OPT_BUILD_ID },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "uid", required_argument, NULL, OPT_UID },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ NULL, 0, NULL, 0 },
 	};
+	VMAQ_OPTS(vmaq_scan_opts, so);
 	enum vma_field order[F_MAX];
 	unsigned int flags = VMAQ_NAME;
 	int c, i, err, norder = 0, failed = 0;
-	bool names = true, bid = false;
+	bool names = true, bid = false, all = false;
 	struct jout j;
 
 	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
@@ -307,6 +419,18 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 		case OPT_BUILD_ID:
 			bid = true;
 			break;
+		case OPT_ALL:
+			all = true;
+			break;
+		case OPT_UID:
+			r = parse_user(t, optarg, &so.uid);
+			so.scan_flags |= VMAQ_SCAN_UID;
+			break;
+		case OPT_CGROUP:
+			if (optarg[0] != '/')
+				return tool_usage(t, "--cgroup wants a path from the cgroup root, such as /system.slice");
+			so.cgroup = optarg;
+			break;
 		default:
 			r = common_opt(t, c, maps_help);
 			if (r == -2)
@@ -315,7 +439,11 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 		if (r)
 			return r;
 	}
-	if (optind >= argc)
+	if (all && optind < argc)
+		return tool_usage(t, "--all reads every process: no PID with it");
+	if (!all && (so.scan_flags || so.cgroup))
+		return tool_usage(t, "--uid and --cgroup select processes for --all");
+	if (!all && optind >= argc)
 		return tool_usage(t, "no PID given");
 	for (i = optind; i < argc; i++) {
 		pid_t pid;
@@ -334,6 +462,14 @@ int cmd_maps(struct tool *t, int argc, char **argv)
 	}
 	if (t->json)
 		jout_begin(&j, t->json, t->pretty);
+	if (all) {
+		so.backend = t->backend;
+		so.flags = flags;
+		err = maps_all(t, &so, t->json ? &j : NULL, order, norder);
+		if (t->json)
+			jout_end(&j);
+		return err;
+	}
 	for (i = optind; i < argc; i++) {
 		pid_t pid;
 

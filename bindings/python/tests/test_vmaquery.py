@@ -578,3 +578,44 @@ def test_a_library_of_another_version_or_layout_is_refused(tmp_path):
             assert r.returncode == 0 and "fake" in r.stdout, r
         else:
             assert r.returncode != 0 and "LibraryNotFound" in r.stderr and why in r.stderr, r
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scan_gives_every_process_its_own_map(backend, sleeper):
+    """The scan's VMAs of a process are its iterator's; a zombie (exited,
+    not reaped) is reported with ProcessLookupError, not raised."""
+    zombie = os.fork()
+    if not zombie:
+        os._exit(0)
+    try:
+        for _ in range(1000):
+            with open(f"/proc/{zombie}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.001)
+        seen = {s.pid: s for s in vmaquery.scan(backend=backend)}
+    finally:
+        os.waitpid(zombie, 0)
+    with vmaquery.open(sleeper, backend=backend) as proc:
+        want = [v.line() for v in proc]
+    got = seen[sleeper]
+    assert got.error is None and [v.line() for v in got.vmas] == want
+    assert seen[os.getpid()].vmas
+    assert isinstance(seen[zombie].error, ProcessLookupError) and seen[zombie].vmas is None
+    only_x = {s.pid: s for s in vmaquery.scan(filter="x", backend=backend)}
+    assert only_x[sleeper].vmas and all(v.flags & vmaquery.Flag.EXEC for v in only_x[sleeper].vmas)
+
+
+def test_scan_selects_by_uid_and_refuses_bad_filters(sleeper):
+    me = os.geteuid()
+    pids = {s.pid for s in vmaquery.scan(uid=me)}
+    assert sleeper in pids and os.getpid() in pids
+    assert all(os.stat(f"/proc/{p}").st_uid == me for p in pids if os.path.exists(f"/proc/{p}"))
+    other = 65534 if me != 65534 else 0
+    assert sleeper not in {s.pid for s in vmaquery.scan(uid=other)}
+    for bad in (-1, 2**32, True, "0"):
+        with pytest.raises((ValueError, TypeError)):
+            list(vmaquery.scan(uid=bad))
+    with pytest.raises(OSError) as e:
+        list(vmaquery.scan(cgroup="relative"))
+    assert e.value.errno == errno.EINVAL

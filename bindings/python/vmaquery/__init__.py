@@ -42,7 +42,8 @@ from . import _lib
 from ._lib import LibraryNotFound
 
 __all__ = ["open", "open_fd", "open_pidfd", "kernel_backends", "library_version", "Process",
-           "Snapshot", "Vma", "Flag", "LibraryNotFound", "Normalized", "Object"]
+           "Snapshot", "Vma", "Flag", "LibraryNotFound", "Normalized", "Object", "scan",
+           "Scanned"]
 __version__ = "1.0.0"
 
 
@@ -573,6 +574,55 @@ def open_pidfd(pidfd: int, *, backend: Optional[str] = None) -> Process:
     h = ctypes.c_void_p()
     _check(_c().vmaq_open_pidfd(pidfd, ctypes.byref(_opts(backend)), ctypes.byref(h)))
     return Process(h, _c().vmaq_pid(h))
+
+
+class Scanned(NamedTuple):
+    """One process of scan(): its VMAs, or (vmas None) the OSError that
+    kept them from being read: ProcessLookupError when it exited or
+    exec'd during the scan, PermissionError when it is not ours."""
+    pid: int
+    vmas: Optional[List[Vma]]
+    error: Optional[OSError]
+
+
+def scan(*, filter: str = "", names: bool = True, build_id: bool = False,
+         uid: Optional[int] = None, cgroup: Optional[str] = None,
+         backend: Optional[str] = None) -> Iterator[Scanned]:
+    """Every process of the system (kernel threads left out) with its VMAs
+    matching filter, one Scanned each, in /proc's order; with uid, only
+    those of that effective user, with cgroup (a cgroup v2 path such as
+    '/system.slice'), only those in it or below it. A process that goes
+    is reported in its Scanned, never raised; OSError only if /proc
+    cannot be read. Each process's map is read in one C loop."""
+    o = _lib.ScanOpts()
+    o.sz = ctypes.sizeof(o)
+    o.backend = _opts(backend).backend
+    o.flags = _flags(filter, names, build_id)
+    if uid is not None:
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 <= uid < 2**32 - 1:
+            raise ValueError(f"{uid!r} is no user id")
+        o.scan_flags |= _lib.SCAN_UID
+        o.uid = uid
+    if cgroup is not None:
+        o.cgroup = os.fsencode(cgroup)
+    h = ctypes.c_void_p()
+    _check(_c().vmaq_scan_new(ctypes.byref(o), ctypes.byref(h)))
+    pid = ctypes.c_int()
+    v = ctypes.POINTER(_lib.Vma)()
+    try:
+        while _check(_c().vmaq_scan_next(h, ctypes.byref(pid))):
+            vmas: List[Vma] = []
+            while True:
+                r = _c().vmaq_scan_vma(h, ctypes.byref(v))
+                if r <= 0:
+                    break
+                vmas.append(Vma._from_c(v))
+            if r < 0:
+                yield Scanned(pid.value, None, _error(r, pid.value))
+            else:
+                yield Scanned(pid.value, vmas, None)
+    finally:
+        _c().vmaq_scan_free(h)
 
 
 def kernel_backends() -> List[str]:

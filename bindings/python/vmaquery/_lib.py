@@ -76,6 +76,20 @@ class OpenOpts(ctypes.Structure):
     ]
 
 
+class ScanOpts(ctypes.Structure):
+    """struct vmaq_scan_opts"""
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("backend", ctypes.c_int),
+        ("flags", ctypes.c_uint32),
+        ("scan_flags", ctypes.c_uint32),
+        ("uid", ctypes.c_uint32),
+        ("cgroup", ctypes.c_char_p),
+    ]
+
+
+SCAN_UID = 0x1
+
 # Flags, as in vmaquery.h.
 READ, WRITE, EXEC, SHARED, FILE, ANON, DELETED = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
 NEXT, NAME, BUILD_ID = 0x100, 0x200, 0x400
@@ -126,6 +140,11 @@ _PROTOTYPES = [
     ("vmaq_snapshot_stale", ctypes.c_int, [_p]),
     ("vmaq_snapshot_refresh", ctypes.c_int, [_p]),
     ("vmaq_snapshot_free", None, [_p]),
+    ("vmaq_scan_new", ctypes.c_int, [ctypes.POINTER(ScanOpts), ctypes.POINTER(_p)]),
+    ("vmaq_scan_next", ctypes.c_int, [_p, ctypes.POINTER(ctypes.c_int)]),
+    ("vmaq_scan_proc", _p, [_p]),
+    ("vmaq_scan_vma", ctypes.c_int, [_p, _vma_pp]),
+    ("vmaq_scan_free", None, [_p]),
     ("vmaq_version", ctypes.c_uint32, []),
     ("vmaq_version_string", ctypes.c_char_p, []),
     ("vmaq_format", ctypes.c_int, [ctypes.POINTER(Vma), ctypes.c_char_p, ctypes.c_size_t]),

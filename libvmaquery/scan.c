@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The whole-system scan: every process /proc lists, one after another.
+ *
+ * The kernel has no call that reads another process's map through a
+ * descriptor already open (PROCMAP_QUERY and the batch ioctl answer for
+ * the process whose maps file they are given), so each process costs one
+ * open of its maps file. Everything else is the scan's once: the first
+ * handle probes the kernel's interfaces, and every later one takes its
+ * choice and what its whole-map reads measured from the one before
+ * (vmaq_proc_open_at()); buffers come from the library's spares.
+ *
+ * A process that vanishes is the normal case on a busy machine, not an
+ * error: between readdir() and the open it may exit (ENOENT/ESRCH), and
+ * while its map is read it may exit or exec (the handle's address space
+ * goes: ESRCH). Either is reported for that process alone. So is a
+ * process the caller may not read (EACCES, or EPERM under some LSMs).
+ * Only a failure to list /proc ends the scan.
+ *
+ * Kernel threads have no address space: their maps file opens and its
+ * handle says ESRCH. The scan tells them from processes that went by
+ * the flags in /proc/PID/stat (PF_KTHREAD), read only then, and leaves
+ * them out.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PF_KTHREAD_FLAG 0x00200000u	/* include/linux/sched.h */
+
+struct vmaq_scan {
+	DIR *dir;			/* /proc */
+	struct vmaq_open_opts oo;
+	unsigned int flags;		/* the VMAs' filter and contents */
+	uint32_t scan_flags;
+	uid_t uid;
+	char *cgroup;			/* without a trailing '/'; "" for "/" */
+	size_t cgroup_len;
+	/* the last handle, while no later one is open: its choices */
+	struct vmaq_proc *like;
+	/* the current process */
+	pid_t pid;
+	struct vmaq_proc *proc;		/* NULL: see err */
+	int err;
+	struct vmaq_iter *iter;
+	bool iter_done;
+};
+
+static void scan_drop_current(struct vmaq_scan *s)
+{
+	vmaq_iter_free(s->iter);
+	s->iter = NULL;
+	s->iter_done = false;
+	/* the handle stays as the next one's model until that is open */
+	if (s->proc) {
+		vmaq_close(s->like);
+		s->like = s->proc;
+	}
+	s->proc = NULL;
+	s->err = 0;
+}
+
+/* Read up to @size - 1 bytes of /proc/@pid/@what; -errno. */
+static ssize_t read_proc_file(struct vmaq_scan *s, pid_t pid, const char *what,
+			      char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%d/%s", (int)pid, what);
+	fd = openat(dirfd(s->dir), path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+/*
+ * Is @pid a kernel thread (1), a process (0), or gone (-ESRCH)? Field 9
+ * of /proc/PID/stat holds the task's flags; the command name (field 2)
+ * may hold spaces and parentheses, so fields count from the last ')'.
+ */
+static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
+{
+	char buf[1024], *p;
+	unsigned long flags;
+	ssize_t n;
+	int field;
+
+	n = read_proc_file(s, pid, "stat", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	p = strrchr(buf, ')');
+	if (!p)
+		return -ESRCH;
+	/* after ") " field 3; field 9 is six spaces further */
+	for (field = 2; field < 9 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -ESRCH;
+	/* a zombie is a process, one that has gone: not a kernel thread */
+	flags = strtoul(p + 1, NULL, 10);
+	return (flags & PF_KTHREAD_FLAG) ? 1 : 0;
+}
+
+/* Is @pid in the scan's cgroup (or one below it)? -ESRCH when gone. */
+static int in_cgroup(struct vmaq_scan *s, pid_t pid)
+{
+	char buf[4096], *line, *path, *nl;
+	ssize_t n;
+
+	n = read_proc_file(s, pid, "cgroup", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	/* the unified hierarchy's line: "0::/path" */
+	for (line = buf; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strncmp(line, "0::", 3))
+			continue;
+		path = line + 3;
+		if (strncmp(path, s->cgroup, s->cgroup_len))
+			return 0;
+		return path[s->cgroup_len] == '\0' || path[s->cgroup_len] == '/';
+	}
+	return 0;
+}
+
+/* Does process @pid pass the scan's filters? 1, 0, or -errno. */
+static int selected(struct vmaq_scan *s, pid_t pid)
+{
+	char path[16];
+	struct stat st;
+
+	if (s->scan_flags & VMAQ_SCAN_UID) {
+		/* the directory's owner: the effective uid, as ps(1) reads it */
+		snprintf(path, sizeof(path), "%d", (int)pid);
+		if (fstatat(dirfd(s->dir), path, &st, 0))
+			return errno == ENOENT ? -ESRCH : -errno;
+		if (st.st_uid != s->uid)
+			return 0;
+	}
+	if (s->cgroup)
+		return in_cgroup(s, pid);
+	return 1;
+}
+
+int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
+{
+	int err = VMAQ_OPTS_VALID(opts, vmaq_scan_opts);
+	const char *cg;
+	struct vmaq_scan *s;
+
+	if (err)
+		return vmaq_err(err);
+	if (!scanp)
+		return vmaq_err(-EINVAL);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return vmaq_err(-ENOMEM);
+	s->oo.sz = sizeof(s->oo);
+	s->oo.backend = VMAQ_OPTS_GET(opts, vmaq_scan_opts, backend,
+				      VMAQ_BACKEND_AUTO);
+	s->flags = VMAQ_OPTS_GET(opts, vmaq_scan_opts, flags, 0);
+	s->scan_flags = VMAQ_OPTS_GET(opts, vmaq_scan_opts, scan_flags, 0);
+	s->uid = VMAQ_OPTS_GET(opts, vmaq_scan_opts, uid, 0);
+	cg = VMAQ_OPTS_GET(opts, vmaq_scan_opts, cgroup, NULL);
+	err = vmaq_check_flags(s->flags, VMAQ_WALK_MASK);
+	if (!err && ((s->scan_flags & ~VMAQ_SCAN_UID) ||
+		     s->oo.backend < VMAQ_BACKEND_AUTO ||
+		     s->oo.backend > VMAQ_BACKEND_TEXT ||
+		     (cg && cg[0] != '/')))
+		err = -EINVAL;
+	if (!err && cg) {
+		s->cgroup_len = strlen(cg);
+		while (s->cgroup_len && cg[s->cgroup_len - 1] == '/')
+			s->cgroup_len--;
+		s->cgroup = strndup(cg, s->cgroup_len);
+		if (!s->cgroup)
+			err = -ENOMEM;
+	}
+	/* a kernel without cgroups has no /proc/PID/cgroup to select by */
+	if (!err && cg && access("/proc/self/cgroup", R_OK))
+		err = errno == ENOENT ? -EOPNOTSUPP : -errno;
+	if (!err) {
+		s->dir = opendir("/proc");
+		if (!s->dir)
+			err = -errno;
+	}
+	if (err) {
+		free(s->cgroup);
+		free(s);
+		return vmaq_err(err);
+	}
+	*scanp = s;
+	return 0;
+}
+
+/* A directory name of /proc that is a pid: digits only, > 0. */
+static pid_t dirent_pid(const struct dirent *d)
+{
+	const char *p = d->d_name;
+	long v = 0;
+
+	if (*p < '1' || *p > '9')
+		return 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || v > INT32_MAX / 10)
+			return 0;
+		v = v * 10 + (*p - '0');
+	}
+	return v > INT32_MAX ? 0 : (pid_t)v;
+}
+
+/*
+ * Open the current process @pid. 0: it is the current one (with a handle,
+ * or with the reason it has none in s->err); 1: pass it by (a kernel
+ * thread, or not selected).
+ */
+static int scan_open(struct vmaq_scan *s, pid_t pid)
+{
+	int err, k;
+
+	/*
+	 * One that went before the filter could tell is passed by: it may
+	 * never have been selected (without a filter, it is reported).
+	 */
+	err = selected(s, pid);
+	if (err == 0 || err == -ESRCH)
+		return 1;
+	if (err < 0) {
+		s->err = err;
+		return 0;
+	}
+	err = vmaq_proc_open_at(dirfd(s->dir), pid, &s->oo, s->like, &s->proc);
+	if (err == -ESRCH) {
+		/* gone, or a kernel thread (no address space): which? */
+		k = is_kernel_thread(s, pid);
+		if (k > 0)
+			return 1;
+	}
+	if (err == -ENOENT)
+		err = -ESRCH;
+	s->err = err;
+	if (!err) {
+		/* the new handle is the model now: one maps file open */
+		vmaq_close(s->like);
+		s->like = NULL;
+	}
+	return 0;
+}
+
+int vmaq_scan_next(struct vmaq_scan *s, pid_t *pidp)
+{
+	struct dirent *d;
+	pid_t pid;
+
+	if (!s || !pidp)
+		return vmaq_err(-EINVAL);
+	scan_drop_current(s);
+	for (;;) {
+		errno = 0;
+		d = readdir(s->dir);
+		if (!d) {
+			if (errno)
+				return vmaq_err(-errno);
+			s->pid = 0;
+			return 0;
+		}
+		pid = dirent_pid(d);
+		if (!pid)
+			continue;
+		if (scan_open(s, pid))
+			continue;
+		s->pid = pid;
+		*pidp = pid;
+		return 1;
+	}
+}
+
+struct vmaq_proc *vmaq_scan_proc(struct vmaq_scan *s)
+{
+	if (!s || (!s->proc && !s->err))
+		return vmaq_err_ptr(-EINVAL);
+	if (!s->proc)
+		return vmaq_err_ptr(s->err);
+	return s->proc;
+}
+
+int vmaq_scan_vma(struct vmaq_scan *s, const struct vmaq_vma **vmap)
+{
+	int n;
+
+	if (!s || !vmap || (!s->proc && !s->err))
+		return vmaq_err(-EINVAL);
+	if (!s->proc)
+		return vmaq_err(s->err);
+	if (s->iter_done)
+		return 0;
+	if (!s->iter) {
+		n = vmaq_iter_to_end(s->proc, s->flags, &s->iter);
+		if (n)
+			return n;
+	}
+	n = vmaq_iter_next(s->iter, vmap);
+	if (n == 0)
+		s->iter_done = true;
+	return n;
+}
+
+void vmaq_scan_free(struct vmaq_scan *s)
+{
+	if (!s)
+		return;
+	scan_drop_current(s);
+	vmaq_close(s->like);
+	if (s->dir)
+		closedir(s->dir);
+	free(s->cgroup);
+	free(s);
+}
