@@ -39,7 +39,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Iuapi -Ilibvmaquery $(WARNINGS) \
 	$(CFLAGS) $(SAN)
 LDFLAGS ?=
-LIBS := -lmnl
+LIBS :=
 
 # Kernel trees (shared by every $(O)).
 KBASE ?= 7.3
@@ -93,8 +93,8 @@ $(LIB_A): $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The pkg-config file names install paths, so `make install` writes it.
-# Libs.private: what a static link of the library needs besides it (the
-# cache's libmnl; threads, which glibc 2.34+ has in libc itself).
+# Libs.private: what a static link of the library needs besides it
+# (threads, which glibc 2.34+ has in libc itself).
 PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
 	-e 's|@LIBS_PRIVATE@|$(strip $(LIBS) -pthread)|' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|'
@@ -144,15 +144,13 @@ VM_UPSTREAM := $(O)/vm/upstream/.built
 VM_BENCH_BINS := $(O)/vm/bench/contention $(O)/vm/bench/batchbench $(O)/vm/bench/libbench \
 	$(O)/vm/bench/sysbench
 
-# Debian ships no static libmnl: the VM's static library goes without the
-# process-events connector (the cache then relies on its pidfd and ESRCH
-# checks, which is what those tests exercise there).
+# The VM's static library: the same objects, not position-independent.
 VM_LIB_OBJS := $(patsubst %.c,$(O)/vm/obj/%.o,$(LIB_SRCS))
 VM_LIB_A := $(O)/vm/libvmaquery.a
 
 $(O)/vm/obj/libvmaquery/%.o: libvmaquery/%.c $(LIB_HDRS) | $(O)/.dirs
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -DVMAQ_NO_LIBMNL -c -o $@ $<
+	$(Q)$(CC) $(BASE_CFLAGS) -c -o $@ $<
 
 $(VM_LIB_A): $(VM_LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -262,7 +260,7 @@ FUZZER := $(O)/fuzz/maps_fuzz
 $(FUZZER): tests/fuzz/maps_fuzz.c $(LIB_SRCS) $(LIB_HDRS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(O)/fuzz/corpus
-	$(Q)clang -std=gnu11 -D_GNU_SOURCE -DVMAQ_NO_LIBMNL -Iuapi -Ilibvmaquery \
+	$(Q)clang -std=gnu11 -D_GNU_SOURCE -Iuapi -Ilibvmaquery \
 	  -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -o $@ tests/fuzz/maps_fuzz.c $(LIB_SRCS)
 

@@ -189,6 +189,12 @@ void vmaq_proc_scan_stats(struct vmaq_proc *proc, enum vmaq_reader kind,
 			  bool names, uint32_t cost[2], uint32_t count[2]);
 void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, enum vmaq_reader kind,
 			      bool names, uint32_t scan, uint32_t walk);
+/*
+ * Is the snapshot as new as its address space? 1 if its generation is
+ * the kernel's, 0 if that moved, -ESRCH once the address space is gone,
+ * -EOPNOTSUPP without a generation. One system call.
+ */
+int vmaq_snapshot_gen_current(struct vmaq_snapshot *s);
 /* Tests only: make a cache identify processes by start time. */
 void vmaq_cache_disable_pidfd(struct vmaq_cache *c);
 

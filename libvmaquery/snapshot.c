@@ -119,6 +119,19 @@ int vmaq_snapshot_stale(struct vmaq_snapshot *s)
 	return 0;
 }
 
+int vmaq_snapshot_gen_current(struct vmaq_snapshot *s)
+{
+	uint64_t gen;
+	int err;
+
+	if (!s->t.have_gen)
+		return -EOPNOTSUPP;
+	err = vmaq_proc_generation(s->proc, &gen);
+	if (err)
+		return err;
+	return gen == s->t.gen;
+}
+
 /*
  * Bring the snapshot up to date. Returns 1 if it changed, 0 if it was
  * current. On error (the process exited: -ESRCH) the old contents stay,
@@ -173,4 +186,139 @@ int vmaq_snapshot_copy(const struct vmaq_snapshot *s, size_t first, size_t count
 		memcpy(out + offsetof(struct vmaq_vma, size), &size, sizeof(size));
 	}
 	return (int)count;
+}
+
+/*
+ * Diffs: how a snapshot's map changed, with copies of the records (the
+ * snapshot's own tables are reused by its next read).
+ */
+struct vmaq_diff {
+	struct vmaq_table now, was;	/* the records, copied */
+	struct vmaq_change *c;
+	size_t n;
+};
+
+/* Record the change, its records copied: indexes first, pointers at the end. */
+static int diff_add(struct vmaq_diff *d, size_t *cap, uint32_t kind,
+		    const struct vmaq_vma *now, const struct vmaq_vma *was)
+{
+	struct vmaq_change *c;
+	int err;
+
+	if (d->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+
+		c = realloc(d->c, ncap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		d->c = c;
+		*cap = ncap;
+	}
+	c = &d->c[d->n];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	/* until every record is in: the index + 1 of each (0: none) */
+	if (now) {
+		err = vmaq_table_add(&d->now, now);
+		if (err)
+			return err;
+		c->vma = (const struct vmaq_vma *)(uintptr_t)d->now.n;
+	}
+	if (was) {
+		err = vmaq_table_add(&d->was, was);
+		if (err)
+			return err;
+		c->was = (const struct vmaq_vma *)(uintptr_t)d->was.n;
+	}
+	d->n++;
+	return 0;
+}
+
+static int diff_tables(const struct vmaq_table *a, const struct vmaq_table *b,
+		       struct vmaq_diff **diffp)
+{
+	struct vmaq_diff *d = calloc(1, sizeof(*d));
+	size_t i = 0, j = 0, cap = 0;
+	int err = 0;
+
+	if (!d)
+		return -ENOMEM;
+	/* both in address order: a merge by start */
+	while (!err && (i < a->n || j < b->n)) {
+		const struct vmaq_vma *x = i < a->n ? &a->v[i] : NULL;
+		const struct vmaq_vma *y = j < b->n ? &b->v[j] : NULL;
+
+		if (x && (!y || x->start < y->start)) {
+			err = diff_add(d, &cap, VMAQ_CHANGE_REMOVED, NULL, x);
+			i++;
+		} else if (y && (!x || y->start < x->start)) {
+			err = diff_add(d, &cap, VMAQ_CHANGE_ADDED, y, NULL);
+			j++;
+		} else {
+			if (!vmaq_vma_equal(x, y) || x->build_id_size != y->build_id_size ||
+			    (x->build_id_size &&
+			     memcmp(x->build_id, y->build_id, x->build_id_size)))
+				err = diff_add(d, &cap, VMAQ_CHANGE_MODIFIED, y, x);
+			i++;
+			j++;
+		}
+	}
+	if (err) {
+		vmaq_diff_free(d);
+		return err;
+	}
+	for (i = 0; i < d->n; i++) {
+		uintptr_t k = (uintptr_t)d->c[i].vma, w = (uintptr_t)d->c[i].was;
+
+		d->c[i].vma = k ? &d->now.v[k - 1] : NULL;
+		d->c[i].was = w ? &d->was.v[w - 1] : NULL;
+		/* a removal's record is the old one */
+		if (!d->c[i].vma)
+			d->c[i].vma = d->c[i].was, d->c[i].was = NULL;
+	}
+	*diffp = d;
+	return 0;
+}
+
+int vmaq_snapshot_update(struct vmaq_snapshot *s, struct vmaq_diff **diffp)
+{
+	struct vmaq_table tmp;
+	int stale, err;
+
+	if (!s || !diffp)
+		return vmaq_err(-EINVAL);
+	*diffp = NULL;
+	stale = vmaq_snapshot_stale(s);
+	if (stale <= 0)
+		return stale;
+	err = diff_tables(&s->t, &s->fresh, diffp);
+	if (err)
+		return vmaq_err(err);
+	tmp = s->t;
+	s->t = s->fresh;
+	s->fresh = tmp;
+	s->fresh_valid = false;
+	return 1;
+}
+
+size_t vmaq_diff_count(const struct vmaq_diff *d)
+{
+	return d ? d->n : 0;
+}
+
+const struct vmaq_change *vmaq_diff_change(const struct vmaq_diff *d, size_t i)
+{
+	if (!d || i >= d->n)
+		return vmaq_err_ptr(-EINVAL);
+	return &d->c[i];
+}
+
+void vmaq_diff_free(struct vmaq_diff *d)
+{
+	if (!d)
+		return;
+	vmaq_table_free(&d->now);
+	vmaq_table_free(&d->was);
+	free(d->c);
+	free(d);
 }

@@ -320,6 +320,37 @@ VMAQ_API int vmaq_snapshot_stale(struct vmaq_snapshot *snap);
 VMAQ_API int vmaq_snapshot_refresh(struct vmaq_snapshot *snap);
 VMAQ_API void vmaq_snapshot_free(struct vmaq_snapshot *snap);
 /*
+ * How a snapshot's map changed: vmaq_snapshot_update() is
+ * vmaq_snapshot_refresh() that also says what changed, VMA by VMA in
+ * address order (a VMA is known by its start: one that moved is one
+ * removed and one added). The records are the diff's, valid until
+ * vmaq_diff_free().
+ */
+struct vmaq_diff;
+
+enum vmaq_change_kind {
+	VMAQ_CHANGE_ADDED = 1,		/* .vma is new */
+	VMAQ_CHANGE_REMOVED = 2,	/* .vma is gone */
+	VMAQ_CHANGE_MODIFIED = 3,	/* .vma (same start) was .was */
+};
+
+/* One change. Its layout is fixed for libvmaquery.so.1. */
+struct vmaq_change {
+	uint32_t kind;			/* enum vmaq_change_kind */
+	uint32_t reserved;		/* 0 */
+	const struct vmaq_vma *vma;
+	const struct vmaq_vma *was;	/* MODIFIED: the record before; else NULL */
+};
+
+/* 1 and a diff if the map changed, 0 (and NULL) if not, or -errno. */
+VMAQ_API int vmaq_snapshot_update(struct vmaq_snapshot *snap,
+				  struct vmaq_diff **diffp);
+VMAQ_API size_t vmaq_diff_count(const struct vmaq_diff *diff);
+VMAQ_API const struct vmaq_change *vmaq_diff_change(const struct vmaq_diff *diff,
+						    size_t index);
+VMAQ_API void vmaq_diff_free(struct vmaq_diff *diff);
+
+/*
  * Copy records first .. first + count - 1 into @recs, an array of
  * elements of @rec_size bytes (the caller's sizeof(struct vmaq_vma), at
  * least VMAQ_VMA_SIZE_1_0): what both sides know is copied, the rest of
@@ -382,16 +413,58 @@ VMAQ_API struct vmaq_proc *vmaq_scan_proc(struct vmaq_scan *scan);
 VMAQ_API int vmaq_scan_vma(struct vmaq_scan *scan, const struct vmaq_vma **vmap);
 VMAQ_API void vmaq_scan_free(struct vmaq_scan *scan);
 
-/* Many processes. */
-#define VMAQ_CACHE_NO_EVENTS 0x1u	/* do not listen to process events */
+/*
+ * Process events: exec and exit of every process of the system, from
+ * the kernel's process-events connector, for a caller that follows
+ * processes and asks for them (a listener makes the kernel build events
+ * for the whole host while there is one). Since Linux 6.6 the kernel
+ * sends exec and exit alone; before, it sends every event and needs
+ * CAP_NET_ADMIN. Feed them to a cache with vmaq_cache_feed(), along
+ * with what the caller learns elsewhere (perf, eBPF).
+ */
+struct vmaq_events;
 
+enum vmaq_event_kind {
+	VMAQ_EVENT_EXEC = 1,	/* process .pid exec'd: a new address space */
+	VMAQ_EVENT_EXIT = 2,	/* process .pid exited */
+	VMAQ_EVENT_LOST = 3,	/* events were lost: any process may have changed */
+	VMAQ_EVENT_CHANGE = 4,	/* the caller's: .pid's map changed (mmap, munmap...) */
+};
+
+/* One event. Its layout is fixed for libvmaquery.so.1. */
+struct vmaq_event {
+	uint32_t kind;		/* enum vmaq_event_kind */
+	int32_t pid;		/* the process (thread group id); 0 for LOST */
+};
+
+struct vmaq_events_opts {
+	size_t sz;
+	uint32_t flags;		/* 0 */
+	uint32_t reserved;
+};
+#define vmaq_events_opts__last_field reserved
+
+VMAQ_API int vmaq_events_new(const struct vmaq_events_opts *opts,
+			     struct vmaq_events **evp);
+/* A descriptor to poll(2) for POLLIN; the object's, not the caller's. */
+VMAQ_API int vmaq_events_fd(const struct vmaq_events *ev);
+/* What is queued, up to @max, without waiting: the number read. */
+VMAQ_API int vmaq_events_read(struct vmaq_events *ev, struct vmaq_event *out,
+			      size_t max);
+VMAQ_API void vmaq_events_free(struct vmaq_events *ev);
+
+/*
+ * Many processes: a snapshot of each, kept. One descriptor per entry; a
+ * hit costs one system call when nothing changed; staleness per kernel
+ * in vmaq_cache_new(3).
+ */
 struct vmaq_cache_opts {
 	size_t sz;
 	enum vmaq_backend backend;	/* for every process, as in vmaq_open */
 	uint32_t flags;			/* VMAQ_NAME, VMAQ_BUILD_ID: what snapshots hold */
-	/* entries kept, least recently used go; 0: RLIMIT_NOFILE / 4, <= 1024 */
+	/* entries kept, least recently used go; 0: RLIMIT_NOFILE / 2, <= 1024 */
 	uint32_t max_procs;
-	uint32_t cache_flags;		/* VMAQ_CACHE_* */
+	uint32_t cache_flags;		/* 0 */
 };
 #define vmaq_cache_opts__last_field cache_flags
 
@@ -401,8 +474,15 @@ VMAQ_API void vmaq_cache_free(struct vmaq_cache *cache);
 VMAQ_API int vmaq_cache_get(struct vmaq_cache *cache, pid_t pid,
 			    const struct vmaq_snapshot **snapp);
 VMAQ_API int vmaq_cache_refresh(struct vmaq_cache *cache, pid_t pid);
-VMAQ_API int vmaq_cache_fd(const struct vmaq_cache *cache);
-VMAQ_API int vmaq_cache_process_events(struct vmaq_cache *cache);
+/*
+ * Tell the cache what happened: EXEC and EXIT drop the process's entry,
+ * CHANGE has its next vmaq_cache_get() read it again, LOST checks every
+ * entry. Returns how many entries were dropped.
+ */
+VMAQ_API int vmaq_cache_feed(struct vmaq_cache *cache,
+			     const struct vmaq_event *evs, size_t count);
+/* Check every entry now, dropping those whose process went: how many. */
+VMAQ_API int vmaq_cache_revalidate(struct vmaq_cache *cache);
 VMAQ_API size_t vmaq_cache_count(const struct vmaq_cache *cache);
 
 /* Text. */

@@ -343,6 +343,80 @@ static void expect_build_ids_agree(struct __test_metadata *_metadata,
 	vmaq_close(p);
 }
 
+/* The changes one update reports, compared with what the test expects. */
+struct want_change {
+	uint32_t kind;
+	uint64_t start, end, was_end;	/* was_end: MODIFIED only */
+};
+
+static void expect_diff(struct __test_metadata *_metadata, struct vmaq_diff *d,
+			const struct want_change *w, size_t n)
+{
+	ASSERT_NE(NULL, d);
+	ASSERT_EQ(n, vmaq_diff_count(d));
+	for (size_t i = 0; i < n; i++) {
+		const struct vmaq_change *c = vmaq_diff_change(d, i);
+
+		ASSERT_NE(NULL, c);
+		EXPECT_EQ(w[i].kind, c->kind) TH_LOG("change %zu", i);
+		EXPECT_EQ(w[i].start, c->vma->start) TH_LOG("change %zu", i);
+		EXPECT_EQ(w[i].end, c->vma->end) TH_LOG("change %zu", i);
+		EXPECT_EQ(0u, c->reserved);
+		if (w[i].kind == VMAQ_CHANGE_MODIFIED) {
+			ASSERT_NE(NULL, c->was);
+			EXPECT_EQ(w[i].start, c->was->start);
+			EXPECT_EQ(w[i].was_end, c->was->end);
+		} else {
+			EXPECT_EQ(NULL, c->was);
+		}
+	}
+}
+
+/*
+ * The library's diff (what vmaquery watch prints): a split is the first
+ * VMA shortened and two added; the merge back, the first grown and two
+ * removed; the records stay the diff's after the snapshot reads again.
+ */
+TEST_F(snap, update_says_what_changed)
+{
+	uint64_t m = self->mp.m, pg = (uint64_t)self->mp.pg;
+	const struct want_change split[] = {
+		{ VMAQ_CHANGE_MODIFIED, m, m + pg, m + 8 * pg },
+		{ VMAQ_CHANGE_ADDED, m + pg, m + 2 * pg, 0 },
+		{ VMAQ_CHANGE_ADDED, m + 2 * pg, m + 8 * pg, 0 },
+	};
+	const struct want_change merge[] = {
+		{ VMAQ_CHANGE_MODIFIED, m, m + 8 * pg, m + pg },
+		{ VMAQ_CHANGE_REMOVED, m + pg, m + 2 * pg, 0 },
+		{ VMAQ_CHANGE_REMOVED, m + 2 * pg, m + 8 * pg, 0 },
+	};
+	struct vmaq_diff *d = (struct vmaq_diff *)1, *d2;
+	const struct vmaq_change *c;
+
+	EXPECT_EQ(0, vmaq_snapshot_update(self->s, &d));
+	EXPECT_EQ(NULL, d);
+	ASSERT_TRUE(mapper_do(&self->mp, 's'));
+	ASSERT_EQ(1, vmaq_snapshot_update(self->s, &d));
+	expect_diff(_metadata, d, split, 3);
+	c = vmaq_diff_change(d, 1);
+	ASSERT_NE(NULL, c);
+	EXPECT_EQ(VMAQ_READ | VMAQ_WRITE, c->vma->flags);
+	ASSERT_TRUE(mapper_do(&self->mp, 'j'));
+	ASSERT_EQ(1, vmaq_snapshot_update(self->s, &d2));
+	expect_diff(_metadata, d2, merge, 3);
+	/* the first diff is whole, its tables not the snapshot's */
+	expect_diff(_metadata, d, split, 3);
+	EXPECT_EQ(NULL, vmaq_diff_change(d, 3));
+	EXPECT_EQ(EINVAL, errno);
+	vmaq_diff_free(d);
+	vmaq_diff_free(d2);
+	EXPECT_EQ(0, vmaq_snapshot_update(self->s, &d));
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_update(self->s, NULL));
+	EXPECT_EQ(-EINVAL, vmaq_snapshot_update(NULL, &d));
+	EXPECT_EQ(0u, vmaq_diff_count(NULL));
+	vmaq_diff_free(NULL);
+}
+
 TEST(build_id_text_backend_reads_the_file)
 {
 	expect_build_ids_agree(_metadata, VMAQ_BACKEND_TEXT);

@@ -3,10 +3,12 @@
  * vmaquery watch: follow processes and print how their maps change, and
  * vmaquery bench: time this kernel's backends against each other.
  *
- * watch polls each process's snapshot every interval (with the batch
- * backend a poll costs one generation check while nothing changes;
- * otherwise it reads the map), and looks at a process at once when its
- * pidfd says it exited. A handle that answers ESRCH belongs to an
+ * watch polls each process's snapshot every interval with
+ * vmaq_snapshot_update(), whose diff it prints (with the batch backend a
+ * poll costs one generation check while nothing changes; otherwise it
+ * reads the map), and looks at a process at once when its pidfd says it
+ * exited (or, for targets without one, when vmaq_events(3) tells of an
+ * exec or exit anywhere). A handle that answers ESRCH belongs to an
  * address space that is gone: if the process is still there (its pidfd
  * not readable) it called exec, otherwise it exited.
  */
@@ -35,44 +37,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-/* A copy of a snapshot's records that outlives a refresh. */
-struct copy {
-	struct vmaq_vma *v;
-	char **names;
-	size_t n;
-};
-
-static void copy_free(struct copy *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		free(c->names[i]);
-	free(c->names);
-	free(c->v);
-	memset(c, 0, sizeof(*c));
-}
-
-static int copy_take(struct copy *c, const struct vmaq_snapshot *s)
-{
-	size_t i, n = vmaq_snapshot_count(s);
-
-	copy_free(c);
-	c->v = calloc(n ? n : 1, sizeof(*c->v));
-	c->names = calloc(n ? n : 1, sizeof(*c->names));
-	if (!c->v || !c->names)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		c->v[i] = *vmaq_snapshot_vma(s, i);
-		if (c->v[i].name) {
-			c->names[i] = strdup(c->v[i].name);
-			if (!c->names[i])
-				return -ENOMEM;
-		}
-		c->v[i].name = c->names[i];
-		c->n = i + 1;
-	}
-	return 0;
-}
-
 struct target {
 	pid_t pid;
 	int pidfd;		/* -1: none (the kernel has no pidfd_open) */
@@ -80,7 +44,6 @@ struct target {
 	unsigned long long started;
 	struct vmaq_proc *proc;
 	struct vmaq_snapshot *snap;
-	struct copy last;
 	bool gone;
 };
 
@@ -141,36 +104,17 @@ static void emit_proc(struct out *o, pid_t pid, const char *what)
 	emitted(o);
 }
 
-static bool vma_same(const struct vmaq_vma *a, const struct vmaq_vma *b)
+/* What changed, as the library's diff says: removals and additions in order. */
+static void emit_diff(struct out *o, pid_t pid, const struct vmaq_diff *d)
 {
-	return a->end == b->end && a->flags == b->flags && a->offset == b->offset &&
-	       a->inode == b->inode && a->dev_major == b->dev_major &&
-	       a->dev_minor == b->dev_minor &&
-	       !strcmp(a->name ? a->name : "", b->name ? b->name : "");
-}
+	static const char what[] = { [VMAQ_CHANGE_ADDED] = '+',
+				     [VMAQ_CHANGE_REMOVED] = '-',
+				     [VMAQ_CHANGE_MODIFIED] = '~' };
 
-/* Old and new records side by side, both in address order. */
-static void emit_diff(struct out *o, pid_t pid, const struct copy *old,
-		      const struct vmaq_snapshot *s)
-{
-	size_t i = 0, j = 0, n = vmaq_snapshot_count(s);
+	for (size_t i = 0; i < vmaq_diff_count(d) && !o->write_err; i++) {
+		const struct vmaq_change *c = vmaq_diff_change(d, i);
 
-	while (i < old->n || j < n) {
-		const struct vmaq_vma *a = i < old->n ? &old->v[i] : NULL;
-		const struct vmaq_vma *b = j < n ? vmaq_snapshot_vma(s, j) : NULL;
-
-		if (a && (!b || a->start < b->start)) {
-			emit_vma(o, pid, '-', a);
-			i++;
-		} else if (b && (!a || b->start < a->start)) {
-			emit_vma(o, pid, '+', b);
-			j++;
-		} else {
-			if (!vma_same(a, b))
-				emit_vma(o, pid, '~', b);
-			i++;
-			j++;
-		}
+		emit_vma(o, pid, what[c->kind], c->vma);
 	}
 }
 
@@ -206,8 +150,6 @@ static int target_open(const struct tool *t, struct target *tg)
 	}
 	if (!err)
 		err = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
-	if (!err)
-		err = copy_take(&tg->last, tg->snap);
 	if (err && tg->proc)
 		report_errno(t, tg->pid, -err);
 	return err;
@@ -239,11 +181,12 @@ static bool same_process(const struct target *tg)
 static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 {
 	VMAQ_OPTS(vmaq_open_opts, opts, .backend = t->backend);
-	int r = vmaq_snapshot_refresh(tg->snap);
+	struct vmaq_diff *d = NULL;
+	int r = vmaq_snapshot_update(tg->snap, &d);
 
 	if (r > 0) {
-		emit_diff(o, tg->pid, &tg->last, tg->snap);
-		copy_take(&tg->last, tg->snap);
+		emit_diff(o, tg->pid, d);
+		vmaq_diff_free(d);
 		return;
 	}
 	/* a map that kept changing under every re-read: look next time */
@@ -258,8 +201,6 @@ static void poll_target(const struct tool *t, struct out *o, struct target *tg)
 			r = -ESRCH;	/* the pid was given again meanwhile */
 		if (!r)
 			r = vmaq_snapshot_new(tg->proc, VMAQ_NAME, &tg->snap);
-		if (!r)
-			r = copy_take(&tg->last, tg->snap);
 		if (r != -ESRCH) {
 			emit_proc(o, tg->pid, "exec");
 			if (!r)
@@ -327,8 +268,7 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 	struct stat st;
 	bool out_pipe;
 	struct target *tg;
-	struct vmaq_cache *events = NULL;
-	VMAQ_OPTS(vmaq_cache_opts, copts);
+	struct vmaq_events *events = NULL;
 	int c, i, n, alive, ret = EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
@@ -412,7 +352,7 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		if (!tg[i].gone && tg[i].pidfd < 0)
 			break;
 	if (i < n)
-		vmaq_cache_new(&copts, &events);
+		vmaq_events_new(NULL, &events);
 	pfd = calloc((size_t)n + 2, sizeof(*pfd));
 	if (!pfd) {
 		tool_err(t, "out of memory");
@@ -425,10 +365,8 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 		double ms = (next - now_s()) * 1000;
 		bool all = false;
 
-		pfd[0] = (struct pollfd){ .fd = events ? vmaq_cache_fd(events) : -1,
+		pfd[0] = (struct pollfd){ .fd = events ? vmaq_events_fd(events) : -1,
 					  .events = POLLIN };
-		if (pfd[0].fd < 0)
-			pfd[0].fd = -1;
 		pfd[1] = (struct pollfd){ .fd = out_pipe ? 1 : -1 };
 		for (i = 0; i < n; i++)
 			pfd[2 + i] = (struct pollfd){ .fd = tg[i].gone ? -1 : tg[i].pidfd,
@@ -447,7 +385,11 @@ int cmd_watch(struct tool *t, int argc, char **argv)
 				break;
 			}
 			if (pfd[0].revents & POLLIN) {
-				vmaq_cache_process_events(events);
+				struct vmaq_event evs[64];
+
+				/* what they say, the look at every target tells */
+				while (vmaq_events_read(events, evs, 64) == 64)
+					;
 				all = true;
 			}
 		}
@@ -476,11 +418,10 @@ out:
 		ret = EXIT_RUNTIME;
 	for (i = 0; i < n; i++) {
 		target_close(&tg[i]);
-		copy_free(&tg[i].last);
 		if (tg[i].pidfd >= 0)
 			close(tg[i].pidfd);
 	}
-	vmaq_cache_free(events);
+	vmaq_events_free(events);
 	free(tg);
 	free(pfd);
 	return ret;
