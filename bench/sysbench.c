@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -136,7 +137,12 @@ static pid_t spawn(int nfiles, int nanon, int tag, uint64_t *anon)
 	if (pid < 0)
 		die("fork");
 	if (!pid) {
-		char *m = map_like_a_program(nfiles, nanon, tag);
+		char *m;
+
+		/* never outlive the benchmark, however it ends */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() == 1)
+			_exit(1);
+		m = map_like_a_program(nfiles, nanon, tag);
 
 		a = (uintptr_t)m;
 		if (!m || write(ready[1], &a, sizeof(a)) != sizeof(a))

@@ -113,10 +113,12 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 
 /*
  * Process @pid's handle, its maps file opened in procfs directory
- * @dirfd, with @like's backends and measures (NULL: its own): a scan's.
- * No room for finds' names. -errno, not set in errno.
+ * @dirfd (through its thread @tid unless 0), with @like's backends and
+ * measures (NULL: its own): a scan's. No room for finds' names. -errno,
+ * not set in errno.
  */
-int vmaq_proc_open_at(int dirfd, pid_t pid, const struct vmaq_open_opts *opts,
+int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
+		      const struct vmaq_open_opts *opts,
 		      const struct vmaq_proc *like, struct vmaq_proc **procp);
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,

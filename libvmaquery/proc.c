@@ -389,13 +389,17 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	return 0;
 }
 
-int vmaq_proc_open_at(int dirfd, pid_t pid, const struct vmaq_open_opts *opts,
+int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
+		      const struct vmaq_open_opts *opts,
 		      const struct vmaq_proc *like, struct vmaq_proc **procp)
 {
-	char path[32];
+	char path[48];
 	int fd, err;
 
-	snprintf(path, sizeof(path), "%d/maps", (int)pid);
+	if (tid)
+		snprintf(path, sizeof(path), "%d/task/%d/maps", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "%d/maps", (int)pid);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;

@@ -20,7 +20,8 @@
  * Kernel threads have no address space: their maps file opens and its
  * handle says ESRCH. The scan tells them from processes that went by
  * the flags in /proc/PID/stat (PF_KTHREAD), read only then, and leaves
- * them out.
+ * them out. So does a process whose first thread exited (a zombie
+ * leader) while others run on: its map is read through one of those.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -33,6 +34,8 @@
 #include "internal.h"
 
 #define PF_KTHREAD_FLAG 0x00200000u	/* include/linux/sched.h */
+
+static pid_t dirent_pid(const struct dirent *d);
 
 struct vmaq_scan {
 	DIR *dir;			/* /proc */
@@ -113,6 +116,37 @@ static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
 	/* a zombie is a process, one that has gone: not a kernel thread */
 	flags = strtoul(p + 1, NULL, 10);
 	return (flags & PF_KTHREAD_FLAG) ? 1 : 0;
+}
+
+/*
+ * A process whose first thread has exited (a zombie leader) has an empty
+ * /proc/PID/maps; its other threads' files show its map. -ESRCH if none.
+ */
+static int open_by_thread(struct vmaq_scan *s, pid_t pid)
+{
+	char path[32];
+	struct dirent *d;
+	int fd, err = -ESRCH;
+	DIR *task;
+
+	snprintf(path, sizeof(path), "%d/task", (int)pid);
+	fd = openat(dirfd(s->dir), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	task = fdopendir(fd);
+	if (!task) {
+		close(fd);
+		return -ESRCH;
+	}
+	while (err == -ESRCH && (d = readdir(task))) {
+		pid_t tid = dirent_pid(d);
+
+		if (tid && tid != pid)
+			err = vmaq_proc_open_at(dirfd(s->dir), pid, tid, &s->oo,
+						s->like, &s->proc);
+	}
+	closedir(task);
+	return err;
 }
 
 /* Is @pid in the scan's cgroup (or one below it)? -ESRCH when gone. */
@@ -200,7 +234,16 @@ int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
 		if (!s->dir)
 			err = -errno;
 	}
+	/*
+	 * The backend chosen once, on our own map: one the kernel lacks
+	 * fails here (EOPNOTSUPP), not for every process.
+	 */
+	if (!err)
+		err = vmaq_proc_open_at(dirfd(s->dir), getpid(), 0, &s->oo, NULL,
+					&s->like);
 	if (err) {
+		if (s->dir)
+			closedir(s->dir);
 		free(s->cgroup);
 		free(s);
 		return vmaq_err(err);
@@ -245,12 +288,15 @@ static int scan_open(struct vmaq_scan *s, pid_t pid)
 		s->err = err;
 		return 0;
 	}
-	err = vmaq_proc_open_at(dirfd(s->dir), pid, &s->oo, s->like, &s->proc);
+	err = vmaq_proc_open_at(dirfd(s->dir), pid, 0, &s->oo, s->like, &s->proc);
 	if (err == -ESRCH) {
 		/* gone, or a kernel thread (no address space): which? */
 		k = is_kernel_thread(s, pid);
 		if (k > 0)
 			return 1;
+		/* or a leader that exited, its threads running on */
+		if (!k)
+			err = open_by_thread(s, pid);
 	}
 	if (err == -ENOENT)
 		err = -ESRCH;

@@ -364,8 +364,9 @@ VMAQ_API int vmaq_snapshot_copy(const struct vmaq_snapshot *snap, size_t first,
  * Every process of the system (a whole-system scan): the processes
  * /proc lists when the scan reaches them (thread ids are not listed;
  * kernel threads, which have no address space, are left out), in the
- * order /proc gives, each with its VMAs. A process that exits or execs
- * before or while its map is read, or whose map the caller may not read,
+ * order /proc gives, each with its VMAs. A process that exits before its
+ * map is opened, exits or execs while it is read, or whose map the
+ * caller may not read,
  * is one the scan goes past, reported as such (vmaq_scan_proc()), never
  * an error of the scan (with a filter, one that went before the filter
  * could tell is passed by). Where the kernel has no way to read another

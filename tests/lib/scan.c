@@ -8,6 +8,7 @@
  * limit of 256.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -642,6 +643,91 @@ TEST_F(scan, hundreds_of_short_lived_processes_under_256_descriptors)
 	TH_LOG("%d processes read, %d gone", read_ok, gone);
 	EXPECT_LT(0, read_ok);
 	free(seen);
+}
+
+static void *leader_gone_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * A process whose first thread exited while another runs on: its
+ * /proc/PID/maps is empty, its map lives on through the other thread.
+ * Read, not reported gone (review finding F2).
+ */
+TEST_F(scan, a_process_whose_leader_exited_is_read_through_its_threads)
+{
+	VMAQ_OPTS(vmaq_scan_opts, o, .backend = variant->backend);
+	struct seen *seen, *e;
+	int ready[2], n;
+	pid_t ch;
+	char c;
+
+	ASSERT_EQ(0, pipe(ready));
+	ch = fork();
+	ASSERT_LE(0, ch);
+	if (!ch) {
+		pthread_t t;
+		uint64_t at = MARK;
+
+		close(ready[0]);
+		if (map_marker(&at) ||
+		    pthread_create(&t, NULL, leader_gone_thread, NULL) ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	close(ready[0]);
+	/* until the leader is a zombie */
+	for (int i = 0; i < 1000; i++) {
+		char path[64], *st;
+		size_t len;
+		bool z;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)ch);
+		st = read_whole(path, &len);
+		ASSERT_NE(NULL, st);
+		z = strstr(st, ") Z ") != NULL;
+		free(st);
+		if (z)
+			break;
+		usleep(1000);
+	}
+	seen = calloc(MAX_SEEN, sizeof(*seen));
+	ASSERT_NE(NULL, seen);
+	n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
+	ASSERT_LT(0, n);
+	e = find_seen(seen, n, ch);
+	ASSERT_NE(NULL, e);
+	EXPECT_EQ(0, e->err);
+	EXPECT_EQ(0, e->vma_err);
+	EXPECT_TRUE(e->marker);
+	kill(ch, SIGKILL);
+	ASSERT_EQ(ch, waitpid(ch, NULL, 0));
+	free(seen);
+}
+
+/* A backend the kernel lacks fails the scan at once, not every process. */
+TEST(scan_of_a_backend_the_kernel_lacks_fails_at_once)
+{
+	VMAQ_OPTS(vmaq_scan_opts, o, .backend = VMAQ_BACKEND_BATCH);
+	unsigned int mask = 0;
+	struct vmaq_scan *s;
+	int err;
+
+	ASSERT_EQ(0, vmaq_kernel_backends(&mask));
+	err = vmaq_scan_new(&o, &s);
+	if (mask & (1u << VMAQ_BACKEND_BATCH)) {
+		ASSERT_EQ(0, err);
+		vmaq_scan_free(s);
+	} else {
+		EXPECT_EQ(-EOPNOTSUPP, err);
+	}
 }
 
 TEST(scan_bad_arguments)

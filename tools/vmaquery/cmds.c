@@ -338,12 +338,13 @@ static int maps_all(struct tool *t, const struct vmaq_scan_opts *so,
 	struct vmaq_scan *s;
 	struct vmaq_proc *p;
 	pid_t pid;
-	int r, err;
+	int r, err = 0;
 
 	r = vmaq_scan_new(so, &s);
 	if (r) {
-		tool_err(t, "cannot scan /proc: %s", r == -EOPNOTSUPP && so->cgroup ?
-			 "this kernel has no cgroups" : strerror(-r));
+		tool_err(t, "cannot scan /proc: %s", r != -EOPNOTSUPP ? strerror(-r) :
+			 so->cgroup ? "no cgroups, or not the backend asked for, in this kernel" :
+			 "the requested backend is not offered by this kernel");
 		return EXIT_RUNTIME;
 	}
 	while ((r = vmaq_scan_next(s, &pid)) > 0) {

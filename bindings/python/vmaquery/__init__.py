@@ -579,7 +579,9 @@ def open_pidfd(pidfd: int, *, backend: Optional[str] = None) -> Process:
 class Scanned(NamedTuple):
     """One process of scan(): its VMAs, or (vmas None) the OSError that
     kept them from being read: ProcessLookupError when it exited or
-    exec'd during the scan, PermissionError when it is not ours."""
+    exec'd during the scan, PermissionError when it is not ours,
+    BlockingIOError (EAGAIN) when its map kept changing under the walk
+    (open() it to walk again)."""
     pid: int
     vmas: Optional[List[Vma]]
     error: Optional[OSError]
