@@ -73,35 +73,17 @@ static int sys_pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/*
- * The start time of process @pid (field 22 of /proc/PID/stat), or 0 if it
- * cannot be read. The command name (field 2) may hold spaces and
- * parentheses: fields are counted from the last ')'.
- */
+/* The start time of process @pid (field 22 of /proc/PID/stat), or 0. */
 static unsigned long long proc_start_time(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	ssize_t n;
-	int fd, field;
+	unsigned long long t;
+	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* after ')' comes field 3 (state); field 22 is 19 fields later */
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
+	if (vmaq_stat_field(proc, pid, 22, &t))
+		t = 0;
+	close(proc);
 	return t;
 }
 

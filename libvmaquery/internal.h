@@ -112,6 +112,12 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp);
 
 /*
+ * Numeric field @field (>= 3, as proc(5) counts) of PID/stat in @dirfd,
+ * an open /proc. -ESRCH once the process is gone.
+ */
+int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val);
+
+/*
  * Process @pid's handle, its maps file opened in procfs directory
  * @dirfd (through its thread @tid unless 0), with @like's backends and
  * measures (NULL: its own): a scan's. No room for finds' names. -errno,

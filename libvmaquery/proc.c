@@ -389,6 +389,31 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	return 0;
 }
 
+int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val)
+{
+	char path[32], buf[1024], *p;
+	ssize_t n;
+	int fd, f;
+
+	snprintf(path, sizeof(path), "%d/stat", (int)pid);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	/* the command name (field 2) may hold spaces and parentheses */
+	p = strrchr(buf, ')');
+	for (f = 2; f < field && p; f++)
+		p = strchr(p + 1, ' ');
+	if (!p || field < 3)
+		return -ESRCH;
+	*val = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
 int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
 		      const struct vmaq_open_opts *opts,
 		      const struct vmaq_proc *like, struct vmaq_proc **procp)

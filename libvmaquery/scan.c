@@ -92,30 +92,15 @@ static ssize_t read_proc_file(struct vmaq_scan *s, pid_t pid, const char *what,
 
 /*
  * Is @pid a kernel thread (1), a process (0), or gone (-ESRCH)? Field 9
- * of /proc/PID/stat holds the task's flags; the command name (field 2)
- * may hold spaces and parentheses, so fields count from the last ')'.
+ * of /proc/PID/stat holds the task's flags. A zombie is a process, one
+ * that has gone: not a kernel thread.
  */
 static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
 {
-	char buf[1024], *p;
-	unsigned long flags;
-	ssize_t n;
-	int field;
+	unsigned long long flags;
+	int err = vmaq_stat_field(dirfd(s->dir), pid, 9, &flags);
 
-	n = read_proc_file(s, pid, "stat", buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	p = strrchr(buf, ')');
-	if (!p)
-		return -ESRCH;
-	/* after ") " field 3; field 9 is six spaces further */
-	for (field = 2; field < 9 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -ESRCH;
-	/* a zombie is a process, one that has gone: not a kernel thread */
-	flags = strtoul(p + 1, NULL, 10);
-	return (flags & PF_KTHREAD_FLAG) ? 1 : 0;
+	return err ? err : (flags & PF_KTHREAD_FLAG) ? 1 : 0;
 }
 
 /*

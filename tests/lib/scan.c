@@ -150,6 +150,26 @@ static struct seen *find_seen(struct seen *s, int n, pid_t pid)
 
 #define MAX_SEEN 65536
 
+/* Wait (up to a second) until @pid is a zombie: exited, not reaped. */
+static bool wait_for_zombie(pid_t pid)
+{
+	char path[64], *st;
+	size_t len;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 1000 && !z; i++) {
+		st = read_whole(path, &len);
+		if (!st)
+			return false;
+		z = strstr(st, ") Z ") != NULL;
+		free(st);
+		if (!z)
+			usleep(1000);
+	}
+	return z;
+}
+
 TEST_F(scan, every_process_once_with_its_own_records)
 {
 	VMAQ_OPTS(vmaq_scan_opts, o, .backend = variant->backend,
@@ -258,20 +278,7 @@ TEST_F(scan, an_exited_process_is_reported_not_an_error)
 	ASSERT_LE(0, zombie);
 	if (!zombie)
 		_exit(0);
-	for (int i = 0; i < 1000; i++) {
-		char path[64], *st;
-		size_t len;
-		bool z;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)zombie);
-		st = read_whole(path, &len);
-		ASSERT_NE(NULL, st);
-		z = strstr(st, ") Z ") != NULL;
-		free(st);
-		if (z)
-			break;
-		usleep(1000);
-	}
+	ASSERT_TRUE(wait_for_zombie(zombie));
 	seen = calloc(MAX_SEEN, sizeof(*seen));
 	ASSERT_NE(NULL, seen);
 	n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
@@ -684,20 +691,7 @@ TEST_F(scan, a_process_whose_leader_exited_is_read_through_its_threads)
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	close(ready[0]);
 	/* until the leader is a zombie */
-	for (int i = 0; i < 1000; i++) {
-		char path[64], *st;
-		size_t len;
-		bool z;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)ch);
-		st = read_whole(path, &len);
-		ASSERT_NE(NULL, st);
-		z = strstr(st, ") Z ") != NULL;
-		free(st);
-		if (z)
-			break;
-		usleep(1000);
-	}
+	ASSERT_TRUE(wait_for_zombie(ch));
 	seen = calloc(MAX_SEEN, sizeof(*seen));
 	ASSERT_NE(NULL, seen);
 	n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
