@@ -120,12 +120,16 @@ int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val);
 /*
  * Process @pid's handle, its maps file opened in procfs directory
  * @dirfd (through its thread @tid unless 0), with @like's backends and
- * measures (NULL: its own): a scan's. No room for finds' names. -errno,
- * not set in errno.
+ * measures (NULL: its own): a scan's. No room for finds' names. With
+ * @read_now the caller reads the map at once and takes ESRCH from that
+ * read as the open's (a process gone, or a kernel thread): the handle
+ * is then checked only where reads cannot tell (the text backend's).
+ * -errno, not set in errno.
  */
 int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
 		      const struct vmaq_open_opts *opts,
-		      const struct vmaq_proc *like, struct vmaq_proc **procp);
+		      const struct vmaq_proc *like, bool read_now,
+		      struct vmaq_proc **procp);
 
 int vmaq_walk_init(struct vmaq_walk *w, struct vmaq_proc *proc,
 		   enum vmaq_op op, unsigned int flags);

@@ -237,10 +237,15 @@ static void proc_inherit(struct vmaq_proc *to, const struct vmaq_proc *from)
 	}
 }
 
+/* proc_new()'s @how */
+#define PROC_FINDS	1u	/* room for finds' names in the handle */
+#define PROC_READ_NOW	2u	/* see vmaq_proc_open_at() */
+
 static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
-		    bool finds, const struct vmaq_proc *like,
+		    unsigned int how, const struct vmaq_proc *like,
 		    struct vmaq_proc **procp)
 {
+	bool finds = how & PROC_FINDS;
 	enum vmaq_backend want;
 	struct vmaq_proc *proc;
 	int err;
@@ -274,8 +279,13 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	}
 	if (!err)
 		err = open_backends(proc, like);
-	/* the text backend's probe cannot tell a gone address space */
-	if (!err)
+	/*
+	 * The text backend's probe cannot tell a gone address space; the
+	 * ioctls' first call does, and one the caller makes at once (a
+	 * scan's) is the check.
+	 */
+	if (!err && (!(how & PROC_READ_NOW) ||
+		     proc->op[VMAQ_OP_WALK]->id == VMAQ_BACKEND_TEXT))
 		err = vmaq_proc_check(proc);
 	if (err) {
 		proc_free(proc);
@@ -381,7 +391,8 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	fd = open_maps(pid);
 	if (fd < 0)
 		return vmaq_err(fd);
-	err = proc_new(fd, pid ? pid : getpid(), opts, finds, NULL, procp);
+	err = proc_new(fd, pid ? pid : getpid(), opts, finds ? PROC_FINDS : 0,
+		       NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -416,7 +427,8 @@ int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val)
 
 int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
 		      const struct vmaq_open_opts *opts,
-		      const struct vmaq_proc *like, struct vmaq_proc **procp)
+		      const struct vmaq_proc *like, bool read_now,
+		      struct vmaq_proc **procp)
 {
 	char path[48];
 	int fd, err;
@@ -428,7 +440,7 @@ int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	err = proc_new(fd, pid, opts, false, like, procp);
+	err = proc_new(fd, pid, opts, read_now ? PROC_READ_NOW : 0, like, procp);
 	if (err)
 		close(fd);
 	return err;
@@ -451,7 +463,7 @@ int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,
 	fd = fcntl(maps_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return vmaq_err(-errno);
-	err = proc_new(fd, -1, opts, true, NULL, procp);
+	err = proc_new(fd, -1, opts, PROC_FINDS, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
@@ -532,7 +544,7 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 	if (!err && again != pid)
 		err = -ESRCH;
 	if (!err)
-		err = proc_new(fd, pid, opts, true, NULL, procp);
+		err = proc_new(fd, pid, opts, PROC_FINDS, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);

@@ -53,6 +53,9 @@ struct vmaq_scan {
 	int err;
 	struct vmaq_iter *iter;
 	bool iter_done;
+	/* the iterator's first step, made at the open: 1, 0 or -errno */
+	int first_n;
+	const struct vmaq_vma *first;
 };
 
 static void scan_drop_current(struct vmaq_scan *s)
@@ -60,6 +63,8 @@ static void scan_drop_current(struct vmaq_scan *s)
 	vmaq_iter_free(s->iter);
 	s->iter = NULL;
 	s->iter_done = false;
+	s->first_n = 0;
+	s->first = NULL;
 	/* the handle stays as the next one's model until that is open */
 	if (s->proc) {
 		vmaq_close(s->like);
@@ -104,6 +109,35 @@ static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
 }
 
 /*
+ * The handle of @pid (through its thread @tid unless 0), and the first
+ * step of its iterator: that read tells a process gone or a kernel
+ * thread (ESRCH) where the open alone would need a call of its own.
+ * Any other error of the step is the caller's, at its first VMA.
+ */
+static int scan_open_read(struct vmaq_scan *s, pid_t pid, pid_t tid)
+{
+	int err = vmaq_proc_open_at(dirfd(s->dir), pid, tid, &s->oo, s->like,
+				    true, &s->proc);
+
+	if (err)
+		return err;
+	err = vmaq_iter_to_end(s->proc, s->flags, &s->iter);
+	if (!err) {
+		s->first_n = vmaq_iter_next(s->iter, &s->first);
+		if (s->first_n == -ESRCH)
+			err = -ESRCH;
+	}
+	if (err) {
+		vmaq_iter_free(s->iter);
+		s->iter = NULL;
+		s->first_n = 0;
+		vmaq_close(s->proc);
+		s->proc = NULL;
+	}
+	return err;
+}
+
+/*
  * A process whose first thread has exited (a zombie leader) has an empty
  * /proc/PID/maps; its other threads' files show its map. -ESRCH if none.
  */
@@ -127,8 +161,7 @@ static int open_by_thread(struct vmaq_scan *s, pid_t pid)
 		pid_t tid = dirent_pid(d);
 
 		if (tid && tid != pid)
-			err = vmaq_proc_open_at(dirfd(s->dir), pid, tid, &s->oo,
-						s->like, &s->proc);
+			err = scan_open_read(s, pid, tid);
 	}
 	closedir(task);
 	return err;
@@ -225,7 +258,7 @@ int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
 	 */
 	if (!err)
 		err = vmaq_proc_open_at(dirfd(s->dir), getpid(), 0, &s->oo, NULL,
-					&s->like);
+					false, &s->like);
 	if (err) {
 		if (s->dir)
 			closedir(s->dir);
@@ -273,7 +306,7 @@ static int scan_open(struct vmaq_scan *s, pid_t pid)
 		s->err = err;
 		return 0;
 	}
-	err = vmaq_proc_open_at(dirfd(s->dir), pid, 0, &s->oo, s->like, &s->proc);
+	err = scan_open_read(s, pid, 0);
 	if (err == -ESRCH) {
 		/* gone, or a kernel thread (no address space): which? */
 		k = is_kernel_thread(s, pid);
@@ -341,12 +374,20 @@ int vmaq_scan_vma(struct vmaq_scan *s, const struct vmaq_vma **vmap)
 		return vmaq_err(s->err);
 	if (s->iter_done)
 		return 0;
-	if (!s->iter) {
-		n = vmaq_iter_to_end(s->proc, s->flags, &s->iter);
-		if (n)
-			return n;
+	if (s->first) {
+		*vmap = s->first;
+		s->first = NULL;
+		return 1;
 	}
-	n = vmaq_iter_next(s->iter, vmap);
+	if (s->first_n <= 0) {
+		/* the first step's end or error, once, as a step's */
+		n = s->first_n;
+		s->first_n = 1;
+		if (n < 0)
+			return vmaq_err(n);
+	} else {
+		n = vmaq_iter_next(s->iter, vmap);
+	}
 	if (n == 0)
 		s->iter_done = true;
 	return n;
