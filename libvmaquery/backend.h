@@ -288,7 +288,7 @@ static inline int vmaq_maps_deleted(struct vmaq_maps *m,
 /* ---- build IDs read from files (buildid.c) ---- */
 
 struct vmaq_bid_entry;
-/* Cache keyed by (device, inode), shared by a handle's walks. */
+/* Cache keyed by (device, inode, name), shared by a handle's walks. */
 struct vmaq_bid_cache {
 	pthread_mutex_t lock;
 	struct vmaq_bid_entry *slots;
@@ -302,6 +302,15 @@ int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size);
  * name: a descriptor, or -errno (-ENOENT: not that file, or none).
  */
 int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v);
+/*
+ * Whether the file stat(2) gave @st_dev for (@path under @dirfd, statx(2)'s
+ * AT_* @at; "" and AT_EMPTY_PATH: the open file @dirfd) is on @v's device.
+ * The maps give the superblock's device, which stat(2) need not: btrfs
+ * gives a subvolume's. Then the file's mount, looked up in the mountinfo
+ * of @pid (> 0), then ours, tells.
+ */
+bool vmaq_on_vma_dev(int dirfd, const char *path, int at, dev_t st_dev,
+		     pid_t pid, const struct vmaq_vma *v);
 void vmaq_bid_cache_init(struct vmaq_bid_cache *c);
 void vmaq_bid_cache_fini(struct vmaq_bid_cache *c);
 /*

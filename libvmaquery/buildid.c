@@ -10,6 +10,7 @@
  */
 #include <elf.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,12 @@
 
 #include "backend.h"
 
-/* One file's answer, "none" included. */
+/* One file's answer, "none" included; inode 0: a free slot. */
 struct vmaq_bid_entry {
 	uint64_t inode;
 	uint32_t dev_major, dev_minor;
+	char *name;		/* the entry's own copy */
+	size_t name_len;
 	uint32_t size;		/* 0: the file has none (or cannot be read) */
 	unsigned char id[VMAQ_BUILD_ID_MAX];
 };
@@ -158,6 +161,11 @@ int vmaq_elf_build_id(int fd, unsigned char *id, uint32_t *size)
 	return err;
 }
 
+/*
+ * By the file's device, inode and name: on btrfs two files of different
+ * subvolumes can have the same inode number on the one device the maps
+ * show.
+ */
 static struct vmaq_bid_entry *cache_slot(struct vmaq_bid_cache *c,
 					 const struct vmaq_vma *v, bool *found)
 {
@@ -165,15 +173,18 @@ static struct vmaq_bid_entry *cache_slot(struct vmaq_bid_cache *c,
 		     ((uint64_t)v->dev_major << 20 | v->dev_minor);
 	size_t i, mask = c->nslots - 1;
 
+	for (i = 0; i < v->name_len; i++)
+		h = (h ^ (unsigned char)v->name[i]) * 0x100000001b3ull;
 	for (i = (size_t)(h >> 7) & mask;; i = (i + 1) & mask) {
 		struct vmaq_bid_entry *e = &c->slots[i];
 
-		if (!e->inode && !e->dev_major && !e->dev_minor) {
+		if (!e->inode) {
 			*found = false;
 			return e;
 		}
 		if (e->inode == v->inode && e->dev_major == v->dev_major &&
-		    e->dev_minor == v->dev_minor) {
+		    e->dev_minor == v->dev_minor && e->name_len == v->name_len &&
+		    !memcmp(e->name, v->name, v->name_len)) {
 			*found = true;
 			return e;
 		}
@@ -192,10 +203,12 @@ static int cache_grow(struct vmaq_bid_cache *c)
 		struct vmaq_bid_entry *e = &c->slots[i];
 		struct vmaq_vma key = { .inode = e->inode,
 					.dev_major = e->dev_major,
-					.dev_minor = e->dev_minor };
+					.dev_minor = e->dev_minor,
+					.name = e->name,
+					.name_len = e->name_len };
 		bool found;
 
-		if (e->inode || e->dev_major || e->dev_minor)
+		if (e->inode)
 			*cache_slot(&n, &key, &found) = *e;
 	}
 	/* the table only: the lock, held, stays where it is */
@@ -205,14 +218,95 @@ static int cache_grow(struct vmaq_bid_cache *c)
 	return 0;
 }
 
-static bool same_file(int fd, const struct vmaq_vma *v)
+/*
+ * The mount ID of @path under @dirfd (statx(2)'s AT_* @at; "" with
+ * AT_EMPTY_PATH: the open file @dirfd), the one mountinfo lists.
+ */
+static bool mount_id(int dirfd, const char *path, int at, uint64_t *id)
+{
+	struct statx stx;
+	char fdinfo[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (!statx(dirfd, path, at, STATX_MNT_ID, &stx) &&
+	    (stx.stx_mask & STATX_MNT_ID)) {
+		*id = stx.stx_mnt_id;
+		return true;
+	}
+	/* before Linux 5.8: an open file's fdinfo tells (3.15 on) */
+	if (!(at & AT_EMPTY_PATH) || path[0])
+		return false;
+	snprintf(fdinfo, sizeof(fdinfo), "/proc/thread-self/fdinfo/%d", dirfd);
+	fd = open(fdinfo, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strstr(buf, "\nmnt_id:");
+	return p && sscanf(p + 8, "%" SCNu64, id) == 1;
+}
+
+/*
+ * The device of mount @id as mountinfo lists it (the superblock's, which
+ * the maps give) in @file: 1 it is @maj:@min, 0 it is not, -1 no such
+ * mount there.
+ */
+static int mount_dev_in(const char *file, uint64_t id, uint32_t maj,
+			uint32_t min)
+{
+	unsigned int ma, mi;
+	size_t cap = 0;
+	char *line = NULL;
+	uint64_t mid;
+	int ret = -1;
+	FILE *f;
+
+	f = fopen(file, "re");
+	if (!f)
+		return -1;
+	while (ret < 0 && getline(&line, &cap, f) > 0)
+		if (sscanf(line, "%" SCNu64 " %*u %u:%u", &mid, &ma, &mi) == 3 &&
+		    mid == id)
+			ret = ma == maj && mi == min;
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+bool vmaq_on_vma_dev(int dirfd, const char *path, int at, dev_t st_dev,
+		     pid_t pid, const struct vmaq_vma *v)
+{
+	char file[64];
+	uint64_t id;
+	int ret = -1;
+
+	if (major(st_dev) == v->dev_major && minor(st_dev) == v->dev_minor)
+		return true;
+	if (!mount_id(dirfd, path, at, &id))
+		return false;
+	/* mount IDs are the system's: the target's namespace, then ours */
+	if (pid > 0) {
+		snprintf(file, sizeof(file), "/proc/%d/mountinfo", (int)pid);
+		ret = mount_dev_in(file, id, v->dev_major, v->dev_minor);
+	}
+	if (ret < 0)
+		ret = mount_dev_in("/proc/thread-self/mountinfo", id,
+				   v->dev_major, v->dev_minor);
+	return ret > 0;
+}
+
+/* Whether @fd is the VMA's file: a regular file of its inode and device. */
+static bool same_file(int fd, pid_t pid, const struct vmaq_vma *v)
 {
 	struct stat st;
 
 	return !fstat(fd, &st) && S_ISREG(st.st_mode) &&
 	       (uint64_t)st.st_ino == v->inode &&
-	       major(st.st_dev) == v->dev_major &&
-	       minor(st.st_dev) == v->dev_minor;
+	       vmaq_on_vma_dev(fd, "", AT_EMPTY_PATH, st.st_dev, pid, v);
 }
 
 /* The errors that say nothing of the file: the walk must not go on without. */
@@ -227,12 +321,12 @@ static bool out_of_files(int err)
  * table (/proc/self is the thread group's, whose table a thread that
  * unshared its files does not have).
  */
-static int reopen_checked(int pfd, const struct vmaq_vma *v)
+static int reopen_checked(int pfd, pid_t pid, const struct vmaq_vma *v)
 {
 	char path[64];
 	int fd;
 
-	if (!same_file(pfd, v))
+	if (!same_file(pfd, pid, v))
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/thread-self/fd/%d", pfd);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -243,7 +337,7 @@ static int reopen_checked(int pfd, const struct vmaq_vma *v)
 	if (fd < 0)
 		return -errno;
 	/* the same inode: checked again all the same */
-	if (!same_file(fd, v)) {
+	if (!same_file(fd, pid, v)) {
 		close(fd);
 		return -ENOENT;
 	}
@@ -270,7 +364,7 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 			 (unsigned long long)v->end);
 		pfd = open(path, O_PATH | O_CLOEXEC);
 		if (pfd >= 0) {
-			fd = reopen_checked(pfd, v);
+			fd = reopen_checked(pfd, pid, v);
 			close(pfd);
 			return fd;
 		}
@@ -287,8 +381,8 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return out_of_files(-errno) ? -errno : -ENOENT;
-	fd = reopen_checked(pfd, v);
-	if (fd == -ENOENT && same_file(pfd, v)) {
+	fd = reopen_checked(pfd, pid, v);
+	if (fd == -ENOENT && same_file(pfd, pid, v)) {
 		/*
 		 * No procfs of ours to reopen through (a sandbox handed a
 		 * maps fd): the name again, without following a symlink,
@@ -298,7 +392,7 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 				O_NOFOLLOW);
 		if (fd < 0) {
 			fd = -errno;
-		} else if (!same_file(fd, v)) {
+		} else if (!same_file(fd, pid, v)) {
 			close(fd);
 			fd = -ENOENT;
 		}
@@ -358,6 +452,14 @@ int vmaq_build_id_fill(struct vmaq_bid_cache *c, pid_t pid, struct vmaq_rec *rec
 	}
 	e = cache_slot(c, v, &found);
 	if (!found) {
+		e->name = malloc(v->name_len + 1);
+		if (!e->name) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(e->name, v->name, v->name_len);
+		e->name[v->name_len] = '\0';
+		e->name_len = v->name_len;
 		e->inode = v->inode;
 		e->dev_major = v->dev_major;
 		e->dev_minor = v->dev_minor;
@@ -384,6 +486,10 @@ void vmaq_bid_cache_init(struct vmaq_bid_cache *c)
 
 void vmaq_bid_cache_fini(struct vmaq_bid_cache *c)
 {
+	size_t i;
+
+	for (i = 0; i < c->nslots; i++)
+		free(c->slots[i].name);
 	free(c->slots);
 	c->slots = NULL;
 	c->nslots = c->used = 0;

@@ -291,8 +291,9 @@ int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
 	 */
 	if (!fstatat(AT_FDCWD, v->name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
 		answer = (uint64_t)st.st_ino == v->inode &&
-			 major(st.st_dev) == v->dev_major &&
-			 minor(st.st_dev) == v->dev_minor ? 0 : 1;
+			 vmaq_on_vma_dev(AT_FDCWD, v->name,
+					 AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+					 st.st_dev, 0, v) ? 0 : 1;
 	else
 		answer = errno == ENOENT || errno == ENOTDIR ? 1 : -1;
 	return d ? memo_keep(d, v, answer) : answer;
@@ -430,8 +431,8 @@ static ssize_t nl_reading(const char *p, const char *end,
 			} else if (!fstatat(dirfd, comp, &st,
 					    AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
 				   (uint64_t)st.st_ino == v->inode &&
-				   major(st.st_dev) == v->dev_major &&
-				   minor(st.st_dev) == v->dev_minor) {
+				   vmaq_on_vma_dev(dirfd, comp, AT_SYMLINK_NOFOLLOW |
+						   AT_NO_AUTOMOUNT, st.st_dev, 0, v)) {
 				close(dirfd);
 				memcpy(out + olen, comp, len);
 				return (ssize_t)(olen + len);

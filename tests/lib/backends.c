@@ -7,12 +7,18 @@
  * machine. Then find/lookup/filter semantics on known layouts.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <stddef.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
@@ -2247,15 +2253,259 @@ TEST_F(be, vma_open_opens_the_very_file_mapped)
 	ASSERT_EQ(0, rename(other, path));
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
 	mfd = vmaq_vma_open(self->self, v);
-	ASSERT_GE(mfd, 0);
-	EXPECT_EQ(4, pread(mfd, buf, 4, 0));
-	EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
-	close(mfd);
+	if (geteuid()) {
+		/* map_files is for CAP_SYS_ADMIN: the name is another file */
+		EXPECT_EQ(-ENOENT, mfd);
+	} else {
+		ASSERT_GE(mfd, 0);
+		EXPECT_EQ(4, pread(mfd, buf, 4, 0));
+		EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
+		close(mfd);
+	}
+	/* and deleted: the name is no file at all */
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
+	EXPECT_TRUE(v->flags & VMAQ_DELETED);
+	mfd = vmaq_vma_open(self->self, v);
+	if (geteuid()) {
+		EXPECT_EQ(-ENOENT, mfd);
+	} else {
+		ASSERT_GE(mfd, 0);
+		EXPECT_EQ(4, pread(mfd, buf, 4, 0));
+		EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
+		close(mfd);
+	}
 	/* no file: ENOENT */
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)&fd, 0, &v));
 	EXPECT_EQ(-ENOENT, vmaq_vma_open(self->self, v));
 	EXPECT_EQ(ENOENT, errno);
 	EXPECT_EQ(-EINVAL, vmaq_vma_open(NULL, v));
+	munmap(m, (size_t)pg);
+}
+
+/*
+ * A regular file with a GNU build-ID note, @tag in every byte of its ID,
+ * one page long: enough ELF for the kernel's and the library's readers.
+ */
+static int write_elf_with_build_id(const char *path, unsigned char tag)
+{
+	struct {
+		Elf64_Ehdr eh;
+		Elf64_Phdr ph;
+		Elf64_Nhdr nh;
+		char name[4];
+		unsigned char id[20];
+	} f;
+	char *page = calloc(1, (size_t)pg);
+	ssize_t n;
+	int fd;
+
+	if (!page)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	memcpy(f.eh.e_ident, ELFMAG, SELFMAG);
+	f.eh.e_ident[EI_CLASS] = ELFCLASS64;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	f.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+#else
+	f.eh.e_ident[EI_DATA] = ELFDATA2MSB;
+#endif
+	f.eh.e_ident[EI_VERSION] = EV_CURRENT;
+	f.eh.e_type = ET_DYN;
+	f.eh.e_version = EV_CURRENT;
+	f.eh.e_phoff = offsetof(typeof(f), ph);
+	f.eh.e_ehsize = sizeof(f.eh);
+	f.eh.e_phentsize = sizeof(f.ph);
+	f.eh.e_phnum = 1;
+	f.ph.p_type = PT_NOTE;
+	f.ph.p_offset = offsetof(typeof(f), nh);
+	f.ph.p_filesz = f.ph.p_memsz = sizeof(f) - offsetof(typeof(f), nh);
+	f.ph.p_align = 4;
+	f.nh.n_namesz = 4;
+	f.nh.n_descsz = sizeof(f.id);
+	f.nh.n_type = NT_GNU_BUILD_ID;
+	memcpy(f.name, "GNU", 4);
+	memset(f.id, tag, sizeof(f.id));
+	memcpy(page, &f, sizeof(f));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	if (fd < 0) {
+		free(page);
+		return -1;
+	}
+	n = write(fd, page, (size_t)pg);
+	free(page);
+	return close(fd) || n != pg ? -1 : 0;
+}
+
+/*
+ * btrfs gives stat(2) a device of each subvolume's own, the maps the
+ * superblock's; and the first file of each subvolume has the same inode
+ * number. Two such files, each with its build ID: every backend tells
+ * them apart, and opens each (the text backend reads its build ID so).
+ * A third, named as the kernel names a deleted file, is not deleted.
+ */
+TEST_F(be, files_of_btrfs_subvolumes_are_each_their_own)
+{
+	char img[160], mnt[160], cmd[600], path[3][200];
+	static const unsigned char tag[3] = { 0xa1, 0xb2, 0xc3 };
+	const struct vmaq_vma *v;
+	struct stat st[3];
+	char *m[3] = { NULL, NULL, NULL };
+	bool mounted = false;
+	int i, fd;
+
+	if (geteuid())
+		SKIP(return, "loop mounts need root");
+	if (system("command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null"))
+		SKIP(return, "no btrfs-progs");
+	snprintf(img, sizeof(img), "%s/btrfs.img", self->dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", self->dir);
+	ASSERT_EQ(0, mkdir(mnt, 0700));
+	snprintf(cmd, sizeof(cmd), "truncate -s 256M '%s' && mkfs.btrfs -q '%s' >/dev/null",
+		 img, img);
+	ASSERT_EQ(0, system(cmd));
+	snprintf(cmd, sizeof(cmd), "mount -t btrfs -o loop '%s' '%s' 2>/dev/null", img, mnt);
+	if (system(cmd)) {
+		/* only a kernel without btrfs may skip: expected-skips says where */
+		if (system("grep -qw btrfs /proc/filesystems") &&
+		    system("modprobe -q btrfs 2>/dev/null; grep -qw btrfs /proc/filesystems"))
+			SKIP(return, "the kernel has no btrfs");
+		ASSERT_EQ(0, system(cmd));
+	}
+	mounted = true;
+	snprintf(cmd, sizeof(cmd), "btrfs -q subvolume create '%s/sub' >/dev/null", mnt);
+	EXPECT_EQ(0, system(cmd));
+	snprintf(path[0], sizeof(path[0]), "%s/top.so", mnt);
+	snprintf(path[1], sizeof(path[1]), "%s/sub/sub.so", mnt);
+	snprintf(path[2], sizeof(path[2]), "%s/sub/lib.so (deleted)", mnt);
+	for (i = 0; i < 3 && !_metadata->exit_code; i++) {
+		EXPECT_EQ(0, write_elf_with_build_id(path[i], tag[i]));
+		EXPECT_EQ(0, stat(path[i], &st[i]));
+		fd = open(path[i], O_RDONLY);
+		EXPECT_LE(0, fd);
+		if (fd < 0)
+			break;
+		m[i] = mmap(NULL, (size_t)pg, PROT_READ, MAP_PRIVATE, fd, 0);
+		close(fd);
+		EXPECT_NE(MAP_FAILED, m[i]);
+		if (m[i] == MAP_FAILED)
+			m[i] = NULL;
+	}
+	if (!_metadata->exit_code) {
+		/* what makes btrfs a case of its own */
+		EXPECT_EQ(st[0].st_ino, st[1].st_ino);
+		EXPECT_NE(st[0].st_dev, st[1].st_dev);
+	}
+	for (i = 0; i < 3 && m[i] && !_metadata->exit_code; i++) {
+		unsigned char want[20];
+		char buf[sizeof(ELFMAG)];
+		struct stat fst;
+
+		memset(want, tag[i], sizeof(want));
+		ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m[i],
+				       VMAQ_NAME | VMAQ_BUILD_ID, &v)) TH_LOG("%s", path[i]);
+		EXPECT_STREQ(path[i], v->name);
+		EXPECT_FALSE(v->flags & VMAQ_DELETED) TH_LOG("%s", path[i]);
+		EXPECT_EQ((uint64_t)st[i].st_ino, v->inode);
+		/* the superblock's device, not stat(2)'s */
+		EXPECT_FALSE(major(st[i].st_dev) == v->dev_major &&
+			     minor(st[i].st_dev) == v->dev_minor);
+		EXPECT_EQ(sizeof(want), v->build_id_size) TH_LOG("%s", path[i]);
+		if (v->build_id_size == sizeof(want))
+			EXPECT_EQ(0, memcmp(want, v->build_id, sizeof(want)))
+				TH_LOG("%s: the other file's build ID", path[i]);
+		fd = vmaq_vma_open(self->self, v);
+		EXPECT_LE(0, fd) TH_LOG("%s: %s", path[i], strerror(-fd));
+		if (fd >= 0) {
+			EXPECT_EQ(0, fstat(fd, &fst));
+			EXPECT_EQ(st[i].st_dev, fst.st_dev) TH_LOG("%s", path[i]);
+			EXPECT_EQ((ssize_t)SELFMAG, pread(fd, buf, SELFMAG, 0));
+			EXPECT_EQ(0, memcmp(buf, ELFMAG, SELFMAG));
+			close(fd);
+		}
+	}
+	for (i = 0; i < 3; i++)
+		if (m[i])
+			munmap(m[i], (size_t)pg);
+	if (mounted && umount(mnt))
+		EXPECT_EQ(0, umount2(mnt, MNT_DETACH));
+}
+
+/* Drop @caps (bits of CAP_*) from this process's capability sets. */
+static int drop_caps(uint64_t caps)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		d[i].effective &= ~(uint32_t)(caps >> (32 * i));
+		d[i].permitted &= ~(uint32_t)(caps >> (32 * i));
+		d[i].inheritable &= ~(uint32_t)(caps >> (32 * i));
+	}
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * Without the capabilities map_files asks for, vmaq_vma_open() has only
+ * the name: the file under it if it is the one mapped, else ENOENT; a
+ * replaced or deleted file is never opened in its place. A child of the
+ * test drops them (as root, so that its files stay its own).
+ */
+TEST_F(be, vma_open_without_map_files_goes_by_the_name_only)
+{
+	char path[128], other[128];
+	int fd, status;
+	char *m;
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "run as root, it drops the capabilities itself");
+	snprintf(path, sizeof(path), "%s/mapped", self->dir);
+	snprintf(other, sizeof(other), "%s/other", self->dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(4, write(fd, "ELF!", 4));
+	m = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	close(fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+		const struct vmaq_vma *v;
+		struct vmaq_proc *p;
+		char buf[4];
+		int mfd;
+
+		/* 40: CAP_CHECKPOINT_RESTORE, newer than some headers */
+		if (drop_caps(1ull << CAP_SYS_ADMIN | 1ull << 40))
+			_exit(10);
+		if (vmaq_open(0, &o, &p))
+			_exit(11);
+		if (vmaq_find(p, (uintptr_t)m, VMAQ_NAME, &v))
+			_exit(12);
+		/* map_files is closed to us now: the name, which is the file */
+		mfd = vmaq_vma_open(p, v);
+		if (mfd < 0 || pread(mfd, buf, 4, 0) != 4 || memcmp(buf, "ELF!", 4))
+			_exit(13);
+		close(mfd);
+		fd = open(other, O_RDWR | O_CREAT, 0600);
+		if (fd < 0 || write(fd, "FAKE", 4) != 4 || close(fd) || rename(other, path))
+			_exit(14);
+		if (vmaq_find(p, (uintptr_t)m, VMAQ_NAME, &v) || vmaq_vma_open(p, v) != -ENOENT)
+			_exit(15);
+		if (unlink(path) || vmaq_find(p, (uintptr_t)m, VMAQ_NAME, &v) ||
+		    vmaq_vma_open(p, v) != -ENOENT)
+			_exit(16);
+		vmaq_close(p);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	/* 13: the untouched file; 15: the replaced one; 16: the deleted one */
+	EXPECT_EQ(0, WEXITSTATUS(status));
 	munmap(m, (size_t)pg);
 }
 
