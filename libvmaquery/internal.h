@@ -113,20 +113,21 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 
 /*
  * Numeric field @field (>= 3, as proc(5) counts) of PID/stat in @dirfd,
- * an open /proc. -ESRCH once the process is gone.
+ * an open /proc (or, @pid 0, of stat in @dirfd, an open /proc/PID).
+ * -ESRCH once the process is gone.
  */
 int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val);
 
 /*
- * Process @pid's handle, its maps file opened in procfs directory
- * @dirfd (through its thread @tid unless 0), with @like's backends and
+ * Process @pid's handle, its maps file @path under @dirfd ("PID/maps"
+ * of /proc, "maps" of /proc/PID, "task/TID/maps"), with @like's backends and
  * measures (NULL: its own): a scan's. No room for finds' names. With
  * @read_now the caller reads the map at once and takes ESRCH from that
  * read as the open's (a process gone, or a kernel thread): the handle
  * is then checked only where reads cannot tell (the text backend's).
  * -errno, not set in errno.
  */
-int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
+int vmaq_proc_open_at(int dirfd, const char *path, pid_t pid,
 		      const struct vmaq_open_opts *opts,
 		      const struct vmaq_proc *like, bool read_now,
 		      struct vmaq_proc **procp);

@@ -12,11 +12,17 @@
 
 #include "internal.h"
 
+/* A member added later must not land in padding an old library left. */
+_Static_assert(sizeof(struct vmaq_object) ==
+	       offsetof(struct vmaq_object, build_id) + sizeof(void *),
+	       "struct vmaq_object has tail padding");
+
 struct vmaq_norm {
 	struct vmaq_lookup *lookup;
 	struct vmaq_norm_addr *addrs;
 	size_t count;
 	struct vmaq_object *objs;
+	uint32_t *obj_rec;	/* each object's first record */
 	size_t nobjs;
 };
 
@@ -67,7 +73,7 @@ static bool has_object(const struct vmaq_vma *v)
 
 /* The object of record @v: found, or added. UINT32_MAX: no memory. */
 static uint32_t obj_of(struct vmaq_norm *nm, struct obj_index *ix,
-		       const struct vmaq_vma *v)
+		       const struct vmaq_vma *v, uint32_t rec)
 {
 	size_t i = (size_t)obj_hash(v) & (ix->n - 1);
 	struct vmaq_object *o;
@@ -95,6 +101,7 @@ static uint32_t obj_of(struct vmaq_norm *nm, struct obj_index *ix,
 	o->flags = v->flags & VMAQ_DELETED;
 	o->build_id = v->build_id_size ? v->build_id : NULL;
 	o->build_id_size = v->build_id_size;
+	nm->obj_rec[nm->nobjs] = rec;
 	ix->slot[i] = (uint32_t)++nm->nobjs;
 	return (uint32_t)(nm->nobjs - 1);
 }
@@ -133,15 +140,17 @@ int vmaq_normalize(struct vmaq_proc *proc, const uint64_t *addrs, size_t count,
 	ix.slot = calloc(ix.n, sizeof(*ix.slot));
 	rec_obj = calloc(nrec ? nrec : 1, sizeof(*rec_obj));
 	nm->objs = calloc(nrec ? nrec : 1, sizeof(*nm->objs));
+	nm->obj_rec = calloc(nrec ? nrec : 1, sizeof(*nm->obj_rec));
 	idx = calloc(chunk, sizeof(*idx));
-	if (!ix.slot || !rec_obj || !nm->objs || !idx) {
+	if (!ix.slot || !rec_obj || !nm->objs || !nm->obj_rec || !idx) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	for (i = 0; i < nrec; i++) {
 		const struct vmaq_vma *v = vmaq_lookup_record(nm->lookup, i);
 
-		rec_obj[i] = has_object(v) ? obj_of(nm, &ix, v) : UINT32_MAX;
+		rec_obj[i] = has_object(v) ? obj_of(nm, &ix, v, (uint32_t)i) :
+					     UINT32_MAX;
 	}
 	for (i = 0; i < count; i += chunk) {
 		size_t n = count - i < chunk ? count - i : chunk;
@@ -209,6 +218,14 @@ const struct vmaq_object *vmaq_norm_object(const struct vmaq_norm *norm,
 	return &norm->objs[index];
 }
 
+const struct vmaq_vma *vmaq_norm_object_vma(const struct vmaq_norm *norm,
+					    size_t index)
+{
+	if (!norm || index >= norm->nobjs)
+		return vmaq_err_ptr(-EINVAL);
+	return vmaq_lookup_record(norm->lookup, norm->obj_rec[index]);
+}
+
 void vmaq_norm_free(struct vmaq_norm *norm)
 {
 	if (!norm)
@@ -216,5 +233,6 @@ void vmaq_norm_free(struct vmaq_norm *norm)
 	vmaq_lookup_free(norm->lookup);
 	free(norm->addrs);
 	free(norm->objs);
+	free(norm->obj_rec);
 	free(norm);
 }

@@ -406,7 +406,10 @@ int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val)
 	ssize_t n;
 	int fd, f;
 
-	snprintf(path, sizeof(path), "%d/stat", (int)pid);
+	if (pid)
+		snprintf(path, sizeof(path), "%d/stat", (int)pid);
+	else
+		snprintf(path, sizeof(path), "stat");
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
@@ -425,18 +428,13 @@ int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val)
 	return 0;
 }
 
-int vmaq_proc_open_at(int dirfd, pid_t pid, pid_t tid,
+int vmaq_proc_open_at(int dirfd, const char *path, pid_t pid,
 		      const struct vmaq_open_opts *opts,
 		      const struct vmaq_proc *like, bool read_now,
 		      struct vmaq_proc **procp)
 {
-	char path[48];
 	int fd, err;
 
-	if (tid)
-		snprintf(path, sizeof(path), "%d/task/%d/maps", (int)pid, (int)tid);
-	else
-		snprintf(path, sizeof(path), "%d/maps", (int)pid);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;

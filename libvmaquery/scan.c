@@ -35,6 +35,11 @@
 
 #define PF_KTHREAD_FLAG 0x00200000u	/* include/linux/sched.h */
 
+/* No padding, on any ABI: the options are checked byte for byte. */
+_Static_assert(sizeof(struct vmaq_scan_opts) ==
+	       offsetof(struct vmaq_scan_opts, reserved) + sizeof(uint64_t),
+	       "struct vmaq_scan_opts has padding at its end");
+
 static pid_t dirent_pid(const struct dirent *d);
 
 struct vmaq_scan {
@@ -53,6 +58,13 @@ struct vmaq_scan {
 	int err;
 	struct vmaq_iter *iter;
 	bool iter_done;
+	/*
+	 * Where the current process's files are looked up: /proc and
+	 * "PID/", or with a filter its own /proc/PID (bound to that
+	 * process: a pid taken again meanwhile is not it) and "".
+	 */
+	int at;
+	char prefix[16];
 	/* the iterator's first step, made at the open: 1, 0 or -errno */
 	int first_n;
 	const struct vmaq_vma *first;
@@ -74,16 +86,16 @@ static void scan_drop_current(struct vmaq_scan *s)
 	s->err = 0;
 }
 
-/* Read up to @size - 1 bytes of /proc/@pid/@what; -errno. */
-static ssize_t read_proc_file(struct vmaq_scan *s, pid_t pid, const char *what,
+/* Read up to @size - 1 bytes of the current process's file @what; -errno. */
+static ssize_t read_proc_file(struct vmaq_scan *s, const char *what,
 			      char *buf, size_t size)
 {
 	char path[64];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%d/%s", (int)pid, what);
-	fd = openat(dirfd(s->dir), path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s%s", s->prefix, what);
+	fd = openat(s->at, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	n = read(fd, buf, size - 1);
@@ -103,7 +115,7 @@ static ssize_t read_proc_file(struct vmaq_scan *s, pid_t pid, const char *what,
 static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
 {
 	unsigned long long flags;
-	int err = vmaq_stat_field(dirfd(s->dir), pid, 9, &flags);
+	int err = vmaq_stat_field(s->at, s->prefix[0] ? pid : 0, 9, &flags);
 
 	return err ? err : (flags & PF_KTHREAD_FLAG) ? 1 : 0;
 }
@@ -116,8 +128,15 @@ static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
  */
 static int scan_open_read(struct vmaq_scan *s, pid_t pid, pid_t tid)
 {
-	int err = vmaq_proc_open_at(dirfd(s->dir), pid, tid, &s->oo, s->like,
-				    true, &s->proc);
+	char path[64];
+	int err;
+
+	if (tid)
+		snprintf(path, sizeof(path), "%stask/%d/maps", s->prefix, (int)tid);
+	else
+		snprintf(path, sizeof(path), "%smaps", s->prefix);
+	err = vmaq_proc_open_at(s->at, path, pid, &s->oo, s->like, true,
+				&s->proc);
 
 	if (err)
 		return err;
@@ -148,8 +167,8 @@ static int open_by_thread(struct vmaq_scan *s, pid_t pid)
 	int fd, err = -ESRCH;
 	DIR *task;
 
-	snprintf(path, sizeof(path), "%d/task", (int)pid);
-	fd = openat(dirfd(s->dir), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%stask", s->prefix);
+	fd = openat(s->at, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -ESRCH;
 	task = fdopendir(fd);
@@ -168,12 +187,12 @@ static int open_by_thread(struct vmaq_scan *s, pid_t pid)
 }
 
 /* Is @pid in the scan's cgroup (or one below it)? -ESRCH when gone. */
-static int in_cgroup(struct vmaq_scan *s, pid_t pid)
+static int in_cgroup(struct vmaq_scan *s)
 {
 	char buf[4096], *line, *path, *nl;
 	ssize_t n;
 
-	n = read_proc_file(s, pid, "cgroup", buf, sizeof(buf));
+	n = read_proc_file(s, "cgroup", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	/* the unified hierarchy's line: "0::/path" */
@@ -191,22 +210,20 @@ static int in_cgroup(struct vmaq_scan *s, pid_t pid)
 	return 0;
 }
 
-/* Does process @pid pass the scan's filters? 1, 0, or -errno. */
-static int selected(struct vmaq_scan *s, pid_t pid)
+/* Does the current process pass the scan's filters? 1, 0, or -errno. */
+static int selected(struct vmaq_scan *s)
 {
-	char path[16];
 	struct stat st;
 
 	if (s->scan_flags & VMAQ_SCAN_UID) {
 		/* the directory's owner: the effective uid, as ps(1) reads it */
-		snprintf(path, sizeof(path), "%d", (int)pid);
-		if (fstatat(dirfd(s->dir), path, &st, 0))
-			return errno == ENOENT ? -ESRCH : -errno;
+		if (fstat(s->at, &st))
+			return -errno;
 		if (st.st_uid != s->uid)
 			return 0;
 	}
 	if (s->cgroup)
-		return in_cgroup(s, pid);
+		return in_cgroup(s);
 	return 1;
 }
 
@@ -232,6 +249,7 @@ int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
 	cg = VMAQ_OPTS_GET(opts, vmaq_scan_opts, cgroup, NULL);
 	err = vmaq_check_flags(s->flags, VMAQ_WALK_MASK);
 	if (!err && ((s->scan_flags & ~VMAQ_SCAN_UID) ||
+		     VMAQ_OPTS_GET(opts, vmaq_scan_opts, reserved, 0) ||
 		     s->oo.backend < VMAQ_BACKEND_AUTO ||
 		     s->oo.backend > VMAQ_BACKEND_TEXT ||
 		     (cg && cg[0] != '/')))
@@ -257,8 +275,8 @@ int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
 	 * fails here (EOPNOTSUPP), not for every process.
 	 */
 	if (!err)
-		err = vmaq_proc_open_at(dirfd(s->dir), getpid(), 0, &s->oo, NULL,
-					false, &s->like);
+		err = vmaq_proc_open_at(dirfd(s->dir), "self/maps", getpid(),
+					&s->oo, NULL, false, &s->like);
 	if (err) {
 		if (s->dir)
 			closedir(s->dir);
@@ -295,16 +313,38 @@ static int scan_open(struct vmaq_scan *s, pid_t pid)
 {
 	int err, k;
 
-	/*
-	 * One that went before the filter could tell is passed by: it may
-	 * never have been selected (without a filter, it is reported).
-	 */
-	err = selected(s, pid);
-	if (err == 0 || err == -ESRCH)
-		return 1;
-	if (err < 0) {
-		s->err = err;
-		return 0;
+	s->at = dirfd(s->dir);
+	snprintf(s->prefix, sizeof(s->prefix), "%d/", (int)pid);
+	if (s->scan_flags || s->cgroup) {
+		/*
+		 * A filter and the map: one process's, whatever the pid.
+		 * O_PATH: hidepid= lets the directory be looked at (its
+		 * owner), not opened for reading.
+		 */
+		s->at = openat(dirfd(s->dir), s->prefix, O_PATH | O_DIRECTORY |
+			       O_CLOEXEC);
+		if (s->at < 0) {
+			if (errno == ENOENT)
+				return 1;
+			s->err = -errno;
+			return 0;
+		}
+		s->prefix[0] = '\0';
+		/*
+		 * One that went before the filter could tell, or whose files
+		 * the filter may not read (hidepid=), is passed by: it may
+		 * never have been selected.
+		 */
+		err = selected(s);
+		if (err == 0 || err == -ESRCH || err == -EACCES || err == -EPERM) {
+			close(s->at);
+			return 1;
+		}
+		if (err < 0) {
+			close(s->at);
+			s->err = err;
+			return 0;
+		}
 	}
 	err = scan_open_read(s, pid, 0);
 	if (err == -ESRCH) {
@@ -319,6 +359,8 @@ static int scan_open(struct vmaq_scan *s, pid_t pid)
 	if (err == -ENOENT)
 		err = -ESRCH;
 	s->err = err;
+	if (s->at != dirfd(s->dir))
+		close(s->at);
 	if (!err) {
 		/* the new handle is the model now: one maps file open */
 		vmaq_close(s->like);

@@ -272,19 +272,26 @@ struct vmaq_norm_addr {
 
 /*
  * An object: begins with its size and grows at its end, as struct
- * vmaq_vma does. Names and build IDs live as long as the answer.
+ * vmaq_vma does (no padding on any ABI: a member added later is never
+ * mistaken for an old library's padding). Names and build IDs live as
+ * long as the answer.
  */
 struct vmaq_object {
 	uint32_t size;		/* sizeof(struct vmaq_object) of the library */
 	uint32_t kind;		/* enum vmaq_kind: FILE, VDSO, VVAR, GATE, SPECIAL */
-	const char *name;	/* the path or "[vdso]": the kernel's bytes */
-	size_t name_len;
 	uint64_t inode;
 	uint32_t dev_major, dev_minor;
 	uint32_t flags;		/* VMAQ_DELETED */
+	uint32_t name_len;
 	uint32_t build_id_size;	/* 0: none (or not asked for) */
+	uint32_t reserved;	/* 0 */
+	const char *name;	/* the path or "[vdso]": the kernel's bytes */
 	const unsigned char *build_id;
 };
+
+/* Does object @o have member @field? */
+#define VMAQ_OBJECT_HAS(o, field) \
+	((o)->size >= offsetof(struct vmaq_object, field) + sizeof((o)->field))
 
 /* @flags: 0 or VMAQ_BUILD_ID. Addresses in any order, repeats allowed. */
 VMAQ_API int vmaq_normalize(struct vmaq_proc *proc, const uint64_t *addrs,
@@ -296,6 +303,12 @@ VMAQ_API const struct vmaq_norm_addr *vmaq_norm_addrs(const struct vmaq_norm *no
 VMAQ_API size_t vmaq_norm_objects(const struct vmaq_norm *norm);
 VMAQ_API const struct vmaq_object *vmaq_norm_object(const struct vmaq_norm *norm,
 						    size_t index);
+/*
+ * One VMA of object @index (the first of its VMAs the addresses fell in),
+ * as the lookup read it: for vmaq_vma_open(), or the object's range.
+ */
+VMAQ_API const struct vmaq_vma *vmaq_norm_object_vma(const struct vmaq_norm *norm,
+						     size_t index);
 VMAQ_API void vmaq_norm_free(struct vmaq_norm *norm);
 /*
  * The file a VMA of @proc maps, opened read-only and close-on-exec: the
@@ -395,8 +408,9 @@ struct vmaq_scan_opts {
 	 * ("/system.slice"): only processes in it or in a cgroup below it.
 	 */
 	const char *cgroup;
+	uint64_t reserved;		/* 0 */
 };
-#define vmaq_scan_opts__last_field cgroup
+#define vmaq_scan_opts__last_field reserved
 
 VMAQ_API int vmaq_scan_new(const struct vmaq_scan_opts *opts,
 			   struct vmaq_scan **scanp);

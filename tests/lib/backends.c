@@ -2578,6 +2578,24 @@ TEST_F(be, normalize_groups_addresses_by_object)
 	EXPECT_STREQ(path, o->name);
 	EXPECT_EQ(strlen(path), o->name_len);
 	EXPECT_EQ(0u, o->flags);
+	EXPECT_TRUE(VMAQ_OBJECT_HAS(o, build_id));
+	EXPECT_EQ(0u, o->reserved);
+	/* one of its VMAs, the first the addresses met: the file opens */
+	v = vmaq_norm_object_vma(nm, na[0].object);
+	ASSERT_NE(NULL, v);
+	EXPECT_EQ((uintptr_t)m, v->start);
+	EXPECT_EQ((uintptr_t)m + pg, v->end);
+	EXPECT_EQ(o->inode, v->inode);
+	EXPECT_STREQ(path, v->name);
+	fd = vmaq_vma_open(self->self, v);
+	EXPECT_LE(0, fd);
+	if (fd >= 0) {
+		struct stat st;
+
+		EXPECT_EQ(0, fstat(fd, &st));
+		EXPECT_EQ(o->inode, (uint64_t)st.st_ino);
+		close(fd);
+	}
 	/* the deleted file: an object of its own, flagged */
 	EXPECT_EQ(VMAQ_NORM_OK, na[5].reason);
 	EXPECT_NE(na[0].object, na[5].object);
@@ -2623,6 +2641,17 @@ TEST_F(be, normalize_groups_addresses_by_object)
 		EXPECT_GT(used, 0u);
 	}
 	EXPECT_EQ(NULL, vmaq_norm_object(nm, vmaq_norm_objects(nm)));
+	EXPECT_EQ(NULL, vmaq_norm_object_vma(nm, vmaq_norm_objects(nm)));
+	EXPECT_EQ(EINVAL, errno);
+	for (i = 0; i < vmaq_norm_objects(nm); i++) {
+		const struct vmaq_vma *ov = vmaq_norm_object_vma(nm, i);
+
+		o = vmaq_norm_object(nm, i);
+		ASSERT_NE(NULL, ov);
+		EXPECT_EQ(o->inode, ov->inode);
+		EXPECT_EQ(o->name_len, ov->name_len);
+		EXPECT_EQ(o->kind, ov->kind);
+	}
 	vmaq_norm_free(nm);
 	/* no addresses is an empty answer; bad arguments are EINVAL */
 	ASSERT_EQ(0, vmaq_normalize(self->self, NULL, 0, 0, &nm));

@@ -9,6 +9,8 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -455,6 +457,61 @@ TEST_F(scan, the_uid_filter_selects_by_effective_uid)
 	free(seen);
 }
 
+/*
+ * Under hidepid=1 another user's /proc/PID is there but its files are
+ * not ours to read: a filter that cannot read them passes the process by
+ * (it may never have been selected) rather than report it unreadable.
+ * A child in a mount namespace of its own, with a procfs mounted so, and
+ * as another user, scans with each filter: it sees itself, and no
+ * process it could not read.
+ */
+TEST_F(scan, under_hidepid_a_filter_that_cannot_read_passes_a_process_by)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "needs root to mount a procfs");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		VMAQ_OPTS(vmaq_scan_opts, o, .backend = variant->backend,
+			  .scan_flags = VMAQ_SCAN_UID, .uid = 65534);
+		struct seen *seen = calloc(MAX_SEEN, sizeof(*seen));
+		bool cgroups = !access("/proc/self/cgroup", F_OK);
+		int n, k, bad = 0;
+
+		if (!seen || unshare(CLONE_NEWNS) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+		    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "hidepid=1"))
+			_exit(10);
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(11);
+		for (k = 0; k < (cgroups ? 2 : 1); k++) {
+			if (k) {
+				o.scan_flags = 0;
+				o.cgroup = "/";
+			}
+			n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
+			if (n < 0)
+				_exit(12 + k);
+			if (!find_seen(seen, n, getpid()) ||
+			    !find_seen(seen, n, getpid())->vmas)
+				_exit(14 + k);
+			for (int i = 0; i < n; i++)
+				bad += seen[i].err == EACCES || seen[i].err == EPERM;
+			if (bad)
+				_exit(16 + k);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	/* 14/15: itself not seen (uid, cgroup); 16/17: one it could not read */
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 /* The cgroup v2 hierarchy's mount point, or NULL. */
 static char *cgroup2_root(void)
 {
@@ -737,6 +794,8 @@ TEST(scan_bad_arguments)
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-EINVAL, vmaq_scan_new(&(struct vmaq_scan_opts){
 		.sz = sizeof(o), .flags = VMAQ_NEXT }, &s));
+	EXPECT_EQ(-EINVAL, vmaq_scan_new(&(struct vmaq_scan_opts){
+		.sz = sizeof(o), .reserved = 1 }, &s));
 	EXPECT_EQ(-EINVAL, vmaq_scan_new(&(struct vmaq_scan_opts){
 		.sz = sizeof(o), .flags = VMAQ_ANON | VMAQ_FILE }, &s));
 	EXPECT_EQ(-EINVAL, vmaq_scan_new(&(struct vmaq_scan_opts){

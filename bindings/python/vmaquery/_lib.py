@@ -47,13 +47,14 @@ class Object(ctypes.Structure):
     _fields_ = [
         ("size", ctypes.c_uint32),
         ("kind", ctypes.c_uint32),
-        ("name", ctypes.c_void_p),
-        ("name_len", ctypes.c_size_t),
         ("inode", ctypes.c_uint64),
         ("dev_major", ctypes.c_uint32),
         ("dev_minor", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
+        ("name_len", ctypes.c_uint32),
         ("build_id_size", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("name", ctypes.c_void_p),
         ("build_id", ctypes.c_void_p),
     ]
 
@@ -85,6 +86,7 @@ class ScanOpts(ctypes.Structure):
         ("scan_flags", ctypes.c_uint32),
         ("uid", ctypes.c_uint32),
         ("cgroup", ctypes.c_char_p),
+        ("reserved", ctypes.c_uint64),
     ]
 
 
