@@ -5,8 +5,9 @@
  * the kernel's own parser does. The file is opened through
  * /proc/PID/map_files (the very file mapped, even if deleted or in another
  * mount namespace) or else by name under /proc/PID/root, and used only if
- * its device and inode are those of the VMA. Results, including "none",
- * are cached per handle by (device, inode).
+ * its device and inode are those of the VMA (for a map_files file, the
+ * device of its mount where stat's differs: btrfs). Results, including
+ * "none", are cached per handle by (device, inode, name).
  */
 #include <elf.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -277,36 +279,102 @@ static int mount_dev_in(const char *file, uint64_t id, uint32_t maj,
 	return ret;
 }
 
+/*
+ * statmount(2) (Linux 6.8): the superblock's device of a mount of our
+ * namespace, without reading mountinfo. Its number is the generic
+ * table's where the libc headers predate it.
+ */
+#ifndef __NR_statmount
+#if defined(__x86_64__) && !defined(__ILP32__) || defined(__i386__) || \
+	defined(__aarch64__) || defined(__riscv)
+#define __NR_statmount 457
+#endif
+#endif
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U
+#endif
+
+struct vmaq_mnt_id_req {		/* struct mnt_id_req, version 0 */
+	uint32_t size, spare;
+	uint64_t mnt_id, param;
+};
+
+struct vmaq_statmount {			/* the head of struct statmount */
+	uint32_t size, spare;
+	uint64_t mask;
+	uint32_t sb_dev_major, sb_dev_minor;
+	uint64_t rest[64];
+};
+
+/* 1 the mount is on @maj:@min, 0 it is not, -1 statmount cannot tell. */
+static int statmount_dev(int dirfd, const char *path, int at, uint32_t maj,
+			 uint32_t min)
+{
+#ifdef __NR_statmount
+	struct vmaq_mnt_id_req req = { .size = 24, .param = 1 /* SB_BASIC */ };
+	struct vmaq_statmount sm;
+	struct statx stx;
+
+	if (statx(dirfd, path, at, STATX_MNT_ID_UNIQUE, &stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID_UNIQUE))
+		return -1;
+	req.mnt_id = stx.stx_mnt_id;
+	memset(&sm, 0, sizeof(sm));
+	if (syscall(__NR_statmount, &req, &sm, sizeof(sm), 0) || !(sm.mask & 1))
+		return -1;
+	return sm.sb_dev_major == maj && sm.sb_dev_minor == min;
+#else
+	(void)dirfd; (void)path; (void)at; (void)maj; (void)min;
+	return -1;
+#endif
+}
+
 bool vmaq_on_vma_dev(int dirfd, const char *path, int at, dev_t st_dev,
 		     pid_t pid, const struct vmaq_vma *v)
 {
 	char file[64];
 	uint64_t id;
-	int ret = -1;
+	int ret;
 
 	if (major(st_dev) == v->dev_major && minor(st_dev) == v->dev_minor)
 		return true;
+	ret = statmount_dev(dirfd, path, at, v->dev_major, v->dev_minor);
+	if (ret >= 0)
+		return ret;
 	if (!mount_id(dirfd, path, at, &id))
 		return false;
-	/* mount IDs are the system's: the target's namespace, then ours */
-	if (pid > 0) {
+	/*
+	 * Mount IDs are the system's. Ours first: the target's mountinfo
+	 * is the target's to make long, and is read only for a mount of
+	 * another namespace.
+	 */
+	ret = mount_dev_in("/proc/thread-self/mountinfo", id, v->dev_major,
+			   v->dev_minor);
+	if (ret < 0 && pid > 0) {
 		snprintf(file, sizeof(file), "/proc/%d/mountinfo", (int)pid);
 		ret = mount_dev_in(file, id, v->dev_major, v->dev_minor);
 	}
-	if (ret < 0)
-		ret = mount_dev_in("/proc/thread-self/mountinfo", id,
-				   v->dev_major, v->dev_minor);
 	return ret > 0;
 }
 
-/* Whether @fd is the VMA's file: a regular file of its inode and device. */
-static bool same_file(int fd, pid_t pid, const struct vmaq_vma *v)
+/*
+ * Whether @fd is the VMA's file: a regular file of its inode and device.
+ * Only a file the kernel handed over (map_files, @mapped) may be on the
+ * VMA's device through its mount: one found by name with another stat
+ * device (another btrfs subvolume's, whose inode numbers are its own) is
+ * not known to be the mapped file, even with the mount's device.
+ */
+static bool same_file(int fd, pid_t pid, const struct vmaq_vma *v, bool mapped)
 {
 	struct stat st;
 
-	return !fstat(fd, &st) && S_ISREG(st.st_mode) &&
-	       (uint64_t)st.st_ino == v->inode &&
-	       vmaq_on_vma_dev(fd, "", AT_EMPTY_PATH, st.st_dev, pid, v);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_ino != v->inode)
+		return false;
+	if (!mapped)
+		return major(st.st_dev) == v->dev_major &&
+		       minor(st.st_dev) == v->dev_minor;
+	return vmaq_on_vma_dev(fd, "", AT_EMPTY_PATH, st.st_dev, pid, v);
 }
 
 /* The errors that say nothing of the file: the walk must not go on without. */
@@ -321,12 +389,13 @@ static bool out_of_files(int err)
  * table (/proc/self is the thread group's, whose table a thread that
  * unshared its files does not have).
  */
-static int reopen_checked(int pfd, pid_t pid, const struct vmaq_vma *v)
+static int reopen_checked(int pfd, pid_t pid, const struct vmaq_vma *v,
+			  bool mapped)
 {
 	char path[64];
 	int fd;
 
-	if (!same_file(pfd, pid, v))
+	if (!same_file(pfd, pid, v, mapped))
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/thread-self/fd/%d", pfd);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -337,7 +406,7 @@ static int reopen_checked(int pfd, pid_t pid, const struct vmaq_vma *v)
 	if (fd < 0)
 		return -errno;
 	/* the same inode: checked again all the same */
-	if (!same_file(fd, pid, v)) {
+	if (!same_file(fd, pid, v, mapped)) {
 		close(fd);
 		return -ENOENT;
 	}
@@ -364,7 +433,7 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 			 (unsigned long long)v->end);
 		pfd = open(path, O_PATH | O_CLOEXEC);
 		if (pfd >= 0) {
-			fd = reopen_checked(pfd, pid, v);
+			fd = reopen_checked(pfd, pid, v, true);
 			close(pfd);
 			return fd;
 		}
@@ -381,8 +450,8 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return out_of_files(-errno) ? -errno : -ENOENT;
-	fd = reopen_checked(pfd, pid, v);
-	if (fd == -ENOENT && same_file(pfd, pid, v)) {
+	fd = reopen_checked(pfd, pid, v, false);
+	if (fd == -ENOENT && same_file(pfd, pid, v, false)) {
 		/*
 		 * No procfs of ours to reopen through (a sandbox handed a
 		 * maps fd): the name again, without following a symlink,
@@ -392,7 +461,7 @@ int vmaq_open_mapped_file(pid_t pid, const struct vmaq_vma *v)
 				O_NOFOLLOW);
 		if (fd < 0) {
 			fd = -errno;
-		} else if (!same_file(fd, pid, v)) {
+		} else if (!same_file(fd, pid, v, false)) {
 			close(fd);
 			fd = -ENOENT;
 		}

@@ -124,7 +124,7 @@ int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val);
  * measures (NULL: its own): a scan's. No room for finds' names. With
  * @read_now the caller reads the map at once and takes ESRCH from that
  * read as the open's (a process gone, or a kernel thread): the handle
- * is then checked only where reads cannot tell (the text backend's).
+ * is not checked apart.
  * -errno, not set in errno.
  */
 int vmaq_proc_open_at(int dirfd, const char *path, pid_t pid,

@@ -280,12 +280,12 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	if (!err)
 		err = open_backends(proc, like);
 	/*
-	 * The text backend's probe cannot tell a gone address space; the
-	 * ioctls' first call does, and one the caller makes at once (a
-	 * scan's) is the check.
+	 * The backends' probes cannot all tell a gone address space (the
+	 * text's cannot); every backend's first read does (an empty text
+	 * is ESRCH), and one the caller makes at once (a scan's) is the
+	 * check.
 	 */
-	if (!err && (!(how & PROC_READ_NOW) ||
-		     proc->op[VMAQ_OP_WALK]->id == VMAQ_BACKEND_TEXT))
+	if (!err && !(how & PROC_READ_NOW))
 		err = vmaq_proc_check(proc);
 	if (err) {
 		proc_free(proc);

@@ -309,39 +309,20 @@ static pid_t dirent_pid(const struct dirent *d)
  * or with the reason it has none in s->err); 1: pass it by (a kernel
  * thread, or not selected).
  */
-static int scan_open(struct vmaq_scan *s, pid_t pid)
+static int scan_pick(struct vmaq_scan *s, pid_t pid)
 {
 	int err, k;
 
-	s->at = dirfd(s->dir);
-	snprintf(s->prefix, sizeof(s->prefix), "%d/", (int)pid);
 	if (s->scan_flags || s->cgroup) {
-		/*
-		 * A filter and the map: one process's, whatever the pid.
-		 * O_PATH: hidepid= lets the directory be looked at (its
-		 * owner), not opened for reading.
-		 */
-		s->at = openat(dirfd(s->dir), s->prefix, O_PATH | O_DIRECTORY |
-			       O_CLOEXEC);
-		if (s->at < 0) {
-			if (errno == ENOENT)
-				return 1;
-			s->err = -errno;
-			return 0;
-		}
-		s->prefix[0] = '\0';
 		/*
 		 * One that went before the filter could tell, or whose files
 		 * the filter may not read (hidepid=), is passed by: it may
 		 * never have been selected.
 		 */
 		err = selected(s);
-		if (err == 0 || err == -ESRCH || err == -EACCES || err == -EPERM) {
-			close(s->at);
+		if (err == 0 || err == -ESRCH || err == -EACCES || err == -EPERM)
 			return 1;
-		}
 		if (err < 0) {
-			close(s->at);
 			s->err = err;
 			return 0;
 		}
@@ -359,14 +340,43 @@ static int scan_open(struct vmaq_scan *s, pid_t pid)
 	if (err == -ENOENT)
 		err = -ESRCH;
 	s->err = err;
-	if (s->at != dirfd(s->dir))
-		close(s->at);
 	if (!err) {
 		/* the new handle is the model now: one maps file open */
 		vmaq_close(s->like);
 		s->like = NULL;
 	}
 	return 0;
+}
+
+/* scan_pick(), with the process's files found from where they are */
+static int scan_open(struct vmaq_scan *s, pid_t pid)
+{
+	int ret;
+
+	s->at = dirfd(s->dir);
+	snprintf(s->prefix, sizeof(s->prefix), "%d/", (int)pid);
+	if (s->scan_flags || s->cgroup) {
+		/*
+		 * A filter and the map: one process's, whatever the pid.
+		 * O_PATH: hidepid= lets the directory be looked at (its
+		 * owner), not opened for reading.
+		 */
+		s->at = openat(dirfd(s->dir), s->prefix, O_PATH | O_DIRECTORY |
+			       O_CLOEXEC);
+		if (s->at < 0) {
+			s->at = dirfd(s->dir);
+			if (errno == ENOENT)
+				return 1;
+			s->err = -errno;
+			return 0;
+		}
+		s->prefix[0] = '\0';
+	}
+	ret = scan_pick(s, pid);
+	if (s->at != dirfd(s->dir))
+		close(s->at);
+	s->at = dirfd(s->dir);
+	return ret;
 }
 
 int vmaq_scan_next(struct vmaq_scan *s, pid_t *pidp)

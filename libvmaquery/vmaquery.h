@@ -313,11 +313,12 @@ VMAQ_API void vmaq_norm_free(struct vmaq_norm *norm);
 /*
  * The file a VMA of @proc maps, opened read-only and close-on-exec: the
  * very file (its device and inode are checked), never a planted name.
- * A deleted one, one replaced under its name, or one in another mount
- * namespace is reached through /proc/PID/map_files, which Linux opens
- * only to CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: ENOENT without. A
- * descriptor the caller closes, or a negative error number: ENOENT (no
- * file, or not that file any more), EACCES, EMFILE.
+ * A deleted one, or one replaced under its name, is reached only through
+ * /proc/PID/map_files, which Linux opens only to CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE: ENOENT without. Without them the name is
+ * looked up under /proc/PID/root. A descriptor the caller closes, or a
+ * negative error number: ENOENT (no file, or not that file any more),
+ * EACCES, EMFILE.
  */
 VMAQ_API int vmaq_vma_open(struct vmaq_proc *proc, const struct vmaq_vma *vma);
 VMAQ_API uint64_t vmaq_vma_file_offset(const struct vmaq_vma *vma,

@@ -206,18 +206,24 @@ static void put_field(FILE *f, const struct vmaq_vma *v, enum vma_field k)
 }
 
 /* One walk of p into b->f; -EAGAIN if the map changed under it. */
-static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
-		     struct jout *j, const enum vma_field *order, int norder,
-		     struct buf *b)
+/*
+ * @p's VMAs, from scan @s where it is one's current process (whose
+ * iterator has read the first already), else from an iterator.
+ */
+static int maps_walk(struct vmaq_proc *p, struct vmaq_scan *s, pid_t pid,
+		     unsigned int flags, struct jout *j,
+		     const enum vma_field *order, int norder, struct buf *b)
 {
-	struct vmaq_iter *it;
+	struct vmaq_iter *it = NULL;
 	const struct vmaq_vma *v;
 	int err, i;
 
-	err = vmaq_iter_new(p, flags, &it);
-	if (err)
-		return err;
-	while ((err = vmaq_iter_next(it, &v)) > 0) {
+	if (!s) {
+		err = vmaq_iter_new(p, flags, &it);
+		if (err)
+			return err;
+	}
+	while ((err = s ? vmaq_scan_vma(s, &v) : vmaq_iter_next(it, &v)) > 0) {
 		if (j) {
 			jout_item(j, b->f);
 			jw_key(&j->w, "pid");
@@ -263,8 +269,8 @@ static int maps_walk(struct vmaq_proc *p, pid_t pid, unsigned int flags,
  * when stdout failed (said: nothing more can be written). Nothing of a
  * walk that failed is written.
  */
-static int maps_proc(struct tool *t, struct vmaq_proc *p, pid_t pid,
-		     unsigned int flags, struct jout *j,
+static int maps_proc(struct tool *t, struct vmaq_proc *p, struct vmaq_scan *s,
+		     pid_t pid, unsigned int flags, struct jout *j,
 		     const enum vma_field *order, int norder, bool header)
 {
 	struct buf b = { 0 };
@@ -280,7 +286,9 @@ static int maps_proc(struct tool *t, struct vmaq_proc *p, pid_t pid,
 			break;
 		if (header)
 			fprintf(b.f, "==> %d <==\n", (int)pid);
-		err = maps_walk(p, pid, flags, j, order, norder, &b);
+		err = maps_walk(p, s, pid, flags, j, order, norder, &b);
+		/* again, if need be, with an iterator of its own */
+		s = NULL;
 		if (err && j)
 			j->w = saved;
 		/* a record overlapped the one before it: walk again */
@@ -306,7 +314,7 @@ static int maps_one(struct tool *t, pid_t pid, unsigned int flags, struct jout *
 	err = tool_open(t, pid, &p);
 	if (err)
 		return err;
-	err = maps_proc(t, p, pid, flags, j, order, norder, header);
+	err = maps_proc(t, p, NULL, pid, flags, j, order, norder, header);
 	if (err < 0 && err != -EPIPE)
 		report_errno(t, pid, -err);
 	vmaq_close(p);
@@ -349,7 +357,7 @@ static int maps_all(struct tool *t, const struct vmaq_scan_opts *so,
 	}
 	while ((r = vmaq_scan_next(s, &pid)) > 0) {
 		p = vmaq_scan_proc(s);
-		err = p ? maps_proc(t, p, pid, so->flags, j, order, norder,
+		err = p ? maps_proc(t, p, s, pid, so->flags, j, order, norder,
 				    !j) : -errno;
 		if (err == -EPIPE)
 			break;
