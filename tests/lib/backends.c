@@ -2218,6 +2218,44 @@ TEST_F(be, range_walks_give_the_vmas_that_overlap_the_range)
 	ASSERT_EQ(0, child_finish(&c));
 }
 
+/* A page of new file @path, which holds @text, mapped shared; NULL if not. */
+static char *map_new_file(const char *path, const char *text)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ssize_t n;
+	char *m;
+
+	if (fd < 0)
+		return NULL;
+	n = write(fd, text, strlen(text));
+	m = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m != MAP_FAILED && n == (ssize_t)strlen(text))
+		return m;
+	if (m != MAP_FAILED)
+		munmap(m, (size_t)pg);
+	return NULL;
+}
+
+/*
+ * @mfd, from vmaq_vma_open() of a file that held "ELF!" when mapped: that
+ * file (@opens), or ENOENT.
+ */
+static void expect_mapped_file(struct __test_metadata *_metadata, int mfd,
+			       bool opens)
+{
+	char buf[4];
+
+	if (!opens) {
+		EXPECT_EQ(-ENOENT, mfd);
+		return;
+	}
+	ASSERT_GE(mfd, 0);
+	EXPECT_EQ(4, pread(mfd, buf, 4, 0));
+	EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
+	close(mfd);
+}
+
 TEST_F(be, vma_open_opens_the_very_file_mapped)
 {
 	char path[128], other[128];
@@ -2225,16 +2263,12 @@ TEST_F(be, vma_open_opens_the_very_file_mapped)
 	struct stat st;
 	char buf[4];
 	char *m;
-	int fd, mfd;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/mapped", self->dir);
 	snprintf(other, sizeof(other), "%s/other", self->dir);
-	fd = open(path, O_RDWR | O_CREAT, 0600);
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(4, write(fd, "ELF!", 4));
-	m = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	close(fd);
+	m = map_new_file(path, "ELF!");
+	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
 	fd = vmaq_vma_open(self->self, v);
 	ASSERT_GE(fd, 0);
@@ -2252,29 +2286,13 @@ TEST_F(be, vma_open_opens_the_very_file_mapped)
 	close(fd);
 	ASSERT_EQ(0, rename(other, path));
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
-	mfd = vmaq_vma_open(self->self, v);
-	if (geteuid()) {
-		/* map_files is for CAP_SYS_ADMIN: the name is another file */
-		EXPECT_EQ(-ENOENT, mfd);
-	} else {
-		ASSERT_GE(mfd, 0);
-		EXPECT_EQ(4, pread(mfd, buf, 4, 0));
-		EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
-		close(mfd);
-	}
+	/* map_files is for CAP_SYS_ADMIN: without, the name is another file */
+	expect_mapped_file(_metadata, vmaq_vma_open(self->self, v), geteuid() == 0);
 	/* and deleted: the name is no file at all */
 	ASSERT_EQ(0, unlink(path));
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)m, VMAQ_NAME, &v));
 	EXPECT_TRUE(v->flags & VMAQ_DELETED);
-	mfd = vmaq_vma_open(self->self, v);
-	if (geteuid()) {
-		EXPECT_EQ(-ENOENT, mfd);
-	} else {
-		ASSERT_GE(mfd, 0);
-		EXPECT_EQ(4, pread(mfd, buf, 4, 0));
-		EXPECT_EQ(0, memcmp(buf, "ELF!", 4));
-		close(mfd);
-	}
+	expect_mapped_file(_metadata, vmaq_vma_open(self->self, v), geteuid() == 0);
 	/* no file: ENOENT */
 	ASSERT_EQ(0, vmaq_find(self->self, (uintptr_t)&fd, 0, &v));
 	EXPECT_EQ(-ENOENT, vmaq_vma_open(self->self, v));
@@ -2464,12 +2482,8 @@ TEST_F(be, vma_open_without_map_files_goes_by_the_name_only)
 		SKIP(return, "run as root, it drops the capabilities itself");
 	snprintf(path, sizeof(path), "%s/mapped", self->dir);
 	snprintf(other, sizeof(other), "%s/other", self->dir);
-	fd = open(path, O_RDWR | O_CREAT, 0600);
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(4, write(fd, "ELF!", 4));
-	m = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	close(fd);
+	m = map_new_file(path, "ELF!");
+	ASSERT_NE(NULL, m);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
