@@ -77,14 +77,10 @@ static int sys_pidfd_open(pid_t pid)
 static unsigned long long proc_start_time(pid_t pid)
 {
 	unsigned long long t;
-	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char path[32];
 
-	if (proc < 0)
-		return 0;
-	if (vmaq_stat_field(proc, pid, 22, &t))
-		t = 0;
-	close(proc);
-	return t;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return vmaq_stat_field(AT_FDCWD, path, 22, &t) ? 0 : t;
 }
 
 /* The thread group (process) of thread @tid, or -1 if it cannot be read. */

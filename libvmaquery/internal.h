@@ -112,11 +112,12 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp);
 
 /*
- * Numeric field @field (>= 3, as proc(5) counts) of PID/stat in @dirfd,
- * an open /proc (or, @pid 0, of stat in @dirfd, an open /proc/PID).
- * -ESRCH once the process is gone.
+ * Numeric field @field (>= 3, as proc(5) counts) of the stat file @path
+ * under @dirfd ("PID/stat" of /proc, "stat" of /proc/PID, or a whole
+ * path). -ESRCH once the process is gone.
  */
-int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val);
+int vmaq_stat_field(int dirfd, const char *path, int field,
+		    unsigned long long *val);
 
 /*
  * Process @pid's handle, its maps file @path under @dirfd ("PID/maps"

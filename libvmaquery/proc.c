@@ -400,16 +400,13 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	return 0;
 }
 
-int vmaq_stat_field(int dirfd, pid_t pid, int field, unsigned long long *val)
+int vmaq_stat_field(int dirfd, const char *path, int field,
+		    unsigned long long *val)
 {
-	char path[32], buf[1024], *p;
+	char buf[1024], *p;
 	ssize_t n;
 	int fd, f;
 
-	if (pid)
-		snprintf(path, sizeof(path), "%d/stat", (int)pid);
-	else
-		snprintf(path, sizeof(path), "stat");
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;

@@ -108,15 +108,18 @@ static ssize_t read_proc_file(struct vmaq_scan *s, const char *what,
 }
 
 /*
- * Is @pid a kernel thread (1), a process (0), or gone (-ESRCH)? Field 9
- * of /proc/PID/stat holds the task's flags. A zombie is a process, one
- * that has gone: not a kernel thread.
+ * Is the current process a kernel thread (1), a process (0), or gone
+ * (-ESRCH)? Field 9 of its stat holds the task's flags. A zombie is a
+ * process, one that has gone: not a kernel thread.
  */
-static int is_kernel_thread(struct vmaq_scan *s, pid_t pid)
+static int is_kernel_thread(struct vmaq_scan *s)
 {
 	unsigned long long flags;
-	int err = vmaq_stat_field(s->at, s->prefix[0] ? pid : 0, 9, &flags);
+	char path[32];
+	int err;
 
+	snprintf(path, sizeof(path), "%sstat", s->prefix);
+	err = vmaq_stat_field(s->at, path, 9, &flags);
 	return err ? err : (flags & PF_KTHREAD_FLAG) ? 1 : 0;
 }
 
@@ -330,7 +333,7 @@ static int scan_pick(struct vmaq_scan *s, pid_t pid)
 	err = scan_open_read(s, pid, 0);
 	if (err == -ESRCH) {
 		/* gone, or a kernel thread (no address space): which? */
-		k = is_kernel_thread(s, pid);
+		k = is_kernel_thread(s);
 		if (k > 0)
 			return 1;
 		/* or a leader that exited, its threads running on */

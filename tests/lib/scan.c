@@ -184,6 +184,23 @@ static struct seen *find_seen(struct seen *s, int n, pid_t pid)
 
 #define MAX_SEEN 65536
 
+/*
+ * A scan with @o, into an array the caller frees; *@ep is what it said of
+ * @pid (NULL: nothing, or the scan failed; *@np is then its count or
+ * error).
+ */
+static struct seen *scan_for(struct vmaq_scan_opts *o, pid_t pid, int *np,
+			     struct seen **ep)
+{
+	struct seen *seen = calloc(MAX_SEEN, sizeof(*seen));
+
+	*ep = NULL;
+	*np = seen ? scan_all(o, seen, MAX_SEEN, 0, NULL, 0, NULL) : -ENOMEM;
+	if (*np > 0)
+		*ep = find_seen(seen, *np, pid);
+	return seen;
+}
+
 /* Wait (up to a second) until @pid is a zombie: exited, not reaped. */
 static bool wait_for_zombie(pid_t pid)
 {
@@ -314,11 +331,7 @@ TEST_F(scan, an_exited_process_is_reported_not_an_error)
 	if (!zombie)
 		_exit(0);
 	ASSERT_TRUE(wait_for_zombie(zombie));
-	seen = calloc(MAX_SEEN, sizeof(*seen));
-	ASSERT_NE(NULL, seen);
-	n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
-	ASSERT_LT(0, n);
-	e = find_seen(seen, n, zombie);
+	seen = scan_for(&o, zombie, &n, &e);
 	ASSERT_NE(NULL, e);
 	EXPECT_EQ(ESRCH, e->err);
 	EXPECT_EQ(-ESRCH, e->vma_err);
@@ -820,11 +833,7 @@ TEST_F(scan, a_process_whose_leader_exited_is_read_through_its_threads)
 	close(ready[0]);
 	/* until the leader is a zombie */
 	ASSERT_TRUE(wait_for_zombie(ch));
-	seen = calloc(MAX_SEEN, sizeof(*seen));
-	ASSERT_NE(NULL, seen);
-	n = scan_all(&o, seen, MAX_SEEN, 0, NULL, 0, NULL);
-	ASSERT_LT(0, n);
-	e = find_seen(seen, n, ch);
+	seen = scan_for(&o, ch, &n, &e);
 	ASSERT_NE(NULL, e);
 	EXPECT_EQ(0, e->err);
 	EXPECT_EQ(0, e->vma_err);
