@@ -3,6 +3,7 @@
  * Handles, backend selection, single lookups and walks. The backends are
  * reached through their operations tables only (backend.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,63 @@ static int open_maps(pid_t pid)
 	return err;
 }
 
+/*
+ * The handle of @pid through one of its other threads: a process whose
+ * first thread has exited (a zombie leader) while others run on has an
+ * empty /proc/PID/maps, and its threads' files show its map. -ESRCH if
+ * no thread's does.
+ */
+static int open_by_thread(pid_t pid, const struct vmaq_open_opts *opts,
+			  unsigned int how, struct vmaq_proc **procp)
+{
+	char path[64];
+	struct dirent *d;
+	int fd, err = -ESRCH;
+	DIR *task;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	task = opendir(path);
+	if (!task)
+		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ?
+		       -errno : -ESRCH;
+	while (err == -ESRCH && (d = readdir(task))) {
+		char *end;
+		long tid = strtol(d->d_name, &end, 10);
+
+		if (*end || tid <= 0 || tid == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/maps", (int)pid, tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != ENOENT && errno != ESRCH)
+				err = -errno;
+			continue;
+		}
+		err = proc_new(fd, pid, opts, how, NULL, procp);
+		if (err)
+			close(fd);
+	}
+	closedir(task);
+	return err;
+}
+
+/*
+ * A new handle of the maps file @fd of @pid, or of one of its threads' if
+ * its own shows no address space any more while the process lives on.
+ */
+static int proc_new_of(int fd, pid_t pid, const struct vmaq_open_opts *opts,
+		       unsigned int how, struct vmaq_proc **procp)
+{
+	int err = proc_new(fd, pid, opts, how, NULL, procp);
+
+	if (!err)
+		return 0;
+	close(fd);
+	if (err == -ESRCH && pid != getpid())
+		err = open_by_thread(pid, opts, how, procp);
+	return err;
+}
+
 int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp)
 {
@@ -391,13 +449,9 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	fd = open_maps(pid);
 	if (fd < 0)
 		return vmaq_err(fd);
-	err = proc_new(fd, pid ? pid : getpid(), opts, finds ? PROC_FINDS : 0,
-		       NULL, procp);
-	if (err) {
-		close(fd);
-		return vmaq_err(err);
-	}
-	return 0;
+	err = proc_new_of(fd, pid ? pid : getpid(), opts,
+			  finds ? PROC_FINDS : 0, procp);
+	return err ? vmaq_err(err) : 0;
 }
 
 int vmaq_stat_field(int dirfd, const char *path, int field,
@@ -538,13 +592,24 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 	err = pidfd_pid(pidfd, &again);
 	if (!err && again != pid)
 		err = -ESRCH;
-	if (!err)
-		err = proc_new(fd, pid, opts, PROC_FINDS, NULL, procp);
 	if (err) {
 		close(fd);
 		return vmaq_err(err);
 	}
-	return 0;
+	err = proc_new(fd, pid, opts, PROC_FINDS, NULL, procp);
+	if (!err)
+		return 0;
+	close(fd);
+	if (err != -ESRCH)
+		return vmaq_err(err);
+	/* a zombie leader: one of its threads' files, checked the same way */
+	err = open_by_thread(pid, opts, PROC_FINDS, procp);
+	if (!err && (pidfd_pid(pidfd, &again) || again != pid)) {
+		vmaq_close(*procp);
+		*procp = NULL;
+		err = -ESRCH;
+	}
+	return err ? vmaq_err(err) : 0;
 }
 
 int vmaq_vma_open(struct vmaq_proc *proc, const struct vmaq_vma *vma)

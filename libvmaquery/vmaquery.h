@@ -184,7 +184,10 @@ VMAQ_API uint32_t vmaq_version(void);
 /* The same as a string: "1.0.0". */
 VMAQ_API const char *vmaq_version_string(void);
 
-/* Handles. */
+/*
+ * Handles. A process whose first thread exited while others run on is
+ * read through one of theirs (its own /proc/PID/maps is empty).
+ */
 VMAQ_API int vmaq_open(pid_t pid, const struct vmaq_open_opts *opts,
 		       struct vmaq_proc **procp);
 VMAQ_API int vmaq_open_fd(int maps_fd, const struct vmaq_open_opts *opts,

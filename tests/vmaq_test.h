@@ -291,6 +291,26 @@ static inline char *render_snapshot(struct vmaq_proc *p, unsigned int flags,
 	return buf;
 }
 
+/* Wait (up to a second) until @pid is a zombie: exited, not reaped. */
+static inline bool wait_for_zombie(pid_t pid)
+{
+	char path[64], *st;
+	size_t len;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 1000 && !z; i++) {
+		st = read_whole(path, &len);
+		if (!st)
+			return false;
+		z = strstr(st, ") Z ") != NULL;
+		free(st);
+		if (!z)
+			usleep(1000);
+	}
+	return z;
+}
+
 /* Open with a given backend; returns what vmaq_open returns. */
 static inline int open_backend(pid_t pid, enum vmaq_backend b,
 			       struct vmaq_proc **p)

@@ -88,6 +88,82 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
 }
 
+static void *pause_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+#define LEADER_MARK 0x290000000000ull
+
+/*
+ * A process whose first thread exited while another runs on: its own
+ * /proc/PID/maps is empty, yet the process and its map live on. A handle
+ * by pid or by pidfd reads the map through the other thread's file.
+ */
+TEST_F(api, a_process_whose_leader_exited_opens_through_its_threads)
+{
+	const struct vmaq_vma *v;
+	struct vmaq_proc *p;
+	int ready[2], pidfd;
+	pid_t ch;
+	char c;
+
+	ASSERT_EQ(0, pipe(ready));
+	ch = fork();
+	ASSERT_LE(0, ch);
+	if (!ch) {
+		pthread_t t;
+
+		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (mmap((void *)LEADER_MARK, 4096, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != (void *)LEADER_MARK ||
+		    pthread_create(&t, NULL, pause_forever, NULL) ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	close(ready[0]);
+	ASSERT_TRUE(wait_for_zombie(ch));
+
+	ASSERT_EQ(0, open_backend(ch, variant->backend, &p));
+	EXPECT_EQ(ch, vmaq_pid(p));
+	ASSERT_EQ(0, vmaq_find(p, LEADER_MARK, 0, &v));
+	EXPECT_EQ(LEADER_MARK, v->start);
+	/* the leader's map_files and root are gone with it (documented) */
+	ASSERT_EQ(0, vmaq_find(p, (uintptr_t)&pause_forever, VMAQ_NAME, &v));
+	EXPECT_EQ(-ENOENT, vmaq_vma_open(p, v));
+	vmaq_close(p);
+
+	pidfd = pidfd_open_(ch);
+	if (pidfd >= 0) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+
+		ASSERT_EQ(0, vmaq_open_pidfd(pidfd, &o, &p));
+		ASSERT_EQ(0, vmaq_find(p, LEADER_MARK, 0, &v));
+		EXPECT_EQ(LEADER_MARK, v->start);
+		vmaq_close(p);
+	}
+
+	/* and once the whole process has gone, it is gone */
+	kill(ch, SIGKILL);
+	ASSERT_EQ(0, waitid(P_PID, ch, &(siginfo_t){ 0 }, WEXITED | WNOWAIT));
+	EXPECT_EQ(-ESRCH, open_backend(ch, variant->backend, &p));
+	if (pidfd >= 0) {
+		VMAQ_OPTS(vmaq_open_opts, o, .backend = variant->backend);
+
+		EXPECT_EQ(-ESRCH, vmaq_open_pidfd(pidfd, &o, &p));
+		close(pidfd);
+	}
+	ASSERT_EQ(ch, waitpid(ch, NULL, 0));
+}
+
 /* A child with exactly pid @want (clone3 with set_tid), that waits. */
 static pid_t spawn_at(pid_t want)
 {

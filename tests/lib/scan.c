@@ -201,26 +201,6 @@ static struct seen *scan_for(struct vmaq_scan_opts *o, pid_t pid, int *np,
 	return seen;
 }
 
-/* Wait (up to a second) until @pid is a zombie: exited, not reaped. */
-static bool wait_for_zombie(pid_t pid)
-{
-	char path[64], *st;
-	size_t len;
-	bool z = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	for (int i = 0; i < 1000 && !z; i++) {
-		st = read_whole(path, &len);
-		if (!st)
-			return false;
-		z = strstr(st, ") Z ") != NULL;
-		free(st);
-		if (!z)
-			usleep(1000);
-	}
-	return z;
-}
-
 TEST_F(scan, every_process_once_with_its_own_records)
 {
 	VMAQ_OPTS(vmaq_scan_opts, o, .backend = variant->backend,
