@@ -257,8 +257,11 @@ int vmaq_maps_text_newlines(struct vmaq_maps *m, struct vmaq_rec *rec);
  */
 int vmaq_maps_page_size(struct vmaq_maps *m, const struct vmaq_vma *v,
 			uint64_t *page_size);
-/* A walk's last answer of vmaq_maps_deleted(), by name, device and inode. */
-struct vmaq_deleted_memo {
+/*
+ * A walk's last answer about a file, by name, device and inode: whether
+ * it is deleted (vmaq_maps_deleted()), whether its build ID was lost.
+ */
+struct vmaq_file_memo {
 	char *name;		/* NULL: none yet */
 	size_t len;
 	uint64_t inode;
@@ -266,17 +269,22 @@ struct vmaq_deleted_memo {
 	int answer;
 };
 
-void vmaq_deleted_memo_fini(struct vmaq_deleted_memo *d);
+void vmaq_file_memo_fini(struct vmaq_file_memo *d);
+/* Is the memo's answer about @v's file? */
+bool vmaq_file_memo_has(const struct vmaq_file_memo *d, const struct vmaq_vma *v);
+/* Keep @answer about @v's file (without room, none); returns @answer. */
+int vmaq_file_memo_keep(struct vmaq_file_memo *d, const struct vmaq_vma *v,
+			int answer);
 /*
  * Is the file of a name ending in " (deleted)" unlinked? 1, 0, or -1:
  * cannot tell (0 for a name without the suffix). @d (or NULL) spares
  * the VMAs of one file a stat() each.
  */
-int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_file_memo *d,
 			    const struct vmaq_vma *v);
 /* Inline: nearly every name tells by its last byte that it is not. */
 static inline int vmaq_maps_deleted(struct vmaq_maps *m,
-				    struct vmaq_deleted_memo *d,
+				    struct vmaq_file_memo *d,
 				    const struct vmaq_vma *v)
 {
 	if (!v->name || !(v->flags & VMAQ_FILE) || !v->name_len ||
@@ -358,7 +366,7 @@ struct vmaq_walk {
 	 * each record is used before the walk's next step or its end.
 	 */
 	bool lend;
-	struct vmaq_deleted_memo deleted;
+	struct vmaq_file_memo deleted;
 };
 
 /* How a backend's lookup hands the core one record, and gets its slot. */

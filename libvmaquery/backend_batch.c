@@ -885,7 +885,7 @@ static int batch_find(struct vmaq_maps *m, void *be, unsigned int flags,
 	err = find_in(&w, addr, rec);
 	batch_walk_fini(&w);
 	if (w.deleted.name)
-		vmaq_deleted_memo_fini(&w.deleted);
+		vmaq_file_memo_fini(&w.deleted);
 	return err;
 }
 

@@ -172,7 +172,7 @@ static int query_gate(struct vmaq_maps *m, struct query_state *st,
  */
 static inline __attribute__((always_inline)) int
 query_at(struct vmaq_maps *m, struct query_state *st, struct query_walk *qw,
-	 struct vmaq_deleted_memo *deleted, unsigned int flags, uint64_t addr,
+	 struct vmaq_file_memo *deleted, unsigned int flags, uint64_t addr,
 	 struct vmaq_rec *rec, bool next)
 {
 	struct procmap_query q;

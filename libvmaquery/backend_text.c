@@ -30,21 +30,21 @@ struct text_walk {
 	char *buf;
 	size_t cap, start, end;
 	off_t off;
+	uint64_t id;		/* this walk's id, for maps->reader */
 	bool eof;
 	bool got;		/* something was read */
-	uint64_t id;		/* this walk's id, for maps->reader */
 	bool held;		/* the last line returned is still in the window */
+	int pages_state;	/* PROCMAP_QUERY: 0 not asked yet, 1 offered, -1 not */
 	size_t held_next;	/* where the line after it starts */
 	uint64_t held_end;	/* its VMA's end */
-	int pages_state;	/* PROCMAP_QUERY: 0 not asked yet, 1 offered, -1 not */
 	struct text_pages *pages;
 	/*
 	 * The last file whose build ID could not be read while the address
-	 * space was there: its other VMAs need not ask again.
+	 * space was there (answer 1): its other VMAs need not ask again.
+	 * By name too: two btrfs subvolumes' files may share an inode
+	 * number and the device maps shows.
 	 */
-	bool bid_lost;
-	uint64_t bid_lost_inode;
-	uint32_t bid_lost_major, bid_lost_minor;
+	struct vmaq_file_memo bid_lost;
 };
 
 /* The handle's: build IDs read from the mapped files. */
@@ -376,16 +376,12 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 			 * could not be opened while the address space was there
 			 * has no build ID to give for its other VMAs either.
 			 */
-			if (err == 1 && t->bid_lost && t->bid_lost_inode == rec->vma.inode &&
-			    t->bid_lost_major == rec->vma.dev_major &&
-			    t->bid_lost_minor == rec->vma.dev_minor) {
+			if (err == 1 && vmaq_file_memo_has(&t->bid_lost, &rec->vma) &&
+			    t->bid_lost.answer) {
 				err = 0;
 			} else if (err == 1) {
 				err = vmaq_maps_alive(w->maps);
-				t->bid_lost = !err;
-				t->bid_lost_inode = rec->vma.inode;
-				t->bid_lost_major = rec->vma.dev_major;
-				t->bid_lost_minor = rec->vma.dev_minor;
+				vmaq_file_memo_keep(&t->bid_lost, &rec->vma, !err);
 			}
 			if (err)
 				return err;
@@ -434,6 +430,7 @@ static void text_walk_fini(struct vmaq_walk *w)
 
 	free(t->buf);
 	free(t->pages);
+	vmaq_file_memo_fini(&t->bid_lost);
 }
 
 _Static_assert(sizeof(struct text_walk) <= sizeof(((struct vmaq_walk *)0)->inline_priv),

@@ -232,21 +232,21 @@ int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec)
 	return err;
 }
 
-void vmaq_deleted_memo_fini(struct vmaq_deleted_memo *d)
+void vmaq_file_memo_fini(struct vmaq_file_memo *d)
 {
 	free(d->name);
 	d->name = NULL;
 }
 
-static bool memo_has(const struct vmaq_deleted_memo *d, const struct vmaq_vma *v)
+bool vmaq_file_memo_has(const struct vmaq_file_memo *d, const struct vmaq_vma *v)
 {
-	return d->name && d->len == v->name_len && d->inode == v->inode &&
+	return d->name && v->name && d->len == v->name_len && d->inode == v->inode &&
 	       d->dev_major == v->dev_major && d->dev_minor == v->dev_minor &&
 	       !memcmp(d->name, v->name, v->name_len);
 }
 
-static int memo_keep(struct vmaq_deleted_memo *d, const struct vmaq_vma *v,
-		     int answer)
+int vmaq_file_memo_keep(struct vmaq_file_memo *d, const struct vmaq_vma *v,
+			int answer)
 {
 	char *n = realloc(d->name, v->name_len + 1);
 
@@ -263,10 +263,41 @@ static int memo_keep(struct vmaq_deleted_memo *d, const struct vmaq_vma *v,
 	return answer;
 }
 
-int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
+/*
+ * Is @name (under @dirfd) the file of @v: its inode, on its device or,
+ * on btrfs, where stat(2) gives a subvolume's device, on its device's
+ * mount? 1, 0, or -errno of the lookup. The mapped file is a regular
+ * file, never a symlink, and the name is the target's to choose: no
+ * automount, and what decides comes from one lookup: when the stat
+ * device differs, inode and mount are read again from one descriptor,
+ * not from a second walk of a name the target may swap meanwhile.
+ */
+static int name_is_vma_file(int dirfd, const char *name,
 			    const struct vmaq_vma *v)
 {
 	struct stat st;
+	bool same;
+	int fd;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
+		return -errno;
+	if ((uint64_t)st.st_ino != v->inode)
+		return 0;
+	if (major(st.st_dev) == v->dev_major && minor(st.st_dev) == v->dev_minor)
+		return 1;
+	/* O_PATH opens no file; with O_NOFOLLOW it mounts nothing either */
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	same = !fstat(fd, &st) && (uint64_t)st.st_ino == v->inode &&
+	       vmaq_on_vma_dev(fd, "", AT_EMPTY_PATH, st.st_dev, 0, v);
+	close(fd);
+	return same;
+}
+
+int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_file_memo *d,
+			    const struct vmaq_vma *v)
+{
 	int answer;
 
 	(void)m;
@@ -282,21 +313,15 @@ int vmaq_maps_deleted_check(struct vmaq_maps *m, struct vmaq_deleted_memo *d,
 	if (v->name[0] != '/' || v->name_len >= PATH_MAX)
 		return -1;
 	/* the VMAs of one file follow each other: one stat() for them all */
-	if (d && memo_has(d, v))
+	if (d && vmaq_file_memo_has(d, v))
 		return d->answer;
-	/*
-	 * The mapped file is a regular file, never a symlink; and the name
-	 * is the target's to choose: no automount for it. (A FUSE mount the
-	 * caller may enter can still make this wait: vmaquery(7).)
-	 */
-	if (!fstatat(AT_FDCWD, v->name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
-		answer = (uint64_t)st.st_ino == v->inode &&
-			 vmaq_on_vma_dev(AT_FDCWD, v->name,
-					 AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-					 st.st_dev, 0, v) ? 0 : 1;
+	/* (A FUSE mount the caller may enter can still make this wait: vmaquery(7).) */
+	answer = name_is_vma_file(AT_FDCWD, v->name, v);
+	if (answer >= 0)
+		answer = !answer;
 	else
-		answer = errno == ENOENT || errno == ENOTDIR ? 1 : -1;
-	return d ? memo_keep(d, v, answer) : answer;
+		answer = answer == -ENOENT || answer == -ENOTDIR ? 1 : -1;
+	return d ? vmaq_file_memo_keep(d, v, answer) : answer;
 }
 
 /*
@@ -408,7 +433,6 @@ static ssize_t nl_reading(const char *p, const char *end,
 		const char *cend = slash ? slash : end, *c;
 		unsigned int nl = 0, mask;
 		size_t len = 0;
-		struct stat st;
 		int fd = -1;
 
 		for (c = p; c < cend; c++)
@@ -428,11 +452,7 @@ static ssize_t nl_reading(const char *p, const char *end,
 					err = -errno;
 					break;
 				}
-			} else if (!fstatat(dirfd, comp, &st,
-					    AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) &&
-				   (uint64_t)st.st_ino == v->inode &&
-				   vmaq_on_vma_dev(dirfd, comp, AT_SYMLINK_NOFOLLOW |
-						   AT_NO_AUTOMOUNT, st.st_dev, 0, v)) {
+			} else if (name_is_vma_file(dirfd, comp, v) > 0) {
 				close(dirfd);
 				memcpy(out + olen, comp, len);
 				return (ssize_t)(olen + len);

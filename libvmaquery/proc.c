@@ -866,7 +866,7 @@ void vmaq_proc_set_scan_costs(struct vmaq_proc *proc, enum vmaq_reader kind,
 void vmaq_walk_fini(struct vmaq_walk *w)
 {
 	if (w->deleted.name)
-		vmaq_deleted_memo_fini(&w->deleted);
+		vmaq_file_memo_fini(&w->deleted);
 	if (w->priv && w->ops->walk_fini)
 		w->ops->walk_fini(w);
 	if (w->priv != (void *)&w->inline_priv)
