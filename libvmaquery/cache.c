@@ -14,7 +14,9 @@
  * it fails with ESRCH once the address space is gone, which happens
  * when the process exits and when it execs. That is the entry's whole
  * identity: one descriptor per entry, whatever the kernel. A thread id
- * is its process's: one entry for all the threads of a process.
+ * is its process's: one entry for all the threads of a process. Which
+ * process that is is read from /proc/TID/status once and then checked
+ * with tgkill(2) of signal 0, one system call more per hit.
  *
  * Staleness, per kernel (what a hit costs, when nothing changed):
  *   - batch kernels: one PROCMAP_QUERY_GENERATION ioctl. A generation
@@ -49,6 +51,8 @@
 
 #define CACHE_BUCKETS 256
 #define CACHE_DEFAULT_MAX 1024
+/* Thread ids remembered with their process, one per slot */
+#define CACHE_THREADS 1024
 
 struct cache_entry {
 	struct cache_entry *next;	/* bucket chain */
@@ -66,6 +70,13 @@ struct vmaq_cache {
 	unsigned int flags;
 	enum vmaq_backend backend;
 	bool no_pidfd;			/* pidfd_open() missing (or disabled) */
+	/*
+	 * Thread ids asked for, with their process: slot tid % CACHE_THREADS
+	 * (a newer one takes the slot). Only a hint, checked at every use.
+	 */
+	struct {
+		pid_t tid, tgid;
+	} threads[CACHE_THREADS];
 };
 
 static int sys_pidfd_open(pid_t pid)
@@ -101,6 +112,27 @@ static pid_t thread_group(pid_t tid)
 	buf[n] = '\0';
 	p = strstr(buf, "\nTgid:");
 	return p ? (pid_t)strtol(p + 6, NULL, 10) : -1;
+}
+
+/*
+ * The process of thread @tid, or -1: what the cache remembers, if the
+ * thread is still one of that process's (tgkill(2) of signal 0 tells,
+ * in one system call), else from /proc/TID/status, then remembered.
+ */
+static pid_t thread_group_of(struct vmaq_cache *c, pid_t tid)
+{
+	unsigned int slot = (unsigned int)tid % CACHE_THREADS;
+	pid_t tgid;
+
+	if (c->threads[slot].tid == tid &&
+	    !syscall(SYS_tgkill, c->threads[slot].tgid, tid, 0))
+		return c->threads[slot].tgid;
+	tgid = thread_group(tid);
+	if (tgid > 0 && tgid != tid) {
+		c->threads[slot].tid = tid;
+		c->threads[slot].tgid = tgid;
+	}
+	return tgid;
 }
 
 static bool pidfd_exited(int pidfd)
@@ -423,7 +455,7 @@ static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 		return 0;
 	}
 	/* a thread's map is its process's: one entry, the process's */
-	leader = thread_group(pid);
+	leader = thread_group_of(c, pid);
 	if (leader <= 0 || leader == pid)
 		return cache_add(c, pid, pid, ep);
 	e = cache_find_valid(c, leader);
