@@ -420,25 +420,30 @@ static int open_by_thread(pid_t pid, const struct vmaq_open_opts *opts,
 }
 
 /*
- * A new handle of the maps file @fd of @pid, or of one of its threads' if
- * its own shows no address space any more while the process lives on.
+ * A new handle of the maps file @fd of @pid (taking @fd, or closing it),
+ * or of one of its threads' if its own shows no address space any more
+ * while the process lives on (*@by_thread then set).
  */
 static int proc_new_of(int fd, pid_t pid, const struct vmaq_open_opts *opts,
-		       unsigned int how, struct vmaq_proc **procp)
+		       unsigned int how, struct vmaq_proc **procp,
+		       bool *by_thread)
 {
 	int err = proc_new(fd, pid, opts, how, NULL, procp);
 
+	*by_thread = false;
 	if (!err)
 		return 0;
 	close(fd);
-	if (err == -ESRCH && pid != getpid())
-		err = open_by_thread(pid, opts, how, procp);
-	return err;
+	if (err != -ESRCH)
+		return err;
+	*by_thread = true;
+	return open_by_thread(pid, opts, how, procp);
 }
 
 int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 		   struct vmaq_proc **procp)
 {
+	bool by_thread;
 	int fd, err;
 
 	err = check_open_args(opts, procp);
@@ -450,7 +455,7 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	if (fd < 0)
 		return vmaq_err(fd);
 	err = proc_new_of(fd, pid ? pid : getpid(), opts,
-			  finds ? PROC_FINDS : 0, procp);
+			  finds ? PROC_FINDS : 0, procp, &by_thread);
 	return err ? vmaq_err(err) : 0;
 }
 
@@ -569,6 +574,7 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 		    struct vmaq_proc **procp)
 {
 	pid_t pid, again;
+	bool by_thread;
 	int fd, err;
 
 	err = check_open_args(opts, procp);
@@ -596,15 +602,9 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 		close(fd);
 		return vmaq_err(err);
 	}
-	err = proc_new(fd, pid, opts, PROC_FINDS, NULL, procp);
-	if (!err)
-		return 0;
-	close(fd);
-	if (err != -ESRCH)
-		return vmaq_err(err);
-	/* a zombie leader: one of its threads' files, checked the same way */
-	err = open_by_thread(pid, opts, PROC_FINDS, procp);
-	if (!err && (pidfd_pid(pidfd, &again) || again != pid)) {
+	err = proc_new_of(fd, pid, opts, PROC_FINDS, procp, &by_thread);
+	/* a thread's file, opened later: checked the same way */
+	if (!err && by_thread && (pidfd_pid(pidfd, &again) || again != pid)) {
 		vmaq_close(*procp);
 		*procp = NULL;
 		err = -ESRCH;

@@ -97,6 +97,15 @@ static inline int child_start(struct test_child *c, int (*setup)(void *),
 	return ok ? 0 : -1;
 }
 
+/* A thread that only waits (pthread_create()'s start routine). */
+static inline void *pause_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static inline int child_finish(struct test_child *c)
 {
 	int st = 0;

@@ -88,14 +88,6 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
 }
 
-static void *pause_forever(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 #define LEADER_MARK 0x290000000000ull
 
 /*

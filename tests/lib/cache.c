@@ -178,42 +178,36 @@ TEST_F(cache, exec_gives_the_new_image)
 	waitpid(pid, &st, 0);
 }
 
-TEST_F(cache, reused_pid_is_another_process)
+/*
+ * Start a process at exactly pid @pid (clone3 with set_tid), mapping
+ * MARK_B, that waits until child_finish(). 0, -errno if the pid cannot
+ * be chosen here (EPERM, ENOSYS, EEXIST), or -1.
+ */
+static int spawn_b_at(pid_t pid, struct test_child *b)
 {
 	struct clone_args args;
-	const struct vmaq_snapshot *s;
-	struct test_child a;
-	uint64_t at = MARK_A;
-	int hold[2], ready[2], st;
-	pid_t pid, b;
-	char c;
+	int hold[2], ready[2], err;
+	char c = 0;
 
-	ASSERT_EQ(0, child_start(&a, map_marker, &at));
-	pid = a.pid;
-	ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
-	ASSERT_TRUE(has_marker(s, MARK_A));
-	ASSERT_EQ(0, child_finish(&a));	/* exited and reaped: pid is free */
-	ASSERT_EQ(0, pipe(hold));
-	ASSERT_EQ(0, pipe(ready));
-	/* start times count clock ticks: make B's differ from A's */
-	usleep(30000);
+	if (pipe(hold))
+		return -1;
+	if (pipe(ready)) {
+		close(hold[0]);
+		close(hold[1]);
+		return -1;
+	}
 	memset(&args, 0, sizeof(args));
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uintptr_t)&pid;
 	args.set_tid_size = 1;
-	b = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (b < 0 && (errno == EPERM || errno == ENOSYS || errno == EEXIST)) {
-		int err = errno;
-
-		close(hold[0]);
-		close(hold[1]);
-		close(ready[0]);
-		close(ready[1]);
-		SKIP(return, "cannot choose a pid here (clone3 set_tid: %s)",
-		     strerror(err));
+	/* an exited thread's id is free only once the task is released */
+	for (int i = 0; i < 1000; i++) {
+		b->pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (b->pid >= 0 || errno != EEXIST)
+			break;
+		usleep(1000);
 	}
-	ASSERT_GE(b, 0);
-	if (b == 0) {
+	if (b->pid == 0) {
 		uint64_t bt = MARK_B;
 
 		close(hold[1]);
@@ -225,18 +219,47 @@ TEST_F(cache, reused_pid_is_another_process)
 			;
 		syscall(SYS_exit_group, 0);
 	}
+	err = b->pid < 0 ? errno : 0;
 	close(hold[0]);
 	close(ready[1]);
-	ASSERT_EQ(pid, b);
-	ASSERT_EQ(1, read(ready[0], &c, 1));
-	ASSERT_EQ(1, c);
+	b->release_fd = hold[1];
+	if (b->pid < 0) {
+		close(ready[0]);
+		close(hold[1]);
+		b->release_fd = -1;
+		return err == EPERM || err == ENOSYS || err == EEXIST ? -err : -1;
+	}
+	if (read(ready[0], &c, 1) != 1 || c != 1 || b->pid != pid)
+		c = 0;
 	close(ready[0]);
+	return c ? 0 : -1;
+}
+
+TEST_F(cache, reused_pid_is_another_process)
+{
+	const struct vmaq_snapshot *s;
+	struct test_child a, b;
+	uint64_t at = MARK_A;
+	pid_t pid;
+	int err;
+
+	ASSERT_EQ(0, child_start(&a, map_marker, &at));
+	pid = a.pid;
+	ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
+	ASSERT_TRUE(has_marker(s, MARK_A));
+	ASSERT_EQ(0, child_finish(&a));	/* exited and reaped: pid is free */
+	/* start times count clock ticks: make B's differ from A's */
+	usleep(30000);
+	err = spawn_b_at(pid, &b);
+	if (err < -1)
+		SKIP(return, "cannot choose a pid here (clone3 set_tid: %s)",
+		     strerror(-err));
+	ASSERT_EQ(0, err);
 	/* One lookup, no refresh: the cache itself must see the change. */
 	ASSERT_EQ(0, vmaq_cache_get(self->c, pid, &s));
 	EXPECT_FALSE(has_marker(s, MARK_A));
 	EXPECT_TRUE(has_marker(s, MARK_B));
-	close(hold[1]);
-	ASSERT_EQ(b, waitpid(b, &st, 0));
+	ASSERT_EQ(0, child_finish(&b));
 }
 
 TEST_F(cache, least_recently_used_is_evicted)
@@ -585,62 +608,27 @@ TEST_F(cache, a_thread_id_gives_its_process_entry)
 TEST_F(cache, a_thread_id_taken_by_another_process_is_that_process)
 {
 	const struct vmaq_snapshot *s;
-	struct clone_args args;
-	struct test_child ch;
+	struct test_child ch, b;
 	struct threaded t;
-	int ready[2], hold[2], st;
-	pid_t tid, b;
-	char c;
+	pid_t tid;
+	int err;
 
 	ASSERT_EQ(0, threaded_start(&ch, &t, MARK_A, &tid));
 	ASSERT_EQ(0, vmaq_cache_get(self->c, tid, &s));
 	ASSERT_TRUE(has_marker(s, MARK_A));
-	/* the thread exits; its id is free once the task is gone */
+	/* the thread exits; spawn_b_at() waits until its id is free */
 	close(t.quit_w);
-	for (int i = 0; i < 1000 && !syscall(SYS_tgkill, ch.pid, tid, 0); i++)
-		usleep(1000);
-	ASSERT_EQ(0, pipe(hold));
-	ASSERT_EQ(0, pipe(ready));
-	memset(&args, 0, sizeof(args));
-	args.exit_signal = SIGCHLD;
-	args.set_tid = (uintptr_t)&tid;
-	args.set_tid_size = 1;
-	b = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (b < 0 && (errno == EPERM || errno == ENOSYS || errno == EEXIST)) {
-		int err = errno;
-
-		close(hold[0]);
-		close(hold[1]);
-		close(ready[0]);
-		close(ready[1]);
+	err = spawn_b_at(tid, &b);
+	if (err < -1) {
 		child_finish(&ch);
 		SKIP(return, "cannot choose a pid here (clone3 set_tid: %s)",
-		     strerror(err));
+		     strerror(-err));
 	}
-	ASSERT_GE(b, 0);
-	if (b == 0) {
-		uint64_t bt = MARK_B;
-
-		close(hold[1]);
-		close(ready[0]);
-		c = map_marker(&bt) == 0;
-		if (write(ready[1], &c, 1) != 1)
-			syscall(SYS_exit_group, 1);
-		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
-			;
-		syscall(SYS_exit_group, 0);
-	}
-	close(hold[0]);
-	close(ready[1]);
-	ASSERT_EQ(tid, b);
-	ASSERT_EQ(1, read(ready[0], &c, 1));
-	ASSERT_EQ(1, c);
-	close(ready[0]);
+	ASSERT_EQ(0, err);
 	ASSERT_EQ(0, vmaq_cache_get(self->c, tid, &s));
 	EXPECT_FALSE(has_marker(s, MARK_A));
 	EXPECT_TRUE(has_marker(s, MARK_B));
-	close(hold[1]);
-	ASSERT_EQ(b, waitpid(b, &st, 0));
+	ASSERT_EQ(0, child_finish(&b));
 	ASSERT_EQ(0, child_finish(&ch));
 }
 

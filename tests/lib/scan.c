@@ -773,14 +773,6 @@ TEST_F(scan, hundreds_of_short_lived_processes_under_256_descriptors)
 	free(seen);
 }
 
-static void *leader_gone_thread(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 /*
  * A process whose first thread exited while another runs on: its
  * /proc/PID/maps is empty, its map lives on through the other thread.
@@ -803,7 +795,7 @@ TEST_F(scan, a_process_whose_leader_exited_is_read_through_its_threads)
 
 		close(ready[0]);
 		if (map_marker(&at) ||
-		    pthread_create(&t, NULL, leader_gone_thread, NULL) ||
+		    pthread_create(&t, NULL, pause_forever, NULL) ||
 		    write(ready[1], "x", 1) != 1)
 			_exit(1);
 		pthread_exit(NULL);
