@@ -198,6 +198,12 @@ void vmaq_unescape_name(char *dst, const char *src, size_t len);
 struct vmaq_maps {
 	int fd;
 	pid_t pid;		/* -1 when opened from a caller's fd */
+	/*
+	 * Whose /proc/N/ has the map_files and root to open mapped files
+	 * through: pid's, in procfs's numbering, or the thread's a process
+	 * whose leader exited is read through (the leader's are empty).
+	 */
+	pid_t files_pid;
 	pthread_mutex_t lock;
 	uint64_t reader;	/* id of the reader that read last, 0: none */
 	off_t pos;		/* where that read ended */

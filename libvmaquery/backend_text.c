@@ -366,7 +366,7 @@ static int text_next(struct vmaq_walk *w, uint64_t addr, struct vmaq_rec *rec)
 				return err;
 		}
 		if (w->flags & VMAQ_BUILD_ID) {
-			err = vmaq_build_id_fill(&st->bids, w->maps->pid, rec);
+			err = vmaq_build_id_fill(&st->bids, w->maps->files_pid, rec);
 			/*
 			 * A file that cannot be opened has no build ID to give,
 			 * unless the reason is that the process is gone: a find

@@ -124,9 +124,12 @@ static pid_t thread_group_of(struct vmaq_cache *c, pid_t tid)
 	unsigned int slot = (unsigned int)tid % CACHE_THREADS;
 	pid_t tgid;
 
-	if (c->threads[slot].tid == tid &&
-	    !syscall(SYS_tgkill, c->threads[slot].tgid, tid, 0))
-		return c->threads[slot].tgid;
+	if (c->threads[slot].tid == tid) {
+		if (!syscall(SYS_tgkill, c->threads[slot].tgid, tid, 0))
+			return c->threads[slot].tgid;
+		/* gone, or another's now (maybe a process): asked anew */
+		c->threads[slot].tid = 0;
+	}
 	tgid = thread_group(tid);
 	if (tgid > 0 && tgid != tid) {
 		c->threads[slot].tid = tid;
@@ -329,12 +332,10 @@ void vmaq_cache_disable_pidfd(struct vmaq_cache *c)
 }
 
 /*
- * An entry for process @pid, its map read through thread @via (@pid
- * itself, or one of its threads once the leader has exited: its maps
- * file is then empty).
+ * An entry for process @pid (one whose leader exited is read through
+ * another of its threads: see vmaq_proc_open()).
  */
-static int entry_new(struct vmaq_cache *c, pid_t pid, pid_t via,
-		     struct cache_entry **ep)
+static int entry_new(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 {
 	VMAQ_OPTS(vmaq_open_opts, o, .backend = c->backend);
 	unsigned long long start_time = 0;
@@ -368,7 +369,7 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, pid_t via,
 		}
 	}
 	/* its finds are its snapshot's: no room for a name in the handle */
-	err = vmaq_proc_open(via, &o, false, &e->proc);
+	err = vmaq_proc_open(pid, &o, false, &e->proc);
 	if (err)
 		err = -errno;
 	/* it died before the open: the maps may be a newcomer's */
@@ -387,9 +388,8 @@ static int entry_new(struct vmaq_cache *c, pid_t pid, pid_t via,
 	return 0;
 }
 
-/* A new entry for @pid read through @via, evicting to make room. */
-static int cache_add(struct vmaq_cache *c, pid_t pid, pid_t via,
-		     struct cache_entry **ep)
+/* A new entry for @pid, evicting to make room. */
+static int cache_add(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 {
 	struct cache_entry *e = NULL;
 	int err;
@@ -398,7 +398,7 @@ static int cache_add(struct vmaq_cache *c, pid_t pid, pid_t via,
 	 * Out of descriptors: the cache's own entries are the ones it may
 	 * give back, oldest first (ENFILE is the system's: not ours to fix).
 	 */
-	while ((err = entry_new(c, pid, via, &e)) == -EMFILE && c->count)
+	while ((err = entry_new(c, pid, &e)) == -EMFILE && c->count)
 		cache_evict_lru(c);
 	if (err)
 		return err;
@@ -447,7 +447,6 @@ static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 {
 	struct cache_entry *e;
 	pid_t leader;
-	int err;
 
 	e = cache_find_valid(c, pid);
 	if (e) {
@@ -457,17 +456,13 @@ static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
 	/* a thread's map is its process's: one entry, the process's */
 	leader = thread_group_of(c, pid);
 	if (leader <= 0 || leader == pid)
-		return cache_add(c, pid, pid, ep);
+		return cache_add(c, pid, ep);
 	e = cache_find_valid(c, leader);
 	if (e) {
 		*ep = e;
 		return 0;
 	}
-	err = cache_add(c, leader, leader, ep);
-	/* a leader that has exited shows no map: its threads still do */
-	if (err == -ESRCH)
-		err = cache_add(c, leader, pid, ep);
-	return err;
+	return cache_add(c, leader, ep);
 }
 
 int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
@@ -498,7 +493,17 @@ int vmaq_cache_refresh(struct vmaq_cache *c, pid_t pid)
 		return vmaq_err(err);
 	e->used = ++c->clock;
 	err = vmaq_snapshot_refresh(e->snap);
-	if (err == -ESRCH)
+	if (err == -ESRCH) {
+		/*
+		 * Gone, or read through a thread that has exited since (its
+		 * leader had): whatever runs under @pid now is read anew.
+		 */
 		cache_drop(c, e->pid);
+		err = cache_entry_of(c, pid, &e);
+		if (err)
+			return vmaq_err(err);
+		e->used = ++c->clock;
+		return 1;
+	}
 	return err < 0 ? vmaq_err(err) : err;
 }

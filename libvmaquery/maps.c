@@ -228,7 +228,7 @@ int vmaq_maps_raw_name(struct vmaq_maps *m, struct vmaq_rec *rec)
 
 	/* before 6.11; map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE */
 	if (err == -ENOTTY)
-		err = map_files_name(m->pid, rec);
+		err = map_files_name(m->files_pid, rec);
 	return err;
 }
 
@@ -415,7 +415,8 @@ static size_t nl_component(const char *p, const char *cend, unsigned int mask,
  * the path is not below PATH_MAX), a component's newlines read every
  * way until one names a directory (the last component: the file, by
  * device and inode). No going back: two directories whose names differ
- * only so are not told apart. One descriptor open at a time, opened
+ * only so are not told apart. One directory open at a time (and the
+ * last component, where its stat device is not the VMA's), opened
  * O_PATH (no automount on the way), and NL_LOOKUPS_MAX lookups at most.
  * A full descriptor table is an error, not a name left as it was.
  */
@@ -452,10 +453,18 @@ static ssize_t nl_reading(const char *p, const char *end,
 					err = -errno;
 					break;
 				}
-			} else if (name_is_vma_file(dirfd, comp, v) > 0) {
-				close(dirfd);
-				memcpy(out + olen, comp, len);
-				return (ssize_t)(olen + len);
+			} else {
+				int is = name_is_vma_file(dirfd, comp, v);
+
+				if (is > 0) {
+					close(dirfd);
+					memcpy(out + olen, comp, len);
+					return (ssize_t)(olen + len);
+				}
+				if (is == -EMFILE || is == -ENFILE) {
+					err = is;
+					break;
+				}
 			}
 		}
 		close(dirfd);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -256,6 +257,7 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 		return -ENOMEM;
 	proc->maps.fd = fd;
 	proc->maps.pid = pid;
+	proc->maps.files_pid = pid;
 	pthread_mutex_init(&proc->maps.lock, NULL);
 	/*
 	 * A find's name goes where the handle is (one block, and no
@@ -414,9 +416,65 @@ static int open_by_thread(pid_t pid, const struct vmaq_open_opts *opts,
 		err = proc_new(fd, pid, opts, how, NULL, procp);
 		if (err)
 			close(fd);
+		else
+			(*procp)->maps.files_pid = (pid_t)tid;
 	}
 	closedir(task);
 	return err;
+}
+
+/*
+ * Our own process and thread ids as procfs numbers them (its
+ * thread-self is "PID/task/TID"): in a pid namespace other than
+ * procfs's, getpid() is another process's number there.
+ */
+static void procfs_self(pid_t *pid, pid_t *tid)
+{
+	char link[64];
+	int p, t, n;
+	ssize_t len;
+
+	len = readlink("/proc/thread-self", link, sizeof(link) - 1);
+	if (len > 0) {
+		link[len] = '\0';
+		if (sscanf(link, "%d/task/%d%n", &p, &t, &n) == 2 && !link[n] &&
+		    p > 0 && t > 0) {
+			*pid = p;
+			*tid = t;
+			return;
+		}
+	}
+	/* before Linux 3.17, or no procfs of ours: the numbers we know */
+	*pid = getpid();
+	*tid = (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * Our own handle, of /proc/self/maps @fd (taken, or closed), or of this
+ * thread's map once our first thread has exited (its file is empty).
+ */
+static int self_new(int fd, const struct vmaq_open_opts *opts,
+		    unsigned int how, struct vmaq_proc **procp)
+{
+	pid_t files_pid, tid;
+	int err;
+
+	procfs_self(&files_pid, &tid);
+	err = proc_new(fd, getpid(), opts, how, NULL, procp);
+	if (err == -ESRCH) {
+		close(fd);
+		fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? -ESRCH : -errno;
+		files_pid = tid;
+		err = proc_new(fd, getpid(), opts, how, NULL, procp);
+	}
+	if (err) {
+		close(fd);
+		return err;
+	}
+	(*procp)->maps.files_pid = files_pid;
+	return 0;
 }
 
 /*
@@ -454,8 +512,11 @@ int vmaq_proc_open(pid_t pid, const struct vmaq_open_opts *opts, bool finds,
 	fd = open_maps(pid);
 	if (fd < 0)
 		return vmaq_err(fd);
-	err = proc_new_of(fd, pid ? pid : getpid(), opts,
-			  finds ? PROC_FINDS : 0, procp, &by_thread);
+	if (pid)
+		err = proc_new_of(fd, pid, opts, finds ? PROC_FINDS : 0, procp,
+				  &by_thread);
+	else
+		err = self_new(fd, opts, finds ? PROC_FINDS : 0, procp);
 	return err ? vmaq_err(err) : 0;
 }
 
@@ -604,10 +665,14 @@ int vmaq_open_pidfd(int pidfd, const struct vmaq_open_opts *opts,
 	}
 	err = proc_new_of(fd, pid, opts, PROC_FINDS, procp, &by_thread);
 	/* a thread's file, opened later: checked the same way */
-	if (!err && by_thread && (pidfd_pid(pidfd, &again) || again != pid)) {
-		vmaq_close(*procp);
-		*procp = NULL;
-		err = -ESRCH;
+	if (!err && by_thread) {
+		err = pidfd_pid(pidfd, &again);
+		if (!err && again != pid)
+			err = -ESRCH;
+		if (err) {
+			vmaq_close(*procp);
+			*procp = NULL;
+		}
 	}
 	return err ? vmaq_err(err) : 0;
 }
@@ -620,7 +685,7 @@ int vmaq_vma_open(struct vmaq_proc *proc, const struct vmaq_vma *vma)
 		return vmaq_err(-EINVAL);
 	if (!(vma->flags & VMAQ_FILE))
 		return vmaq_err(-ENOENT);
-	fd = vmaq_open_mapped_file(proc->maps.pid, vma);
+	fd = vmaq_open_mapped_file(proc->maps.files_pid, vma);
 	return fd < 0 ? vmaq_err(fd) : fd;
 }
 
@@ -666,7 +731,10 @@ int vmaq_kernel_backends(unsigned int *mask)
 
 	if (!mask)
 		return vmaq_err(-EINVAL);
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	/* this thread's: our first thread's shows nothing once it exited */
+	fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmaq_err(-errno);
 	for (i = 0; i < NBACKENDS; i++) {

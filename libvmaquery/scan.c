@@ -143,6 +143,9 @@ static int scan_open_read(struct vmaq_scan *s, pid_t pid, pid_t tid)
 
 	if (err)
 		return err;
+	/* a zombie leader's map_files and root are empty: the thread's */
+	if (tid)
+		s->proc->maps.files_pid = tid;
 	err = vmaq_iter_to_end(s->proc, s->flags, &s->iter);
 	if (!err) {
 		s->first_n = vmaq_iter_next(s->iter, &s->first);
@@ -277,9 +280,15 @@ int vmaq_scan_new(const struct vmaq_scan_opts *opts, struct vmaq_scan **scanp)
 	 * The backend chosen once, on our own map: one the kernel lacks
 	 * fails here (EOPNOTSUPP), not for every process.
 	 */
-	if (!err)
-		err = vmaq_proc_open_at(dirfd(s->dir), "self/maps", getpid(),
-					&s->oo, NULL, false, &s->like);
+	if (!err) {
+		/* this thread's: our first thread's is empty once it exited */
+		err = vmaq_proc_open_at(dirfd(s->dir), "thread-self/maps",
+					getpid(), &s->oo, NULL, false, &s->like);
+		if (err == -ESRCH)	/* or before Linux 3.17, none */
+			err = vmaq_proc_open_at(dirfd(s->dir), "self/maps",
+						getpid(), &s->oo, NULL, false,
+						&s->like);
+	}
 	if (err) {
 		if (s->dir)
 			closedir(s->dir);

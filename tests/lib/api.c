@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "kselftest_harness.h"
 #include "vmaq_test.h"
@@ -91,6 +92,40 @@ static int pidfd_open_(pid_t pid)
 #define LEADER_MARK 0x290000000000ull
 
 /*
+ * What @p says of the file mapped at @addr, a file of our own map too:
+ * vmaq_vma_open() opens that file, and its build ID is the one our own
+ * handle reads (the library's text backend reads it through map_files,
+ * a kernel's PROCMAP_QUERY itself).
+ */
+static void same_file_and_build_id(struct __test_metadata *_metadata,
+				   struct vmaq_proc *p, uint64_t addr)
+{
+	const struct vmaq_vma *v, *mine;
+	struct vmaq_proc *self;
+	unsigned char bid[64];
+	uint32_t bid_size;
+	struct stat st;
+	int fd;
+
+	ASSERT_EQ(0, vmaq_open(0, NULL, &self));
+	ASSERT_EQ(0, vmaq_find(self, addr, VMAQ_NAME | VMAQ_BUILD_ID, &mine));
+	ASSERT_LT(0, mine->build_id_size);
+	ASSERT_GE(sizeof(bid), mine->build_id_size);
+	bid_size = mine->build_id_size;
+	memcpy(bid, mine->build_id, bid_size);
+	vmaq_close(self);
+
+	ASSERT_EQ(0, vmaq_find(p, addr, VMAQ_NAME | VMAQ_BUILD_ID, &v));
+	ASSERT_EQ(bid_size, v->build_id_size);
+	EXPECT_EQ(0, memcmp(bid, v->build_id, bid_size));
+	fd = vmaq_vma_open(p, v);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(v->inode, (uint64_t)st.st_ino);
+	close(fd);
+}
+
+/*
  * A process whose first thread exited while another runs on: its own
  * /proc/PID/maps is empty, yet the process and its map live on. A handle
  * by pid or by pidfd reads the map through the other thread's file.
@@ -128,9 +163,12 @@ TEST_F(api, a_process_whose_leader_exited_opens_through_its_threads)
 	EXPECT_EQ(ch, vmaq_pid(p));
 	ASSERT_EQ(0, vmaq_find(p, LEADER_MARK, 0, &v));
 	EXPECT_EQ(LEADER_MARK, v->start);
-	/* the leader's map_files and root are gone with it (documented) */
-	ASSERT_EQ(0, vmaq_find(p, (uintptr_t)&pause_forever, VMAQ_NAME, &v));
-	EXPECT_EQ(-ENOENT, vmaq_vma_open(p, v));
+	/*
+	 * The leader's map_files and root went with it; the thread's serve:
+	 * the mapped file opens, and build IDs are those of a live leader's
+	 * process (the child's files are ours) on every backend.
+	 */
+	same_file_and_build_id(_metadata, p, (uintptr_t)&pause_forever);
 	vmaq_close(p);
 
 	pidfd = pidfd_open_(ch);
@@ -154,6 +192,91 @@ TEST_F(api, a_process_whose_leader_exited_opens_through_its_threads)
 		close(pidfd);
 	}
 	ASSERT_EQ(ch, waitpid(ch, NULL, 0));
+}
+
+/* the child's: what to open, and where to say what it found */
+static enum vmaq_backend self_zombie_backend;
+static int self_zombie_fd;
+
+struct self_zombie_said {
+	int open, find, backends, scan, scan_self, vmas;
+	unsigned int mask;
+};
+
+/* The child's second thread, its first one gone: our own map, ways. */
+static void *self_zombie_thread(void *arg)
+{
+	struct self_zombie_said r = { .find = 1 };
+	const struct vmaq_vma *v;
+	struct vmaq_scan *scan;
+	struct vmaq_proc *p;
+	pid_t pid;
+
+	/* once the first thread is a zombie, our maps file is empty */
+	r.open = wait_for_zombie(getpid()) ?
+		 open_backend(0, self_zombie_backend, &p) : -ETIME;
+	if (!r.open) {
+		r.find = vmaq_find(p, LEADER_MARK, 0, &v);
+		vmaq_close(p);
+	}
+	r.backends = vmaq_kernel_backends(&r.mask);
+	r.scan = vmaq_scan_new(NULL, &scan);
+	if (!r.scan) {
+		while (vmaq_scan_next(scan, &pid) > 0) {
+			if (pid != getpid())
+				continue;
+			r.scan_self = 1;
+			while (vmaq_scan_vma(scan, &v) > 0)
+				r.vmas += v->start == LEADER_MARK;
+		}
+		vmaq_scan_free(scan);
+	}
+	if (write(self_zombie_fd, &r, sizeof(r)) != sizeof(r))
+		_exit(1);
+	/* killed, not exited: no thread left behind for valgrind to see */
+	return pause_forever(arg);
+}
+
+/*
+ * A process whose first thread exited calls the library on itself: its
+ * /proc/self/maps is empty, yet its own handle, the kernel's backends and
+ * a scan (which finds it) all work, from the thread that runs.
+ */
+TEST_F(api, our_own_map_once_our_first_thread_exited)
+{
+	struct self_zombie_said r;
+	int ready[2], st;
+	pid_t ch;
+
+	ASSERT_EQ(0, pipe(ready));
+	ch = fork();
+	ASSERT_LE(0, ch);
+	if (!ch) {
+		pthread_t t;
+
+		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		self_zombie_backend = variant->backend;
+		self_zombie_fd = ready[1];
+		if (mmap((void *)LEADER_MARK, 4096, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != (void *)LEADER_MARK ||
+		    pthread_create(&t, NULL, self_zombie_thread, NULL))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(ready[1]);
+	ASSERT_EQ(sizeof(r), read(ready[0], &r, sizeof(r)));
+	close(ready[0]);
+	kill(ch, SIGKILL);
+	ASSERT_EQ(ch, waitpid(ch, &st, 0));
+	EXPECT_EQ(0, r.open);
+	EXPECT_EQ(0, r.find);
+	EXPECT_EQ(0, r.backends);
+	EXPECT_NE(0, r.mask & (1u << VMAQ_BACKEND_TEXT));
+	EXPECT_EQ(0, r.scan);
+	EXPECT_EQ(1, r.scan_self);
+	EXPECT_EQ(1, r.vmas);
 }
 
 /* A child with exactly pid @want (clone3 with set_tid), that waits. */

@@ -4,6 +4,7 @@
  * reused by another process (forced with clone3's set_tid), which must
  * never be answered with the old process's map.
  */
+#include <dirent.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <pthread.h>
@@ -809,4 +810,127 @@ TEST(events_tell_exec_and_exit)
 int main(int argc, char **argv)
 {
 	return vmaq_test_main(argc, argv);
+}
+
+static int leaderless_quit[2][2];	/* the child's two threads' exits */
+
+/* Up to @max ids of @pid's threads other than its first, lowest first. */
+static int other_threads(pid_t pid, pid_t *tids, int max)
+{
+	char path[64];
+	struct dirent *d;
+	int n = 0, tid;
+	DIR *task;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	task = opendir(path);
+	if (!task)
+		return -1;
+	while ((d = readdir(task)) && n < max) {
+		tid = atoi(d->d_name);
+		if (tid > 0 && tid != pid)
+			tids[n++] = tid;
+	}
+	closedir(task);
+	return n;
+}
+
+static void *leaderless_thread(void *arg)
+{
+	int *quit = arg;
+	char c;
+
+	while (read(quit[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/*
+ * A process whose first thread exited, its two others running on: the
+ * cache reads it through one of them (its own maps file is empty), with
+ * build IDs (from that thread's map_files), and goes on reading it once
+ * that thread exits too.
+ */
+TEST_F(cache, a_process_whose_leader_exited_is_read_through_its_threads)
+{
+	const struct vmaq_vma *v;
+	const struct vmaq_snapshot *s;
+	struct vmaq_cache *c;
+	pid_t ch, tids[2];
+	int tp[2], i, st;
+	uint64_t at = MARK_A;
+
+	ASSERT_EQ(0, pipe(tp));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, pipe(leaderless_quit[i]));
+	}
+	ch = fork();
+	ASSERT_LE(0, ch);
+	if (!ch) {
+		pthread_t th;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (map_marker(&at))
+			_exit(1);
+		for (i = 0; i < 2; i++) {
+			close(leaderless_quit[i][1]);
+			if (pthread_create(&th, NULL, leaderless_thread,
+					   leaderless_quit[i]))
+				_exit(1);
+		}
+		if (write(tp[1], "x", 1) != 1)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(tp[1]);
+	for (i = 0; i < 2; i++)
+		close(leaderless_quit[i][0]);
+	ASSERT_EQ(1, read(tp[0], &(char){ 0 }, 1));
+	close(tp[0]);
+	ASSERT_TRUE(wait_for_zombie(ch));
+	/* the threads' ids, in the order they were made */
+	ASSERT_EQ(2, other_threads(ch, tids, 2));
+
+	/*
+	 * PROCMAP_QUERY reads build IDs in the kernel, the text backend
+	 * through map_files; the thread goes while the first cache reads
+	 * through it (its hits check the address space, its reads the file).
+	 */
+	for (int b = 0; b < 2; b++) {
+		VMAQ_OPTS(vmaq_cache_opts, o, .flags = VMAQ_NAME | VMAQ_BUILD_ID,
+			  .backend = b ? VMAQ_BACKEND_TEXT : VMAQ_BACKEND_AUTO);
+
+		ASSERT_EQ(0, vmaq_cache_new(&o, &c));
+		if (variant->start_time)
+			vmaq_cache_disable_pidfd(c);
+		ASSERT_EQ(0, vmaq_cache_get(c, tids[1], &s));
+		EXPECT_TRUE(has_marker(s, MARK_A));
+		v = vmaq_snapshot_find(s, (uintptr_t)&leaderless_thread);
+		ASSERT_NE(NULL, v);
+		EXPECT_EQ(20, v->build_id_size) TH_LOG("no build ID through the thread");
+		ASSERT_EQ(0, vmaq_cache_get(c, ch, &s));
+		EXPECT_TRUE(has_marker(s, MARK_A));
+		EXPECT_EQ(1, vmaq_cache_count(c));
+
+		if (b == 0) {
+			/* the first thread goes (its file is the one read) */
+			close(leaderless_quit[0][1]);
+			for (i = 0; i < 1000 &&
+			     !syscall(SYS_tgkill, ch, tids[0], 0); i++)
+				usleep(1000);
+		}
+		EXPECT_LE(0, vmaq_cache_refresh(c, ch));
+		ASSERT_EQ(0, vmaq_cache_get(c, tids[1], &s));
+		EXPECT_TRUE(has_marker(s, MARK_A));
+		v = vmaq_snapshot_find(s, (uintptr_t)&leaderless_thread);
+		ASSERT_NE(NULL, v);
+		EXPECT_EQ(20, v->build_id_size);
+		EXPECT_EQ(1, vmaq_cache_count(c));
+		vmaq_cache_free(c);
+	}
+
+	/* killed, not exited: no thread left behind for valgrind to see */
+	kill(ch, SIGKILL);
+	close(leaderless_quit[1][1]);
+	ASSERT_EQ(ch, waitpid(ch, &st, 0));
 }
