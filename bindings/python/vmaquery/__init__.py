@@ -43,7 +43,7 @@ from ._lib import LibraryNotFound
 
 __all__ = ["open", "open_fd", "open_pidfd", "kernel_backends", "library_version", "Process",
            "Snapshot", "Vma", "Flag", "LibraryNotFound", "Normalized", "Object", "scan",
-           "Scanned"]
+           "Scanned", "Change", "Cache", "Event", "Events"]
 __version__ = "1.0.0"
 
 
@@ -535,6 +535,216 @@ class Snapshot(_Closing):
         with self._lock:
             return bool(self._proc._check(_c().vmaq_snapshot_refresh(self._handle())))
 
+    def update(self) -> List["Change"]:
+        """refresh() that says what changed: the changes in address order,
+        [] if nothing did. A VMA is known by its start: one that moved is
+        one removed and one added; one whose start stayed and whose
+        record changed (size, permissions, name...) is modified."""
+        d = ctypes.c_void_p()
+        with self._lock:
+            if not self._proc._check(_c().vmaq_snapshot_update(self._handle(), ctypes.byref(d))):
+                return []
+            try:
+                out = []
+                for i in range(_c().vmaq_diff_count(d)):
+                    c = _c().vmaq_diff_change(d, i).contents
+                    out.append(Change(_lib.CHANGES[c.kind], Vma._from_c(c.vma),
+                                      Vma._from_c(c.was) if c.was else None))
+            finally:
+                _c().vmaq_diff_free(d)
+        return out
+
+
+class Change(NamedTuple):
+    """One change of Snapshot.update(): kind 'added' (vma is new),
+    'removed' (vma is gone) or 'modified' (vma, with the same start, was
+    was)."""
+    kind: str
+    vma: Vma
+    was: Optional[Vma]
+
+
+class Event(NamedTuple):
+    """A process event: kind 'exec' or 'exit' (from Events), 'lost' (pid
+    0: events were lost, any process may have changed), or 'change' (the
+    caller's own: pid's map changed)."""
+    kind: str
+    pid: int
+
+
+def _check_pid(pid: Any, zero: bool) -> int:
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        raise TypeError("pid must be an int")
+    # C's pid_t is 32 bits: a larger int would wrap to another process
+    if not (0 if zero else 1) <= pid <= 2**31 - 1:
+        raise ValueError("pid must be 0 (this process) or a process's pid" if zero
+                         else f"{pid} is no process id")
+    return pid
+
+
+class Events(_Closing):
+    """Exec and exit of every process of the system, from the kernel's
+    process-events connector (vmaq_events_new(3)): the kernel builds
+    them for the whole host while one listens, so open it only to follow
+    processes, and close it. Poll fileno() for reading (select, selectors,
+    asyncio's add_reader); read() gives what is queued without waiting.
+    Before Linux 6.6 it needs CAP_NET_ADMIN; where there is no connector,
+    or not in the initial namespaces, it raises OSError(EOPNOTSUPP)."""
+
+    def __init__(self):
+        o = _lib.EventsOpts(ctypes.sizeof(_lib.EventsOpts), 0, 0)
+        h = ctypes.c_void_p()
+        _check(_c().vmaq_events_new(ctypes.byref(o), ctypes.byref(h)))
+        self._h = h
+        self._lock = threading.Lock()
+
+    def _handle(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise ValueError("the events object is closed")
+        return self._h
+
+    def fileno(self) -> int:
+        """The descriptor to poll; the object's: do not close it."""
+        with self._lock:
+            return _check(_c().vmaq_events_fd(self._handle()))
+
+    def read(self, max: int = 256) -> List[Event]:  # noqa: A002
+        """What is queued, up to max events; [] if nothing is."""
+        if not isinstance(max, int) or isinstance(max, bool) or max < 1:
+            raise ValueError("max is a positive int")
+        max = min(max, 65536)
+        buf = (_lib.Event * max)()
+        with self._lock:
+            n = _check(_c().vmaq_events_read(self._handle(), buf, max))
+        return [Event(_lib.EVENTS[e.kind] if e.kind < len(_lib.EVENTS) else f"kind {e.kind}",
+                      e.pid) for e in buf[:n]]
+
+    def close(self) -> None:
+        """Stop listening (the kernel is told)."""
+        with self._lock:
+            if self._h:
+                _c().vmaq_events_free(self._h)
+                self._h = None
+
+
+_EVENT_KINDS = {k: i for i, k in enumerate(_lib.EVENTS) if k}
+
+
+class Cache(_Closing):
+    """Maps of many processes, kept (vmaq_cache_new(3)): a lookup that
+    hits costs one system call when nothing changed. An entry stands for
+    one address space: a reused pid or an exec is read anew, never
+    answered with the old map; a thread id gives its process's map.
+
+    How fresh a hit is depends on the kernel: with the batch backend a
+    hit is never older than the call; otherwise exit and exec are seen at
+    once but changes within a process (mmap, munmap) only once the caller
+    feeds in a 'change' Event or calls refresh(). Each entry holds one
+    descriptor; max_procs (0: half of RLIMIT_NOFILE, at most 1024) bounds
+    them, least recently used first out. Thread-safe (one lock)."""
+
+    def __init__(self, *, names: bool = True, build_id: bool = False, max_procs: int = 0,
+                 backend: Optional[str] = None):
+        if not isinstance(max_procs, int) or isinstance(max_procs, bool) or \
+           not 0 <= max_procs <= 2**32 - 1:
+            raise ValueError(f"{max_procs!r} is no count of processes")
+        o = _lib.CacheOpts()
+        o.sz = ctypes.sizeof(o)
+        o.backend = _opts(backend).backend
+        o.flags = _flags("", names, build_id)
+        o.max_procs = max_procs
+        h = ctypes.c_void_p()
+        _check(_c().vmaq_cache_new(ctypes.byref(o), ctypes.byref(h)))
+        self._h = h
+        self._lock = threading.Lock()
+
+    def _handle(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise ValueError("the cache is closed")
+        return self._h
+
+    def close(self) -> None:
+        """Drop every entry and its descriptor."""
+        with self._lock:
+            if self._h:
+                _c().vmaq_cache_free(self._h)
+                self._h = None
+
+    def _snap(self, pid: int) -> ctypes.c_void_p:
+        # the caller holds the lock: the snapshot is valid until the next call
+        s = ctypes.c_void_p()
+        _check(_c().vmaq_cache_get(self._handle(), pid, ctypes.byref(s)), pid)
+        return s
+
+    def get(self, pid: int) -> Tuple[Vma, ...]:
+        """Process pid's VMAs (a copy: the whole map; find() and lookup()
+        copy only what they answer with)."""
+        _check_pid(pid, False)
+        with self._lock:
+            s = self._snap(pid)
+            return tuple(Vma._from_c(_c().vmaq_snapshot_vma(s, i))
+                         for i in range(_c().vmaq_snapshot_count(s)))
+
+    def find(self, pid: int, addr: int) -> Optional[Vma]:
+        """The VMA of process pid covering addr, or None."""
+        _check_pid(pid, False)
+        a = _addr(addr)
+        with self._lock:
+            p = _c().vmaq_snapshot_find(self._snap(pid), a)
+            return Vma._from_c(p) if p else None
+
+    def lookup(self, pid: int, addrs: Iterable[int]) -> List[Optional[Vma]]:
+        """The VMA of each address (None if unmapped), from one lookup of
+        the process; addresses in one VMA share one Vma object."""
+        _check_pid(pid, False)
+        want = [_addr(a) for a in addrs]
+        seen: dict = {}
+        out: List[Optional[Vma]] = []
+        with self._lock:
+            s = self._snap(pid)
+            for a in want:
+                p = _c().vmaq_snapshot_find(s, a)
+                if not p:
+                    out.append(None)
+                    continue
+                key = ctypes.addressof(p.contents)
+                v = seen.get(key)
+                if v is None:
+                    v = seen[key] = Vma._from_c(p)
+                out.append(v)
+        return out
+
+    def refresh(self, pid: int) -> bool:
+        """Read process pid's map again if it changed: True if it did."""
+        _check_pid(pid, False)
+        with self._lock:
+            return bool(_check(_c().vmaq_cache_refresh(self._handle(), pid), pid))
+
+    def feed(self, events: Iterable[Any]) -> int:
+        """Tell the cache what happened: Events' events, or the caller's own
+        as Event('change', pid) or (kind, pid) pairs. 'exec' and 'exit'
+        drop the entry, 'change' has the next lookup read the map again,
+        'lost' checks every entry. Returns how many entries were dropped."""
+        evs = []
+        for e in events:
+            kind, pid = e
+            if kind not in _EVENT_KINDS:
+                raise ValueError(f"unknown event kind {kind!r} "
+                                 f"({', '.join(_EVENT_KINDS)})")
+            evs.append((_EVENT_KINDS[kind], 0 if kind == "lost" else _check_pid(pid, False)))
+        buf = (_lib.Event * max(len(evs), 1))(*evs)
+        with self._lock:
+            return _check(_c().vmaq_cache_feed(self._handle(), buf, len(evs)))
+
+    def revalidate(self) -> int:
+        """Check every entry now, dropping those whose process went: how many."""
+        with self._lock:
+            return _check(_c().vmaq_cache_revalidate(self._handle()))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return _c().vmaq_cache_count(self._handle())
+
 
 def _check_fd(fd: Any) -> None:
     if not isinstance(fd, int) or isinstance(fd, bool):
@@ -547,11 +757,7 @@ def _check_fd(fd: Any) -> None:
 def open(pid: int = 0, *, backend: Optional[str] = None) -> Process:  # noqa: A001
     """Open process pid's map (0: this process). backend: 'batch', 'query',
     'text' or None for the best available (or $VMAQ_BACKEND)."""
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        raise TypeError("pid must be an int")
-    # C's pid_t is 32 bits: a larger int would wrap to another process
-    if not 0 <= pid <= 2**31 - 1:
-        raise ValueError("pid must be 0 (this process) or a process's pid")
+    _check_pid(pid, True)
     h = ctypes.c_void_p()
     _check(_c().vmaq_open(pid, ctypes.byref(_opts(backend)), ctypes.byref(h)),
            pid if pid else os.getpid())

@@ -92,6 +92,49 @@ class ScanOpts(ctypes.Structure):
 
 SCAN_UID = 0x1
 
+
+class Change(ctypes.Structure):
+    """struct vmaq_change"""
+    _fields_ = [
+        ("kind", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("vma", ctypes.POINTER(Vma)),
+        ("was", ctypes.POINTER(Vma)),
+    ]
+
+
+class Event(ctypes.Structure):
+    """struct vmaq_event"""
+    _fields_ = [
+        ("kind", ctypes.c_uint32),
+        ("pid", ctypes.c_int32),
+    ]
+
+
+class EventsOpts(ctypes.Structure):
+    """struct vmaq_events_opts"""
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("flags", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+class CacheOpts(ctypes.Structure):
+    """struct vmaq_cache_opts"""
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("backend", ctypes.c_int),
+        ("flags", ctypes.c_uint32),
+        ("max_procs", ctypes.c_uint32),
+        ("cache_flags", ctypes.c_uint32),
+    ]
+
+
+# enum vmaq_change_kind and enum vmaq_event_kind, by value
+CHANGES = (None, "added", "removed", "modified")
+EVENTS = (None, "exec", "exit", "lost", "change")
+
 # Flags, as in vmaquery.h.
 READ, WRITE, EXEC, SHARED, FILE, ANON, DELETED = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
 NEXT, NAME, BUILD_ID = 0x100, 0x200, 0x400
@@ -142,6 +185,21 @@ _PROTOTYPES = [
     ("vmaq_snapshot_stale", ctypes.c_int, [_p]),
     ("vmaq_snapshot_refresh", ctypes.c_int, [_p]),
     ("vmaq_snapshot_free", None, [_p]),
+    ("vmaq_snapshot_update", ctypes.c_int, [_p, ctypes.POINTER(_p)]),
+    ("vmaq_diff_count", ctypes.c_size_t, [_p]),
+    ("vmaq_diff_change", ctypes.POINTER(Change), [_p, ctypes.c_size_t]),
+    ("vmaq_diff_free", None, [_p]),
+    ("vmaq_events_new", ctypes.c_int, [ctypes.POINTER(EventsOpts), ctypes.POINTER(_p)]),
+    ("vmaq_events_fd", ctypes.c_int, [_p]),
+    ("vmaq_events_read", ctypes.c_int, [_p, ctypes.POINTER(Event), ctypes.c_size_t]),
+    ("vmaq_events_free", None, [_p]),
+    ("vmaq_cache_new", ctypes.c_int, [ctypes.POINTER(CacheOpts), ctypes.POINTER(_p)]),
+    ("vmaq_cache_free", None, [_p]),
+    ("vmaq_cache_get", ctypes.c_int, [_p, ctypes.c_int, ctypes.POINTER(_p)]),
+    ("vmaq_cache_refresh", ctypes.c_int, [_p, ctypes.c_int]),
+    ("vmaq_cache_feed", ctypes.c_int, [_p, ctypes.POINTER(Event), ctypes.c_size_t]),
+    ("vmaq_cache_revalidate", ctypes.c_int, [_p]),
+    ("vmaq_cache_count", ctypes.c_size_t, [_p]),
     ("vmaq_scan_new", ctypes.c_int, [ctypes.POINTER(ScanOpts), ctypes.POINTER(_p)]),
     ("vmaq_scan_next", ctypes.c_int, [_p, ctypes.POINTER(ctypes.c_int)]),
     ("vmaq_scan_proc", _p, [_p]),
