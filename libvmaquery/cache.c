@@ -414,10 +414,11 @@ static int cache_add(struct vmaq_cache *c, pid_t pid, struct cache_entry **ep)
 /*
  * @pid's entry if it still stands for the same address space, brought up
  * to date where the kernel tells (its generation) or the caller did (a
- * change fed in); NULL after dropping it if not. One system call when
- * nothing changed.
+ * change fed in: *@reread then set); NULL after dropping it if not. One
+ * system call when nothing changed.
  */
-static struct cache_entry *cache_find_valid(struct vmaq_cache *c, pid_t pid)
+static struct cache_entry *cache_find_valid(struct vmaq_cache *c, pid_t pid,
+					    bool *reread)
 {
 	struct cache_entry *e = cache_find(c, pid);
 	int r;
@@ -430,6 +431,8 @@ static struct cache_entry *cache_find_valid(struct vmaq_cache *c, pid_t pid)
 	/* moved on (or told so): the same address space, read again */
 	if (r == 0 || (r == 1 && e->dirty)) {
 		r = vmaq_snapshot_refresh(e->snap);
+		if (r == 1)
+			*reread = true;
 		r = r < 0 ? -errno : 1;
 		if (r == 1)
 			e->dirty = false;
@@ -441,27 +444,34 @@ static struct cache_entry *cache_find_valid(struct vmaq_cache *c, pid_t pid)
 	return e;
 }
 
-/* The entry of the process @pid (a process or thread id) belongs to. */
+/*
+ * The entry of the process @pid (a process or thread id) belongs to;
+ * *@reread set if its map was read (a new entry's, or one brought up to
+ * date), left as it was if not.
+ */
 static int cache_entry_of(struct vmaq_cache *c, pid_t pid,
-			  struct cache_entry **ep)
+			  struct cache_entry **ep, bool *reread)
 {
 	struct cache_entry *e;
 	pid_t leader;
 
-	e = cache_find_valid(c, pid);
+	e = cache_find_valid(c, pid, reread);
 	if (e) {
 		*ep = e;
 		return 0;
 	}
 	/* a thread's map is its process's: one entry, the process's */
+	*reread = true;
 	leader = thread_group_of(c, pid);
 	if (leader <= 0 || leader == pid)
 		return cache_add(c, pid, ep);
-	e = cache_find_valid(c, leader);
+	*reread = false;
+	e = cache_find_valid(c, leader, reread);
 	if (e) {
 		*ep = e;
 		return 0;
 	}
+	*reread = true;
 	return cache_add(c, leader, ep);
 }
 
@@ -469,11 +479,12 @@ int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 		   const struct vmaq_snapshot **snapp)
 {
 	struct cache_entry *e;
+	bool reread = false;
 	int err;
 
 	if (!c || !snapp || pid <= 0)
 		return vmaq_err(-EINVAL);
-	err = cache_entry_of(c, pid, &e);
+	err = cache_entry_of(c, pid, &e, &reread);
 	if (err)
 		return vmaq_err(err);
 	e->used = ++c->clock;
@@ -484,14 +495,18 @@ int vmaq_cache_get(struct vmaq_cache *c, pid_t pid,
 int vmaq_cache_refresh(struct vmaq_cache *c, pid_t pid)
 {
 	struct cache_entry *e;
+	bool reread = false;
 	int err;
 
 	if (!c || pid <= 0)
 		return vmaq_err(-EINVAL);
-	err = cache_entry_of(c, pid, &e);
+	/* a map the lookup read (the generation moved, or new) is news too */
+	err = cache_entry_of(c, pid, &e, &reread);
 	if (err)
 		return vmaq_err(err);
 	e->used = ++c->clock;
+	if (reread)
+		return 1;
 	err = vmaq_snapshot_refresh(e->snap);
 	if (err == -ESRCH) {
 		/*
@@ -499,7 +514,7 @@ int vmaq_cache_refresh(struct vmaq_cache *c, pid_t pid)
 		 * leader had): whatever runs under @pid now is read anew.
 		 */
 		cache_drop(c, e->pid);
-		err = cache_entry_of(c, pid, &e);
+		err = cache_entry_of(c, pid, &e, &reread);
 		if (err)
 			return vmaq_err(err);
 		e->used = ++c->clock;
