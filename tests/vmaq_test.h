@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,49 @@ static inline bool wait_for_zombie(pid_t pid)
 			usleep(1000);
 	}
 	return z;
+}
+
+/*
+ * A process whose first thread has exited while others run on (a zombie
+ * leader): a child that maps a page at @mark (PROT_READ | @prot), runs
+ * @fn(@args[i]) in @n threads (@args NULL: @fn(NULL)) and exits its
+ * first thread; it dies with us. Its pid once the leader is a zombie, or
+ * -1. End it with SIGKILL: its threads are never joined.
+ */
+static inline pid_t leaderless_start(uint64_t mark, int prot, int n,
+				     void *(*fn)(void *), void *const *args)
+{
+	int ready[2], ok;
+	pid_t ch;
+	char c;
+
+	if (pipe(ready))
+		return -1;
+	ch = fork();
+	if (!ch) {
+		pthread_t t;
+
+		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (mmap((void *)(uintptr_t)mark, 4096, PROT_READ | prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != (void *)(uintptr_t)mark)
+			_exit(1);
+		for (int i = 0; i < n; i++)
+			if (pthread_create(&t, NULL, fn, args ? args[i] : NULL))
+				_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(ready[1]);
+	ok = ch > 0 && read(ready[0], &c, 1) == 1 && wait_for_zombie(ch);
+	close(ready[0]);
+	if (ch > 0 && !ok) {
+		kill(ch, SIGKILL);
+		waitpid(ch, NULL, 0);
+	}
+	return ok ? ch : -1;
 }
 
 /* Open with a given backend; returns what vmaq_open returns. */

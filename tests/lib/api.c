@@ -134,30 +134,11 @@ TEST_F(api, a_process_whose_leader_exited_opens_through_its_threads)
 {
 	const struct vmaq_vma *v;
 	struct vmaq_proc *p;
-	int ready[2], pidfd;
+	int pidfd;
 	pid_t ch;
-	char c;
 
-	ASSERT_EQ(0, pipe(ready));
-	ch = fork();
-	ASSERT_LE(0, ch);
-	if (!ch) {
-		pthread_t t;
-
-		close(ready[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (mmap((void *)LEADER_MARK, 4096, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-			 -1, 0) != (void *)LEADER_MARK ||
-		    pthread_create(&t, NULL, pause_forever, NULL) ||
-		    write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pthread_exit(NULL);
-	}
-	close(ready[1]);
-	ASSERT_EQ(1, read(ready[0], &c, 1));
-	close(ready[0]);
-	ASSERT_TRUE(wait_for_zombie(ch));
+	ch = leaderless_start(LEADER_MARK, 0, 1, pause_forever, NULL);
+	ASSERT_LT(0, ch);
 
 	ASSERT_EQ(0, open_backend(ch, variant->backend, &p));
 	EXPECT_EQ(ch, vmaq_pid(p));
@@ -249,22 +230,11 @@ TEST_F(api, our_own_map_once_our_first_thread_exited)
 	pid_t ch;
 
 	ASSERT_EQ(0, pipe(ready));
-	ch = fork();
-	ASSERT_LE(0, ch);
-	if (!ch) {
-		pthread_t t;
-
-		close(ready[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		self_zombie_backend = variant->backend;
-		self_zombie_fd = ready[1];
-		if (mmap((void *)LEADER_MARK, 4096, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-			 -1, 0) != (void *)LEADER_MARK ||
-		    pthread_create(&t, NULL, self_zombie_thread, NULL))
-			_exit(1);
-		pthread_exit(NULL);
-	}
+	/* for the child's thread */
+	self_zombie_backend = variant->backend;
+	self_zombie_fd = ready[1];
+	ch = leaderless_start(LEADER_MARK, 0, 1, self_zombie_thread, NULL);
+	ASSERT_LT(0, ch);
 	close(ready[1]);
 	ASSERT_EQ(sizeof(r), read(ready[0], &r, sizeof(r)));
 	close(ready[0]);

@@ -840,6 +840,7 @@ static void *leaderless_thread(void *arg)
 	int *quit = arg;
 	char c;
 
+	close(quit[1]);		/* the child's copy: the parent's ends it */
 	while (read(quit[0], &c, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
@@ -857,37 +858,16 @@ TEST_F(cache, a_process_whose_leader_exited_is_read_through_its_threads)
 	const struct vmaq_snapshot *s;
 	struct vmaq_cache *c;
 	pid_t ch, tids[2];
-	int tp[2], i, st;
-	uint64_t at = MARK_A;
+	int i, st;
 
-	ASSERT_EQ(0, pipe(tp));
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, pipe(leaderless_quit[i]));
 	}
-	ch = fork();
-	ASSERT_LE(0, ch);
-	if (!ch) {
-		pthread_t th;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (map_marker(&at))
-			_exit(1);
-		for (i = 0; i < 2; i++) {
-			close(leaderless_quit[i][1]);
-			if (pthread_create(&th, NULL, leaderless_thread,
-					   leaderless_quit[i]))
-				_exit(1);
-		}
-		if (write(tp[1], "x", 1) != 1)
-			_exit(1);
-		pthread_exit(NULL);
-	}
-	close(tp[1]);
+	ch = leaderless_start(MARK_A, 0, 2, leaderless_thread,
+			      (void *[]){ leaderless_quit[0], leaderless_quit[1] });
+	ASSERT_LT(0, ch);
 	for (i = 0; i < 2; i++)
 		close(leaderless_quit[i][0]);
-	ASSERT_EQ(1, read(tp[0], &(char){ 0 }, 1));
-	close(tp[0]);
-	ASSERT_TRUE(wait_for_zombie(ch));
 	/* the threads' ids, in the order they were made */
 	ASSERT_EQ(2, other_threads(ch, tids, 2));
 

@@ -782,29 +782,11 @@ TEST_F(scan, a_process_whose_leader_exited_is_read_through_its_threads)
 {
 	VMAQ_OPTS(vmaq_scan_opts, o, .backend = variant->backend);
 	struct seen *seen, *e;
-	int ready[2], n;
 	pid_t ch;
-	char c;
+	int n;
 
-	ASSERT_EQ(0, pipe(ready));
-	ch = fork();
-	ASSERT_LE(0, ch);
-	if (!ch) {
-		pthread_t t;
-		uint64_t at = MARK;
-
-		close(ready[0]);
-		if (map_marker(&at) ||
-		    pthread_create(&t, NULL, pause_forever, NULL) ||
-		    write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pthread_exit(NULL);
-	}
-	close(ready[1]);
-	ASSERT_EQ(1, read(ready[0], &c, 1));
-	close(ready[0]);
-	/* until the leader is a zombie */
-	ASSERT_TRUE(wait_for_zombie(ch));
+	ch = leaderless_start(MARK, PROT_EXEC, 1, pause_forever, NULL);
+	ASSERT_LT(0, ch);
 	seen = scan_for(&o, ch, &n, &e);
 	ASSERT_NE(NULL, e);
 	EXPECT_EQ(0, e->err);

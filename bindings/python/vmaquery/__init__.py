@@ -234,11 +234,26 @@ def _u64_array(addrs: Any) -> Tuple[Any, int]:
 
 
 class _Closing:
-    """A context manager whose close() also runs when it is collected."""
+    """A context manager whose close() also runs when it is collected; a
+    C handle _h, taken under _lock, named _what in errors."""
     _h: Any = None
+    _what = "object"
+    _lock: Any
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _handle(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise ValueError(f"the {self._what} is closed")
+        return self._h
+
+    def _release(self, free: str) -> None:
+        """close() of a handle the C function named free lets go of."""
+        with self._lock:
+            if self._h:
+                getattr(_c(), free)(self._h)
+                self._h = None
 
     def __enter__(self):
         return self
@@ -260,23 +275,17 @@ class Process(_Closing):
     iterations, take its lock.
     """
 
+    _what = "process handle"
+
     def __init__(self, handle: ctypes.c_void_p, pid: Optional[int] = None):
         self._h = handle
         self._lock = threading.RLock()
         self._pid = pid
 
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the process handle is closed")
-        return self._h
-
     def close(self) -> None:
         """Let go of the handle; snapshots and iterations made from it keep
         what they need of it until they end."""
-        with self._lock:
-            if self._h:
-                _c().vmaq_close(self._h)
-                self._h = None
+        self._release("vmaq_close")
 
     def _check(self, ret: int) -> int:
         return _check(ret, self._pid)
@@ -493,21 +502,15 @@ class Snapshot(_Closing):
     its Process is closed; once closed itself, it raises ValueError.
     """
 
+    _what = "snapshot"
+
     def __init__(self, proc: Process, handle: ctypes.c_void_p):
         self._proc = proc	# its lock and pid; the C snapshot holds the handle
         self._lock = proc._lock
         self._h = handle
 
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the snapshot is closed")
-        return self._h
-
     def close(self) -> None:
-        with self._lock:
-            if self._h:
-                _c().vmaq_snapshot_free(self._h)
-                self._h = None
+        self._release("vmaq_snapshot_free")
 
     def __len__(self) -> int:
         with self._lock:
@@ -591,17 +594,14 @@ class Events(_Closing):
     Before Linux 6.6 it needs CAP_NET_ADMIN; where there is no connector,
     or not in the initial namespaces, it raises OSError(EOPNOTSUPP)."""
 
+    _what = "events object"
+
     def __init__(self):
         o = _lib.EventsOpts(ctypes.sizeof(_lib.EventsOpts), 0, 0)
         h = ctypes.c_void_p()
+        self._lock = threading.Lock()
         _check(_c().vmaq_events_new(ctypes.byref(o), ctypes.byref(h)))
         self._h = h
-        self._lock = threading.Lock()
-
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the events object is closed")
-        return self._h
 
     def fileno(self) -> int:
         """The descriptor to poll; the object's: do not close it."""
@@ -621,10 +621,7 @@ class Events(_Closing):
 
     def close(self) -> None:
         """Stop listening (the kernel is told)."""
-        with self._lock:
-            if self._h:
-                _c().vmaq_events_free(self._h)
-                self._h = None
+        self._release("vmaq_events_free")
 
 
 _EVENT_KINDS = {k: i for i, k in enumerate(_lib.EVENTS) if k}
@@ -643,6 +640,8 @@ class Cache(_Closing):
     descriptor; max_procs (0: half of RLIMIT_NOFILE, at most 1024) bounds
     them, least recently used first out. Thread-safe (one lock)."""
 
+    _what = "cache"
+
     def __init__(self, *, names: bool = True, build_id: bool = False, max_procs: int = 0,
                  backend: Optional[str] = None):
         if not isinstance(max_procs, int) or isinstance(max_procs, bool) or \
@@ -654,21 +653,13 @@ class Cache(_Closing):
         o.flags = _flags("", names, build_id)
         o.max_procs = max_procs
         h = ctypes.c_void_p()
+        self._lock = threading.Lock()
         _check(_c().vmaq_cache_new(ctypes.byref(o), ctypes.byref(h)))
         self._h = h
-        self._lock = threading.Lock()
-
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise ValueError("the cache is closed")
-        return self._h
 
     def close(self) -> None:
         """Drop every entry and its descriptor."""
-        with self._lock:
-            if self._h:
-                _c().vmaq_cache_free(self._h)
-                self._h = None
+        self._release("vmaq_cache_free")
 
     def _snap(self, pid: int) -> ctypes.c_void_p:
         # the caller holds the lock: the snapshot is valid until the next call
