@@ -589,14 +589,21 @@ static int convert_many(struct vmaq_walk *w, const struct vmaq_scan_sink *sink,
 	if (!v)
 		return -ENOMEM;
 	while (pos < n && k < room && !own) {
-		const struct procmap_vma_record *x = &r[pos];
+		const struct procmap_vma_record *x;
 
-		if (plain && !x->rec_flags &&
-		    fill_plain(&v[k], x, strs, strs_len, flags)) {
-			pos++;
-			k++;
-			continue;
+		/* a run of plain records (most are), in a loop of its own */
+		if (plain) {
+			uint32_t lim = n - pos <= room - k ? n : pos + (uint32_t)(room - k);
+
+			while (pos < lim && !r[pos].rec_flags &&
+			       fill_plain(&v[k], &r[pos], strs, strs_len, flags)) {
+				pos++;
+				k++;
+			}
+			if (pos == lim)
+				break;
 		}
+		x = &r[pos];
 		/* as in batch_next() */
 		if (x->rec_flags & PROCMAP_VMA_CLIPPED) {
 			if (!k)
@@ -813,9 +820,15 @@ out:
 	return err;
 }
 
+/*
+ * A handle's state is one of these two, never written: nothing to
+ * allocate for each process a scan or a cache opens.
+ */
+static const struct batch_proc batch_abi_first = { .gen_flag = false };
+static const struct batch_proc batch_abi_gen = { .gen_flag = true };
+
 static int batch_open(struct vmaq_maps *m, void **be)
 {
-	struct batch_proc *bp;
 	int abi = batch_abi(m->fd);
 
 	if (abi < 0)
@@ -823,31 +836,20 @@ static int batch_open(struct vmaq_maps *m, void **be)
 	/* the probe said yes a moment ago: not an ABI of the first series */
 	if (!abi)
 		return -EOPNOTSUPP;
-	bp = calloc(1, sizeof(*bp));
-	if (!bp)
-		return -ENOMEM;
-	bp->gen_flag = abi == 2;
-	*be = bp;
+	*be = (void *)(abi == 2 ? &batch_abi_gen : &batch_abi_first);
 	return 0;
 }
 
 static int batch_open_like(struct vmaq_maps *m, const void *like, void **be)
 {
-	const struct batch_proc *l = like;
-	struct batch_proc *bp;
-
 	(void)m;
-	bp = calloc(1, sizeof(*bp));
-	if (!bp)
-		return -ENOMEM;
-	bp->gen_flag = l->gen_flag;
-	*be = bp;
+	*be = (void *)like;
 	return 0;
 }
 
 static void batch_close(void *be)
 {
-	free(be);
+	(void)be;
 }
 
 static int batch_alive(struct vmaq_maps *m, void *be)

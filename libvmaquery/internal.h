@@ -193,6 +193,14 @@ enum vmaq_backend vmaq_proc_walk_backend(struct vmaq_proc *proc,
  */
 int vmaq_iter_to_end(struct vmaq_proc *proc, unsigned int flags,
 		     struct vmaq_iter **iterp);
+/*
+ * The records from @it's next on that its buffer holds and that steps
+ * would give one after the other, taken at once as that many steps: how
+ * many (0: none, the next is vmaq_iter_next()'s), *@vp the first. They
+ * stay valid until the iterator's next step or its end. For a caller
+ * that hands records out one by one itself (the scan).
+ */
+size_t vmaq_iter_take(struct vmaq_iter *it, const struct vmaq_vma **vp);
 /* Tests only: the backend an iterator's walk goes by now. */
 enum vmaq_backend vmaq_iter_walk_backend(const struct vmaq_iter *it);
 /*

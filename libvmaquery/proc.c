@@ -252,7 +252,7 @@ static int proc_new(int fd, pid_t pid, const struct vmaq_open_opts *opts,
 	struct vmaq_proc *proc;
 	int err;
 
-	proc = calloc(1, sizeof(*proc) + (finds ? PATH_MAX : 0));
+	proc = vmaq_zalloc(sizeof(*proc) + (finds ? PATH_MAX : 0));
 	if (!proc)
 		return -ENOMEM;
 	proc->maps.fd = fd;
@@ -1248,7 +1248,7 @@ int vmaq_iter_range(struct vmaq_proc *proc, unsigned int flags, uint64_t start,
 	err = vmaq_check_flags(flags, VMAQ_WALK_MASK);
 	if (err)
 		return vmaq_err(err);
-	it = calloc(1, sizeof(*it));
+	it = vmaq_zalloc(sizeof(*it));
 	if (!it)
 		return vmaq_err(-ENOMEM);
 	err = vmaq_walk_init(&it->walk, proc, VMAQ_OP_WALK, flags);
@@ -1374,6 +1374,30 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 		}
 	}
 	return iter_next_slow(it, vmap);
+}
+
+size_t vmaq_iter_take(struct vmaq_iter *it, const struct vmaq_vma **vp)
+{
+	const struct vmaq_vma *v = it->buf + it->pos;
+	uint64_t addr = it->addr;
+	size_t k = 0, room;
+
+	/* vmaq_iter_next()'s common step, record by record */
+	if (it->pos >= it->n || it->steps == it->switch_at || it->t0)
+		return 0;
+	room = it->n - it->pos;
+	if (it->switch_at > it->steps && it->switch_at - it->steps < room)
+		room = it->switch_at - it->steps;
+	while (k < room && v[k].start >= addr && v[k].end &&
+	       v[k].start < it->limit)
+		addr = v[k++].end;
+	if (k) {
+		it->pos += k;
+		it->addr = addr;
+		it->steps += k;
+		*vp = v;
+	}
+	return k;
 }
 
 enum vmaq_backend vmaq_iter_walk_backend(const struct vmaq_iter *it)

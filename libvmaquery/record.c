@@ -138,33 +138,34 @@ bool vmaq_match(const struct vmaq_vma *vma, unsigned int flags)
 	return true;
 }
 
-static bool is(const struct vmaq_vma *v, const char *s)
-{
-	return !strcmp(v->name, s);
-}
-
-static bool starts(const struct vmaq_vma *v, const char *s)
-{
-	return !strncmp(v->name, s, strlen(s));
-}
+/*
+ * Is @v's name @lit, or does it start with @lit (a string literal)? By
+ * its length: a map has a bracketed name every few VMAs ([heap], [stack],
+ * [anon:...]), and strcmp() on each cost more than the rest of a batch
+ * record's conversion.
+ */
+#define IS(v, lit) \
+	((v)->name_len == sizeof(lit) - 1 && !memcmp((v)->name, lit, sizeof(lit) - 1))
+#define STARTS(v, lit) \
+	((v)->name_len >= sizeof(lit) - 1 && !memcmp((v)->name, lit, sizeof(lit) - 1))
 
 /* The kind of a VMA whose name starts with '[' (vmaq_vma_finish()). */
 uint32_t vmaq_bracket_kind(const struct vmaq_vma *v)
 {
-	if (starts(v, "[anon:") || starts(v, "[anon_shmem:"))
+	if (STARTS(v, "[anon:") || STARTS(v, "[anon_shmem:"))
 		return VMAQ_KIND_ANON;
 	if (v->flags & VMAQ_FILE)
 		return VMAQ_KIND_FILE;
-	if (is(v, "[heap]"))
+	if (IS(v, "[heap]"))
 		return VMAQ_KIND_HEAP;
 	/* "[stack:TID]": thread stacks, before Linux 4.5 */
-	if (is(v, "[stack]") || starts(v, "[stack:"))
+	if (IS(v, "[stack]") || STARTS(v, "[stack:"))
 		return VMAQ_KIND_STACK;
-	if (is(v, "[vdso]"))
+	if (IS(v, "[vdso]"))
 		return VMAQ_KIND_VDSO;
-	if (is(v, "[vvar]") || is(v, "[vvar_vclock]"))
+	if (IS(v, "[vvar]") || IS(v, "[vvar_vclock]"))
 		return VMAQ_KIND_VVAR;
-	if (is(v, "[vsyscall]"))
+	if (IS(v, "[vsyscall]"))
 		return VMAQ_KIND_GATE;
 	return VMAQ_KIND_SPECIAL;
 }

@@ -124,6 +124,53 @@ TEST(unescaped_length_counts_each_escape_once)
 	EXPECT_STREQ("\\01", small);
 }
 
+/*
+ * Every bracketed name the kernel gives, and the prefixes of some: each
+ * kind from the name's bytes and length alone. The names lie in one
+ * buffer with no NUL after them, as the batch ioctl's names may, and the
+ * file flag turns a bracketed file name into a file.
+ */
+TEST(bracketed_names_have_their_kinds)
+{
+	static const struct {
+		const char *name;
+		unsigned int flags;
+		uint32_t kind;
+	} t[] = {
+		{ "[heap]", 0, VMAQ_KIND_HEAP },
+		{ "[stack]", 0, VMAQ_KIND_STACK },
+		{ "[stack:1234]", 0, VMAQ_KIND_STACK },
+		{ "[vdso]", 0, VMAQ_KIND_VDSO },
+		{ "[vvar]", 0, VMAQ_KIND_VVAR },
+		{ "[vvar_vclock]", 0, VMAQ_KIND_VVAR },
+		{ "[vsyscall]", 0, VMAQ_KIND_GATE },
+		{ "[anon:buffers]", 0, VMAQ_KIND_ANON },
+		{ "[anon_shmem:shm]", VMAQ_SHARED, VMAQ_KIND_ANON },
+		{ "[uprobes]", 0, VMAQ_KIND_SPECIAL },
+		{ "[heap", 0, VMAQ_KIND_SPECIAL },
+		{ "[heap]x", 0, VMAQ_KIND_SPECIAL },
+		{ "[stack", 0, VMAQ_KIND_SPECIAL },
+		{ "[anon", 0, VMAQ_KIND_SPECIAL },
+		{ "[vdso]", VMAQ_FILE, VMAQ_KIND_FILE },
+		{ "[anon:x]", VMAQ_FILE, VMAQ_KIND_ANON },
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct vmaq_vma v = { .size = sizeof(v), .flags = t[i].flags };
+		size_t len = strlen(t[i].name);
+
+		/* the name, then bytes that would make it another one */
+		memset(buf, ']', sizeof(buf));
+		memcpy(buf, t[i].name, len);
+		v.name = buf;
+		v.name_len = (uint32_t)len;
+		EXPECT_EQ(t[i].kind, vmaq_bracket_kind(&v)) {
+			TH_LOG("%s", t[i].name);
+		}
+	}
+}
+
 TEST(malformed_lines_are_rejected)
 {
 	static const char *const bad[] = {
