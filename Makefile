@@ -250,6 +250,12 @@ bench: all $(O)/vm/base.cpio.gz
 bench-contention: $(O)/vm/base.cpio.gz
 	$(Q)bench/run-contention
 
+# perf from the 7.3 tree's tools/perf, static, for the busybox VM
+# (build/perf/7.3-stock/perf): the profiler whose mapping synthesis a
+# patched perf is to be measured against.
+perf: deps
+	$(Q)kernel/scripts/build-perf
+
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer (clang + libclang-rt-14-dev) over the whole text backend. The
 # seed corpus is kept in tests/fuzz/corpus; what a run finds grows a copy
@@ -425,10 +431,11 @@ help:
 	@echo 'make vm-shell     interactive shell in the VM'
 	@echo 'make bench        every benchmark, then bench/REPORT.md (QUICK=1: short)'
 	@echo 'make fuzz         libFuzzer on the text backend (FUZZ_TIME=seconds)'
+	@echo 'make perf         perf from the 7.3 tree, static, into build/perf/7.3-stock/'
 	@echo 'make torture      race, permission and fuzz runs of DURATION seconds each'
 	@echo 'make check-flavours  the 7.3 series on PREEMPT_RT and KCSAN kernels (long)'
 	@echo 'make install      PREFIX, LIBDIR, DESTDIR honoured'
 
-.PHONY: check-flavours torture bench bench-lib bench-contention fuzz all lib tests vm-initrd deps run check check-host kernel \
+.PHONY: check-flavours torture bench bench-lib bench-contention perf fuzz all lib tests vm-initrd deps run check check-host kernel \
 	kernel-export vm-run vm-shell vm-check install clean distclean help
 .SECONDARY:
