@@ -1378,13 +1378,17 @@ int vmaq_iter_next(struct vmaq_iter *it, const struct vmaq_vma **vmap)
 
 size_t vmaq_iter_take(struct vmaq_iter *it, const struct vmaq_vma **vp)
 {
-	const struct vmaq_vma *v = it->buf + it->pos;
 	uint64_t addr = it->addr;
+	const struct vmaq_vma *v;
 	size_t k = 0, room;
 
-	/* vmaq_iter_next()'s common step, record by record */
+	/*
+	 * vmaq_iter_next()'s common step, record by record. A backend
+	 * without ->next_many() has no buffer (buf NULL, n 0).
+	 */
 	if (it->pos >= it->n || it->steps == it->switch_at || it->t0)
 		return 0;
+	v = it->buf + it->pos;
 	room = it->n - it->pos;
 	if (it->switch_at > it->steps && it->switch_at - it->steps < room)
 		room = it->switch_at - it->steps;

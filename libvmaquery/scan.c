@@ -391,7 +391,9 @@ static int scan_open(struct vmaq_scan *s, pid_t pid, const char *name)
 	int ret;
 
 	s->at = dirfd(s->dir);
-	/* "PID/": at most 10 digits */
+	/* "PID/": dirent_pid() took at most 10 digits; room for a file name */
+	if (len > 10)
+		return 1;
 	memcpy(s->path, name, len);
 	s->path[len] = '/';
 	s->path[len + 1] = '\0';

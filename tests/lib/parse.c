@@ -151,22 +151,30 @@ TEST(bracketed_names_have_their_kinds)
 		{ "[heap]x", 0, VMAQ_KIND_SPECIAL },
 		{ "[stack", 0, VMAQ_KIND_SPECIAL },
 		{ "[anon", 0, VMAQ_KIND_SPECIAL },
+		{ "[anon_shmem", VMAQ_SHARED, VMAQ_KIND_SPECIAL },
+		{ "[vdso]x", 0, VMAQ_KIND_SPECIAL },
+		{ "[stack]x", 0, VMAQ_KIND_SPECIAL },
+		{ "[vvar]x", 0, VMAQ_KIND_SPECIAL },
+		{ "[vsyscall]x", 0, VMAQ_KIND_SPECIAL },
 		{ "[vdso]", VMAQ_FILE, VMAQ_KIND_FILE },
 		{ "[anon:x]", VMAQ_FILE, VMAQ_KIND_ANON },
 	};
+	static const char fill[] = "]:";
 	char buf[64];
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct vmaq_vma v = { .size = sizeof(v), .flags = t[i].flags };
-		size_t len = strlen(t[i].name);
+		for (size_t f = 0; f < sizeof(fill) - 1; f++) {
+			struct vmaq_vma v = { .size = sizeof(v), .flags = t[i].flags };
+			size_t len = strlen(t[i].name);
 
-		/* the name, then bytes that would make it another one */
-		memset(buf, ']', sizeof(buf));
-		memcpy(buf, t[i].name, len);
-		v.name = buf;
-		v.name_len = (uint32_t)len;
-		EXPECT_EQ(t[i].kind, vmaq_bracket_kind(&v)) {
-			TH_LOG("%s", t[i].name);
+			/* the name, then bytes that would make it another one */
+			memset(buf, fill[f], sizeof(buf));
+			memcpy(buf, t[i].name, len);
+			v.name = buf;
+			v.name_len = (uint32_t)len;
+			EXPECT_EQ(t[i].kind, vmaq_bracket_kind(&v)) {
+				TH_LOG("%s, then '%c'", t[i].name, fill[f]);
+			}
 		}
 	}
 }
