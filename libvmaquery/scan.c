@@ -101,13 +101,8 @@ static void scan_drop_current(struct vmaq_scan *s)
  */
 static const char *scan_path(struct vmaq_scan *s, const char *what)
 {
-	size_t n = strlen(what) + 1;
-
-	/* the longest: 10 digits, '/', "cgroup" */
-	if (s->prefix_len + n > sizeof(s->path))
-		n = sizeof(s->path) - s->prefix_len;
-	memcpy(s->path + s->prefix_len, what, n);
-	s->path[sizeof(s->path) - 1] = '\0';
+	/* it fits: scan_open() takes prefixes of up to 11 bytes ("PID/") */
+	memcpy(s->path + s->prefix_len, what, strlen(what) + 1);
 	return s->path;
 }
 
@@ -391,7 +386,7 @@ static int scan_open(struct vmaq_scan *s, pid_t pid, const char *name)
 	int ret;
 
 	s->at = dirfd(s->dir);
-	/* "PID/": dirent_pid() took at most 10 digits; room for a file name */
+	/* "PID/": dirent_pid() took at most 10 digits; room for scan_path() */
 	if (len > 10)
 		return 1;
 	memcpy(s->path, name, len);
